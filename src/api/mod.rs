@@ -1,0 +1,2 @@
+//! The Bot API client.
+pub mod types;

@@ -1,0 +1,203 @@
+//! The one public error type.
+//!
+//! Every variant carries the Bot API *method name*, never a URL: the URL holds
+//! the token. A `ureq::Error` is reduced to a [`NetworkKind`] for the same
+//! reason (some of its variants print the URI).
+//!
+//! Must not: hold or format the token, or pass on a foreign error's text that
+//! may contain it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::api::types::ChatId;
+
+/// What went wrong, in one lowercase line (`what: detail; hint`).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// `Runtime::block_on` was called while a `block_on` already runs on this thread.
+    AlreadyRunning,
+    /// The Bot API answered `ok: false`.
+    Api {
+        /// The Bot API method, e.g. `sendMessage`.
+        method: String,
+        /// Telegram's `error_code` (the HTTP status when the body had none).
+        code: u16,
+        /// Telegram's `description`.
+        description: String,
+        /// `parameters.retry_after`: wait this long before the next request (429).
+        retry_after: Option<Duration>,
+        /// `parameters.migrate_to_chat_id`: the group became this supergroup.
+        migrate_to: Option<ChatId>,
+    },
+    /// The Bot API answered with a status and a body that is not Bot API JSON
+    /// (an nginx 502 page, say).
+    Http {
+        /// The Bot API method.
+        method: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The request did not complete: no connection, a timeout, a reset.
+    Network {
+        /// The Bot API method.
+        method: String,
+        /// What failed, without the URL.
+        kind: NetworkKind,
+    },
+    /// The Bot API answered 200 with a body we could not decode.
+    Decode {
+        /// The Bot API method.
+        method: String,
+        /// serde's message (it never holds the URL).
+        detail: String,
+    },
+    /// The configuration is invalid: a flag, an env variable, the token's shape.
+    Config(String),
+    /// The health listener could not bind its address.
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why, e.g. `address in use`.
+        kind: std::io::ErrorKind,
+    },
+    /// An I/O error outside the Bot API (the signal handler, a socket).
+    Io {
+        /// What we were doing.
+        what: &'static str,
+        /// The error kind.
+        kind: std::io::ErrorKind,
+    },
+}
+
+/// Why a Bot API request did not complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NetworkKind {
+    /// The host name did not resolve.
+    Dns,
+    /// The TCP connection was refused or could not be made.
+    Connect,
+    /// The request took longer than its deadline.
+    Timeout,
+    /// The TLS handshake or certificate check failed.
+    Tls,
+    /// The connection broke mid-request or the response was not HTTP.
+    Broken,
+    /// The io pool is gone (the runtime is shutting down).
+    PoolClosed,
+}
+
+impl Error {
+    /// Telegram's `retry_after`, if the API asked us to wait.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Api { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The Bot API `error_code` or HTTP status, if the API answered at all.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Api { code, .. } => Some(*code),
+            Error::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::AlreadyRunning => f.write_str(
+                "runtime is already running on this thread; spawn instead of nesting block_on",
+            ),
+            Error::Api {
+                method,
+                code,
+                description,
+                retry_after,
+                ..
+            } => {
+                write!(f, "{method}: telegram {code}: {description}")?;
+                if let Some(after) = retry_after {
+                    write!(f, "; retry after {}s", after.as_secs())?;
+                }
+                Ok(())
+            }
+            Error::Http { method, status } => {
+                write!(
+                    f,
+                    "{method}: http {status} with a body that is not bot api json"
+                )
+            }
+            Error::Network { method, kind } => write!(f, "{method}: network: {kind}"),
+            Error::Decode { method, detail } => write!(f, "{method}: unexpected answer: {detail}"),
+            Error::Config(msg) => write!(f, "config: {msg}"),
+            Error::Bind { addr, kind } => {
+                write!(f, "health: cannot bind {addr}: {kind}")?;
+                if *kind == std::io::ErrorKind::AddrInUse {
+                    f.write_str("; another process holds the port (drop --require-health to run without it)")?;
+                }
+                Ok(())
+            }
+            Error::Io { what, kind } => write!(f, "{what}: {kind}"),
+        }
+    }
+}
+
+impl fmt::Display for NetworkKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NetworkKind::Dns => "host name did not resolve",
+            NetworkKind::Connect => "cannot connect",
+            NetworkKind::Timeout => "timed out",
+            NetworkKind::Tls => "tls failed",
+            NetworkKind::Broken => "connection broken",
+            NetworkKind::PoolClosed => "io pool closed",
+        })
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_one_lowercase_line_without_trailing_period() {
+        let errors = [
+            Error::AlreadyRunning,
+            Error::Api {
+                method: "sendMessage".into(),
+                code: 429,
+                description: "Too Many Requests: retry after 3".into(),
+                retry_after: Some(Duration::from_secs(3)),
+                migrate_to: None,
+            },
+            Error::Http {
+                method: "getUpdates".into(),
+                status: 502,
+            },
+            Error::Network {
+                method: "getMe".into(),
+                kind: NetworkKind::Timeout,
+            },
+            Error::Config("TELEGRAM_BOT_TOKEN is not set".into()),
+            Error::Bind {
+                addr: "127.0.0.1:8080".parse().unwrap(),
+                kind: std::io::ErrorKind::AddrInUse,
+            },
+        ];
+        for e in errors {
+            let line = e.to_string();
+            assert!(!line.contains('\n'), "{line}");
+            assert!(!line.ends_with('.'), "{line}");
+            assert!(line.chars().next().unwrap().is_lowercase(), "{line}");
+        }
+    }
+}
