@@ -63,6 +63,11 @@ pub enum Error {
         /// Why, e.g. `address in use`.
         kind: std::io::ErrorKind,
     },
+    /// A handler asked to answer an update that has no chat (or no callback query).
+    NoChat {
+        /// The update being handled.
+        update_id: i64,
+    },
     /// An I/O error outside the Bot API (the signal handler, a socket).
     Io {
         /// What we were doing.
@@ -143,6 +148,9 @@ impl fmt::Display for Error {
                     f.write_str("; another process holds the port (drop --require-health to run without it)")?;
                 }
                 Ok(())
+            }
+            Error::NoChat { update_id } => {
+                write!(f, "update {update_id} has nothing to answer: no chat or no callback query")
             }
             Error::Io { what, kind } => write!(f, "{what}: {kind}"),
         }

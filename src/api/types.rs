@@ -134,13 +134,13 @@ impl Update {
     }
 }
 
-/// Why an update could not be typed.
-#[derive(Debug)]
-pub(crate) struct BadUpdate {
-    /// Its `update_id`, when even that was unreadable: `None`.
-    pub(crate) id: Option<i64>,
-    /// serde's message.
-    pub(crate) reason: String,
+/// An update that breaks the Bot API schema (valid JSON, wrong shape).
+#[derive(Clone, Debug)]
+pub struct BadUpdate {
+    /// Its `update_id`; `None` when even that was unreadable.
+    pub id: Option<i64>,
+    /// What serde found wrong.
+    pub reason: String,
 }
 
 /// The typed kinds; serde skips every other field without building it.

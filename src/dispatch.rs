@@ -1,0 +1,279 @@
+//! Per-chat lanes and the offset watermark: which updates are held, which
+//! are finished, and which offset confirms exactly the finished ones.
+//!
+//! Updates of one chat run one at a time in `update_id` order (a lane is a
+//! task with a queue); different chats run concurrently on the same thread.
+//! Telegram forgets every update below the offset we send, so the offset is
+//! the lowest update still held; updates that finished above it are
+//! remembered (`done`) because Telegram hands them out again until the
+//! offset passes them, and they must not run twice. The window between the
+//! offset and the newest update is at most one `getUpdates` batch (100), so
+//! everything here is bounded by it.
+//!
+//! A handler that returns `Err` or panics is logged with its `update_id`,
+//! counted, and its update counts as finished: retrying a handler that
+//! failed would only fail again and hold up its chat.
+//!
+//! Must not: hold unbounded queues, or block the thread.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
+
+use event_listener::{Event, EventListener};
+use futures_lite::FutureExt;
+
+use crate::api::types::{BadUpdate, ChatId, Update, UserId};
+use crate::api::Client;
+use crate::metrics::Counters;
+use crate::{Bot, Runtime};
+
+/// Routes updates into lanes and tracks what is finished.
+pub(crate) struct Dispatcher<'rt> {
+    rt: &'rt Runtime,
+    shared: Rc<Shared>,
+}
+
+struct Shared {
+    bot: Bot,
+    client: Client,
+    username: String,
+    counters: Rc<Counters>,
+    state: RefCell<State>,
+    /// Notified whenever an update finishes.
+    changed: Event,
+}
+
+#[derive(Default)]
+struct State {
+    /// Taken from Telegram, handler not finished.
+    held: BTreeSet<i64>,
+    /// Finished while an older update is still held: Telegram delivers them again.
+    done: BTreeSet<i64>,
+    /// Each lane's queue, behind the update its task is running.
+    lanes: HashMap<LaneKey, VecDeque<Update>>,
+    /// One past the newest `update_id` seen.
+    next: Option<i64>,
+}
+
+/// Which lane an update runs in: its chat, else its user, else its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum LaneKey {
+    Chat(ChatId),
+    User(UserId),
+    Alone(i64),
+}
+
+impl LaneKey {
+    fn of(update: &Update) -> LaneKey {
+        if let Some(chat) = update.chat() {
+            LaneKey::Chat(chat.id)
+        } else if let Some(user) = update.from() {
+            LaneKey::User(user.id)
+        } else {
+            LaneKey::Alone(update.id)
+        }
+    }
+}
+
+impl<'rt> Dispatcher<'rt> {
+    /// A dispatcher that spawns its lanes on `rt`.
+    pub(crate) fn new(rt: &'rt Runtime, bot: Bot, client: Client, username: String, counters: Rc<Counters>) -> Self {
+        Dispatcher {
+            rt,
+            shared: Rc::new(Shared {
+                bot,
+                client,
+                username,
+                counters,
+                state: RefCell::default(),
+                changed: Event::new(),
+            }),
+        }
+    }
+
+    /// The `getUpdates` offset that confirms exactly the finished updates:
+    /// the oldest one still held, else one past the newest seen.
+    pub(crate) fn offset(&self) -> Option<i64> {
+        let state = self.shared.state.borrow();
+        state.held.first().copied().or(state.next)
+    }
+
+    /// Updates whose handler has not finished.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.shared.state.borrow().held.len()
+    }
+
+    /// Updates Telegram will hand out again from the current offset: held
+    /// ones and those finished above the oldest held.
+    pub(crate) fn window(&self) -> usize {
+        let state = self.shared.state.borrow();
+        state.held.len() + state.done.len()
+    }
+
+    /// A listener notified when an update finishes. Take it *before*
+    /// checking the condition it should change, so no wake-up is missed.
+    pub(crate) fn listen(&self) -> EventListener {
+        self.shared.changed.listen()
+    }
+
+    /// Takes a `getUpdates` batch: new updates go to their lanes, ones
+    /// already held or finished are dropped, malformed ones are logged once,
+    /// counted and treated as finished. Returns how many were new.
+    pub(crate) fn accept(&self, batch: Vec<Result<Update, BadUpdate>>) -> usize {
+        let shared = &self.shared;
+        let mut new = 0;
+        let mut state = shared.state.borrow_mut();
+        let fresh_start = state.held.is_empty() && state.done.is_empty();
+        let newest = batch
+            .iter()
+            .filter_map(|item| match item {
+                Ok(update) => Some(update.id),
+                Err(bad) => bad.id,
+            })
+            .max();
+        if let Some(newest) = newest {
+            // After a week without updates Telegram may restart the ids at
+            // random, lower than before: a fresh start takes them as they are.
+            state.next = match state.next {
+                Some(next) if !fresh_start => Some(next.max(newest + 1)),
+                _ => Some(newest + 1),
+            };
+        }
+        for item in batch {
+            match item {
+                Ok(update) => {
+                    if state.held.contains(&update.id) || state.done.contains(&update.id) {
+                        continue;
+                    }
+                    new += 1;
+                    Counters::bump(&shared.counters.received);
+                    state.held.insert(update.id);
+                    let key = LaneKey::of(&update);
+                    if let Some(queue) = state.lanes.get_mut(&key) {
+                        queue.push_back(update);
+                    } else {
+                        state.lanes.insert(key, VecDeque::new());
+                        self.rt.spawn(run_lane(Rc::clone(shared), key, update)).detach();
+                    }
+                }
+                Err(BadUpdate { id: Some(id), reason }) => {
+                    if state.done.contains(&id) {
+                        continue;
+                    }
+                    log::warn!("skipping malformed update update_id={id} reason={reason:?}");
+                    Counters::bump(&shared.counters.skipped);
+                    state.finish(id);
+                }
+                Err(BadUpdate { id: None, reason }) => {
+                    log::warn!("skipping update without update_id reason={reason:?}");
+                    Counters::bump(&shared.counters.skipped);
+                }
+            }
+        }
+        new
+    }
+
+    /// Waits until no handler is running.
+    pub(crate) async fn idle(&self) {
+        loop {
+            if self.in_flight() == 0 {
+                return;
+            }
+            let listener = self.listen();
+            if self.in_flight() == 0 {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
+impl fmt::Debug for Dispatcher<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("in_flight", &self.in_flight())
+            .field("window", &self.window())
+            .finish()
+    }
+}
+
+impl State {
+    /// Marks `id` finished and forgets what the offset has passed.
+    fn finish(&mut self, id: i64) {
+        self.held.remove(&id);
+        match self.held.first().copied() {
+            Some(oldest) if oldest < id => {
+                self.done.insert(id);
+                self.done = self.done.split_off(&oldest);
+            }
+            Some(oldest) => self.done = self.done.split_off(&oldest),
+            None => self.done.clear(),
+        }
+    }
+}
+
+/// A lane's task: runs its chat's updates one at a time, then ends.
+async fn run_lane(shared: Rc<Shared>, key: LaneKey, first: Update) {
+    let mut next = Some(first);
+    while let Some(update) = next {
+        let id = update.id;
+        handle(&shared, update).await;
+        let mut state = shared.state.borrow_mut();
+        state.finish(id);
+        next = state.lanes.get_mut(&key).and_then(VecDeque::pop_front);
+        if next.is_none() {
+            state.lanes.remove(&key);
+        }
+        drop(state);
+        shared.changed.notify(usize::MAX);
+    }
+}
+
+/// Runs the handler for `update`; its failure or panic is logged and counted.
+async fn handle(shared: &Shared, update: Update) {
+    let id = update.id;
+    let counters = &shared.counters;
+    let Some(handler) = shared.bot.route(update, &shared.client, &shared.username) else {
+        Counters::bump(&counters.handled);
+        return;
+    };
+    // The handler's state is its own and dropped with it, so nothing
+    // half-updated is seen again after a panic.
+    match AssertUnwindSafe(handler).catch_unwind().await {
+        Ok(Ok(())) => Counters::bump(&counters.handled),
+        Ok(Err(e)) => {
+            log::warn!("handler failed update_id={id} error={e}");
+            Counters::bump(&counters.failed);
+        }
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("non-string panic");
+            log::error!("handler panicked update_id={id} panic={message:?}; the bot goes on");
+            Counters::bump(&counters.failed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finished_above_a_held_update_is_remembered_until_the_offset_passes() {
+        let mut state = State::default();
+        state.held.extend([1, 2, 3]);
+        state.finish(2);
+        assert_eq!(state.done.iter().copied().collect::<Vec<_>>(), vec![2]);
+        state.finish(1);
+        // 1 and 2 are both below the new offset (3): nothing to remember.
+        assert!(state.done.is_empty());
+        state.finish(3);
+        assert!(state.held.is_empty() && state.done.is_empty());
+    }
+}
