@@ -110,17 +110,26 @@ impl Bot {
 
     /// Starts the handler for `update`, or `None` if no handler takes it.
     /// `username` is the bot's own, for `/command@username`.
-    pub(crate) fn route(&self, update: Update, client: &Client, username: &str) -> Option<BoxedLocal<HandlerResult>> {
+    pub(crate) fn route(
+        &self,
+        update: Update,
+        client: &Client,
+        username: &str,
+    ) -> Option<BoxedLocal<HandlerResult>> {
         let mut args = None;
         let handler = match &update.kind {
-            UpdateKind::Message(Message { text: Some(text), .. }) => match parse_command(text, username) {
-                Some(Command::Ours { name, args: rest }) => match self.commands.get(&name.to_lowercase()) {
-                    Some(h) => {
-                        args = Some(rest);
-                        Some(h)
+            UpdateKind::Message(Message {
+                text: Some(text), ..
+            }) => match parse_command(text, username) {
+                Some(Command::Ours { name, args: rest }) => {
+                    match self.commands.get(&name.to_lowercase()) {
+                        Some(h) => {
+                            args = Some(rest);
+                            Some(h)
+                        }
+                        None => self.text.as_ref(),
                     }
-                    None => self.text.as_ref(),
-                },
+                }
                 Some(Command::Theirs) => None,
                 None => self.text.as_ref(),
             },
@@ -243,7 +252,9 @@ impl Context {
     /// [`Error::NoChat`] if the update has no chat; otherwise as
     /// [`Client::send_message`].
     pub async fn reply(&self, text: impl Into<String>) -> Result<Message, Error> {
-        let chat = self.chat_id().ok_or(Error::NoChat { update_id: self.update.id })?;
+        let chat = self.chat_id().ok_or(Error::NoChat {
+            update_id: self.update.id,
+        })?;
         let mut message = SendMessage::new(chat, text);
         if let Some(m) = self.message() {
             message = message.reply_to(m.id);
@@ -261,7 +272,9 @@ impl Context {
     /// # Errors
     /// [`Error::NoChat`] if the update is not a callback query.
     pub async fn answer_callback_query(&self, text: Option<&str>) -> Result<(), Error> {
-        let query = self.callback_query().ok_or(Error::NoChat { update_id: self.update.id })?;
+        let query = self.callback_query().ok_or(Error::NoChat {
+            update_id: self.update.id,
+        })?;
         self.client.answer_callback_query(&query.id, text).await
     }
 
@@ -277,7 +290,9 @@ impl Context {
 
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Context").field("update", &self.update).finish_non_exhaustive()
+        f.debug_struct("Context")
+            .field("update", &self.update)
+            .finish_non_exhaustive()
     }
 }
 
@@ -294,10 +309,19 @@ mod tests {
 
     #[test]
     fn commands_are_parsed_with_args_and_addressee() {
-        assert_eq!(command("/echo alpha beta 42"), Some(("echo".into(), "alpha beta 42".into())));
+        assert_eq!(
+            command("/echo alpha beta 42"),
+            Some(("echo".into(), "alpha beta 42".into()))
+        );
         assert_eq!(command("/ping"), Some(("ping".into(), "".into())));
-        assert_eq!(command("/ping@My_Bot  x"), Some(("ping".into(), "x".into())));
-        assert_eq!(command("/ping@other_bot"), Some(("<theirs>".into(), "".into())));
+        assert_eq!(
+            command("/ping@My_Bot  x"),
+            Some(("ping".into(), "x".into()))
+        );
+        assert_eq!(
+            command("/ping@other_bot"),
+            Some(("<theirs>".into(), "".into()))
+        );
         assert_eq!(command("hello /ping"), None);
         assert_eq!(command("/"), None);
         assert_eq!(command("/ @x"), None);

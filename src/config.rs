@@ -149,19 +149,28 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
             "--drain-timeout" => config.drain_timeout = seconds(flag, &value()?, 0, 3600)?,
             "--io-threads" => config.io_threads = number(flag, &value()?, 2, 256)?,
             "--serve" if verb == "demo" => serve = true,
-            _ => return Err(config_error(format!("unknown argument {arg:?} for '{verb}'; see --help"))),
+            _ => {
+                return Err(config_error(format!(
+                    "unknown argument {arg:?} for '{verb}'; see --help"
+                )))
+            }
         }
     }
 
-    config.log_filter = env("RUST_LOG").filter(|f| !f.trim().is_empty()).unwrap_or(config.log_filter);
-    if let Some(url) = api_flag.or_else(|| env("TELEGRAM_API_URL").filter(|u| !u.trim().is_empty())) {
+    config.log_filter = env("RUST_LOG")
+        .filter(|f| !f.trim().is_empty())
+        .unwrap_or(config.log_filter);
+    if let Some(url) = api_flag.or_else(|| env("TELEGRAM_API_URL").filter(|u| !u.trim().is_empty()))
+    {
         config.api_url = api_url(&url)?;
     }
     config.health = if no_health {
         None
     } else if let Some(addr) = health_flag {
         Some(addr.parse().map_err(|_| {
-            config_error(format!("--health-addr {addr:?} is not HOST:PORT (e.g. 0.0.0.0:8080 or [::]:8080)"))
+            config_error(format!(
+                "--health-addr {addr:?} is not HOST:PORT (e.g. 0.0.0.0:8080 or [::]:8080)"
+            ))
         })?)
     } else if let Some(port) = env("PORT").filter(|p| !p.trim().is_empty()) {
         let port: u16 = port
@@ -180,7 +189,11 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
         "run" => {
             let token = env("TELEGRAM_BOT_TOKEN")
                 .filter(|t| !t.trim().is_empty())
-                .ok_or_else(|| config_error("TELEGRAM_BOT_TOKEN is not set; get a token from @BotFather".into()))?;
+                .ok_or_else(|| {
+                    config_error(
+                        "TELEGRAM_BOT_TOKEN is not set; get a token from @BotFather".into(),
+                    )
+                })?;
             config.token = Some(Token::parse(&token).map_err(|e| match e {
                 Error::Config(why) => config_error(format!("TELEGRAM_BOT_TOKEN: {why}")),
                 other => other,
@@ -189,7 +202,9 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
         }
         "demo" => Ok(Command::Demo { config, serve }),
         "healthcheck" => Ok(Command::Healthcheck(config)),
-        _ => Err(config_error(format!("unknown command {verb:?}; see --help"))),
+        _ => Err(config_error(format!(
+            "unknown command {verb:?}; see --help"
+        ))),
     }
 }
 
@@ -203,7 +218,9 @@ fn api_url(url: &str) -> Result<String, Error> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| config_error("TELEGRAM_API_URL must start with http:// or https://".into()))?;
+        .ok_or_else(|| {
+            config_error("TELEGRAM_API_URL must start with http:// or https://".into())
+        })?;
     let host = rest.split('/').next().unwrap_or("");
     if host.is_empty() || host.contains(char::is_whitespace) || url.contains(['?', '#']) {
         return Err(config_error(
@@ -215,13 +232,21 @@ fn api_url(url: &str) -> Result<String, Error> {
 
 /// Seconds as a whole number, within `min..=max`.
 fn seconds(flag: &str, value: &str, min: u64, max: u64) -> Result<Duration, Error> {
-    number(flag, value.trim_end_matches('s'), min as usize, max as usize).map(|n| Duration::from_secs(n as u64))
+    number(
+        flag,
+        value.trim_end_matches('s'),
+        min as usize,
+        max as usize,
+    )
+    .map(|n| Duration::from_secs(n as u64))
 }
 
 fn number(flag: &str, value: &str, min: usize, max: usize) -> Result<usize, Error> {
     match value.trim().parse::<usize>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(config_error(format!("{flag} {value:?} is not a whole number from {min} to {max}"))),
+        _ => Err(config_error(format!(
+            "{flag} {value:?} is not a whole number from {min} to {max}"
+        ))),
     }
 }
 
@@ -233,8 +258,13 @@ mod tests {
 
     fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Config, Error> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        match parse(&args, |key| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))? {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        match parse(&args, |key| {
+            env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        })? {
             Command::Run(config) => Ok(config),
             other => panic!("expected run, got {other:?}"),
         }
@@ -253,29 +283,75 @@ mod tests {
     #[test]
     fn flags_win_over_env() {
         let c = run(
-            &["--health-addr", "127.0.0.1:0", "--api-url=http://127.0.0.1:9/", "--drain-timeout", "3"],
-            &[("TELEGRAM_BOT_TOKEN", TOKEN), ("PORT", "3000"), ("TELEGRAM_API_URL", "https://x.example")],
+            &[
+                "--health-addr",
+                "127.0.0.1:0",
+                "--api-url=http://127.0.0.1:9/",
+                "--drain-timeout",
+                "3",
+            ],
+            &[
+                ("TELEGRAM_BOT_TOKEN", TOKEN),
+                ("PORT", "3000"),
+                ("TELEGRAM_API_URL", "https://x.example"),
+            ],
         )
         .unwrap();
         assert_eq!(c.health, Some("127.0.0.1:0".parse().unwrap()));
         assert_eq!(c.api_url, "http://127.0.0.1:9");
         assert_eq!(c.drain_timeout, Duration::from_secs(3));
-        assert_eq!(run(&["--no-health"], &[("TELEGRAM_BOT_TOKEN", TOKEN)]).unwrap().health, None);
+        assert_eq!(
+            run(&["--no-health"], &[("TELEGRAM_BOT_TOKEN", TOKEN)])
+                .unwrap()
+                .health,
+            None
+        );
     }
 
     #[test]
     fn bad_input_is_one_line_naming_the_culprit_and_never_the_token() {
         let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
             (&[], &[], "TELEGRAM_BOT_TOKEN is not set"),
-            (&[], &[("TELEGRAM_BOT_TOKEN", "SECRETnocolon")], "TELEGRAM_BOT_TOKEN"),
+            (
+                &[],
+                &[("TELEGRAM_BOT_TOKEN", "SECRETnocolon")],
+                "TELEGRAM_BOT_TOKEN",
+            ),
             (&[], &[("TELEGRAM_BOT_TOKEN", "12x:SECRET")], "numeric id"),
-            (&["--health-addr", "nope"], &[("TELEGRAM_BOT_TOKEN", TOKEN)], "--health-addr"),
-            (&[], &[("TELEGRAM_BOT_TOKEN", TOKEN), ("PORT", "http")], "PORT"),
-            (&[], &[("TELEGRAM_BOT_TOKEN", TOKEN), ("TELEGRAM_API_URL", "ftp://x")], "TELEGRAM_API_URL"),
-            (&["--poll-timeout", "0"], &[("TELEGRAM_BOT_TOKEN", TOKEN)], "--poll-timeout"),
-            (&["--io-threads"], &[("TELEGRAM_BOT_TOKEN", TOKEN)], "needs a value"),
+            (
+                &["--health-addr", "nope"],
+                &[("TELEGRAM_BOT_TOKEN", TOKEN)],
+                "--health-addr",
+            ),
+            (
+                &[],
+                &[("TELEGRAM_BOT_TOKEN", TOKEN), ("PORT", "http")],
+                "PORT",
+            ),
+            (
+                &[],
+                &[
+                    ("TELEGRAM_BOT_TOKEN", TOKEN),
+                    ("TELEGRAM_API_URL", "ftp://x"),
+                ],
+                "TELEGRAM_API_URL",
+            ),
+            (
+                &["--poll-timeout", "0"],
+                &[("TELEGRAM_BOT_TOKEN", TOKEN)],
+                "--poll-timeout",
+            ),
+            (
+                &["--io-threads"],
+                &[("TELEGRAM_BOT_TOKEN", TOKEN)],
+                "needs a value",
+            ),
             (&["--bogus"], &[("TELEGRAM_BOT_TOKEN", TOKEN)], "--bogus"),
-            (&["fly"], &[("TELEGRAM_BOT_TOKEN", TOKEN)], "unknown command"),
+            (
+                &["fly"],
+                &[("TELEGRAM_BOT_TOKEN", TOKEN)],
+                "unknown command",
+            ),
         ];
         for (args, env, expected) in cases {
             let line = run(args, env).unwrap_err().to_string();
@@ -288,6 +364,9 @@ mod tests {
     fn config_debug_hides_the_token() {
         let c = run(&[], &[("TELEGRAM_BOT_TOKEN", TOKEN)]).unwrap();
         let shown = format!("{c:?}");
-        assert!(!shown.contains("SECRET") && shown.contains("Token(***)"), "{shown}");
+        assert!(
+            !shown.contains("SECRET") && shown.contains("Token(***)"),
+            "{shown}"
+        );
     }
 }

@@ -80,7 +80,13 @@ impl LaneKey {
 
 impl<'rt> Dispatcher<'rt> {
     /// A dispatcher that spawns its lanes on `rt`.
-    pub(crate) fn new(rt: &'rt Runtime, bot: Bot, client: Client, username: String, counters: Rc<Counters>) -> Self {
+    pub(crate) fn new(
+        rt: &'rt Runtime,
+        bot: Bot,
+        client: Client,
+        username: String,
+        counters: Rc<Counters>,
+    ) -> Self {
         Dispatcher {
             rt,
             shared: Rc::new(Shared {
@@ -156,10 +162,15 @@ impl<'rt> Dispatcher<'rt> {
                         queue.push_back(update);
                     } else {
                         state.lanes.insert(key, VecDeque::new());
-                        self.rt.spawn(run_lane(Rc::clone(shared), key, update)).detach();
+                        self.rt
+                            .spawn(run_lane(Rc::clone(shared), key, update))
+                            .detach();
                     }
                 }
-                Err(BadUpdate { id: Some(id), reason }) => {
+                Err(BadUpdate {
+                    id: Some(id),
+                    reason,
+                }) => {
                     if state.done.contains(&id) {
                         continue;
                     }

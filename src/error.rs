@@ -150,7 +150,10 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::NoChat { update_id } => {
-                write!(f, "update {update_id} has nothing to answer: no chat or no callback query")
+                write!(
+                    f,
+                    "update {update_id} has nothing to answer: no chat or no callback query"
+                )
             }
             Error::Io { what, kind } => write!(f, "{what}: {kind}"),
         }

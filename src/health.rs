@@ -1,10 +1,893 @@
-//! TEMPORARY stub, replaced by the real listener.
+//! The health listener: the `/healthz` endpoint, its bind policy, and the
+//! limits that keep it harmless (a read and write deadline per connection, a
+//! cap on the request head, a cap on open connections).
+//!
+//! It runs on the bot's own single-thread executor, so its first duty is to
+//! never hold that thread: every read and write races a deadline, each
+//! connection is its own task, and beyond [`MAX_CONNECTIONS`] new connections
+//! are closed at once rather than queued.
+//!
+//! A key design decision is that the port is *bound*, never probed by
+//! connecting first: a probe can find the port free and the bind still fail
+//! a moment later, which is how the Python bot died with `OSError: [Errno 98]
+//! Address already in use`. So the bind's own answer is handled instead: a
+//! busy port is not fatal unless the operator asked for it (`require`); the
+//! bot keeps polling, says so once, and [`HealthListener::serve`] retries the
+//! bind every [`RETRY`] until the port frees.
+//!
+//! The HTTP is a hand-written, minimal HTTP/1.1: one request per connection,
+//! no bodies, `Connection: close` on every answer. Routing is one `match` on
+//! `(method, path)` returning a [`Response`], so `/readyz` and `/metrics` are
+//! one arm each when they come.
+//!
+//! Must not: let one client stall the thread, hold unbounded state per
+//! client, or stop the bot because the port is busy.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
+use std::time::Duration;
+
+use async_executor::Task;
+use async_io::Timer;
+use async_net::{TcpListener, TcpStream};
+use futures_lite::future;
+use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use log::{debug, info, warn};
+
 use crate::{Error, Runtime};
+
+/// How often a listener whose port was busy tries to bind it again.
+pub(crate) const RETRY: Duration = Duration::from_secs(2);
+
+/// How many connections are handled at once; more are closed on accept.
+pub(crate) const MAX_CONNECTIONS: usize = 64;
+
+/// How long a client has to send its whole request head, and again how long
+/// the answer may take to write.
+pub(crate) const DEADLINE: Duration = Duration::from_secs(5);
+
+/// The longest request head we read. A probe sends a few hundred bytes; a
+/// client that sends more is not a probe.
+pub(crate) const MAX_HEAD: usize = 8 * 1024;
+
+/// How long to pause after a failed `accept` (out of file descriptors, say)
+/// so that a persistent failure does not spin the executor thread.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// The health listener: bound (or waiting for its port) and ready to
+/// [`serve`](HealthListener::serve).
 #[derive(Debug)]
-pub(crate) struct HealthListener(Option<SocketAddr>);
+pub(crate) struct HealthListener {
+    /// The address asked for (port 0 included).
+    addr: SocketAddr,
+    /// The socket and its real address, or `None` while the port is busy.
+    bound: Option<(TcpListener, SocketAddr)>,
+    /// The read deadline for the head, and the write deadline for the answer.
+    deadline: Duration,
+    /// The most connections handled at once.
+    max_connections: usize,
+}
+
 impl HealthListener {
-    pub(crate) fn bind(addr: SocketAddr, _require: bool) -> Result<HealthListener, Error> { Ok(HealthListener(Some(addr))) }
-    pub(crate) fn local_addr(&self) -> Option<SocketAddr> { self.0 }
-    pub(crate) async fn serve(self, _rt: &Runtime) { futures_lite::future::pending().await }
+    /// Binds `addr` now, synchronously, so the caller knows the real port
+    /// before the executor runs. Port 0 picks a free port.
+    ///
+    /// # Errors
+    /// [`Error::Bind`] when the port is busy and `require` is set, and for
+    /// any other bind failure (permission denied, address not available)
+    /// whether or not `require` is set: those do not fix themselves. A busy
+    /// port without `require` is logged once and returns a pending listener
+    /// that [`serve`](HealthListener::serve) keeps binding.
+    pub(crate) fn bind(addr: SocketAddr, require: bool) -> Result<HealthListener, Error> {
+        let bound = match try_bind(addr) {
+            Ok((listener, local)) => {
+                info!("health listening addr={local}");
+                Some((listener, local))
+            }
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && !require => {
+                warn!("health port busy addr={addr}; still polling, retrying bind every {RETRY:?}");
+                None
+            }
+            Err(e) => {
+                return Err(Error::Bind {
+                    addr,
+                    kind: e.kind(),
+                })
+            }
+        };
+        Ok(HealthListener {
+            addr,
+            bound,
+            deadline: DEADLINE,
+            max_connections: MAX_CONNECTIONS,
+        })
+    }
+
+    /// The bound address (the real port when 0 was asked for), or `None`
+    /// while the port is busy.
+    pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
+        self.bound.as_ref().map(|(_, local)| *local)
+    }
+
+    /// Serves until dropped; the caller races it against the bot and drops
+    /// it at exit, which also cancels every connection still open.
+    ///
+    /// A pending listener first retries its bind every [`RETRY`], quietly,
+    /// and logs `health listening` once it holds the port. Each accepted
+    /// connection runs in its own task on `rt`, at most
+    /// [`MAX_CONNECTIONS`] at once.
+    pub(crate) async fn serve(self, rt: &Runtime) {
+        let listener = match self.bound {
+            Some((listener, _)) => listener,
+            None => rebind(self.addr).await,
+        };
+        // The tasks of the connections being handled. Keeping the handles
+        // (not detaching) bounds them and cancels them when `serve` is dropped;
+        // finished ones are swept on each accept, so the count is exact when
+        // it is checked.
+        let mut open: Vec<Task<()>> = Vec::new();
+        let mut at_cap = false;
+        let mut accept_failing: Option<io::ErrorKind> = None;
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => {
+                    accept_failing = None;
+                    accepted
+                }
+                Err(e) => {
+                    if accept_failing != Some(e.kind()) {
+                        warn!("health accept failed error={e}; retrying every {ACCEPT_PAUSE:?}");
+                        accept_failing = Some(e.kind());
+                    }
+                    Timer::after(ACCEPT_PAUSE).await;
+                    continue;
+                }
+            };
+            open.retain(|task| !task.is_finished());
+            if open.len() >= self.max_connections {
+                if !at_cap {
+                    warn!(
+                        "health connections at cap max={}; closing new ones until some finish",
+                        self.max_connections
+                    );
+                    at_cap = true;
+                }
+                refuse(stream).await;
+                continue;
+            }
+            if at_cap {
+                info!(
+                    "health connections below cap again max={}",
+                    self.max_connections
+                );
+                at_cap = false;
+            }
+            open.push(rt.spawn(handle(stream, peer, self.deadline)));
+        }
+    }
+}
+
+#[cfg(test)]
+impl HealthListener {
+    /// Sets the per-connection deadline, so that tests need not wait 5 s.
+    pub(crate) fn with_deadline(mut self, deadline: Duration) -> HealthListener {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Sets the connection cap, so that tests need not open 65 sockets.
+    pub(crate) fn with_max_connections(mut self, max: usize) -> HealthListener {
+        self.max_connections = max;
+        self
+    }
+}
+
+/// Binds `addr` and registers the socket with the reactor.
+///
+/// `std` binds (with `SO_REUSEADDR` on Unix, so a previous run's `TIME_WAIT`
+/// connections do not hold the port); async-net only wraps the socket.
+/// Registering and `getsockname` fail only when the process is out of
+/// descriptors or memory; to the operator that is still "cannot bind".
+fn try_bind(addr: SocketAddr) -> io::Result<(TcpListener, SocketAddr)> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    let local = listener.local_addr()?;
+    Ok((TcpListener::try_from(listener)?, local))
+}
+
+/// Binds `addr` again every [`RETRY`] until it works. `bind` has already
+/// warned that the port is busy, so only a *different* failure is logged.
+async fn rebind(addr: SocketAddr) -> TcpListener {
+    let mut last = io::ErrorKind::AddrInUse;
+    loop {
+        Timer::after(RETRY).await;
+        match try_bind(addr) {
+            Ok((listener, local)) => {
+                info!("health listening addr={local}");
+                return listener;
+            }
+            Err(e) if e.kind() != last => {
+                warn!("health bind failed addr={addr} error={e}; retrying every {RETRY:?}");
+                last = e.kind();
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Closes a connection over the cap, after a `503` if the socket takes it
+/// at once. Never waits: a fresh socket's send buffer is empty, so one poll
+/// of the write is enough, and if it is not, the close is answer enough.
+async fn refuse(mut stream: TcpStream) {
+    let busy = Response::text(Status::ServiceUnavailable, "busy\n").encode(true);
+    let _ = future::poll_once(stream.write_all(&busy)).await;
+}
+
+/// Reads one request, answers it and closes; each step within `deadline`.
+async fn handle(mut stream: TcpStream, peer: SocketAddr, deadline: Duration) {
+    let (response, with_body) = match within(deadline, read_head(&mut stream)).await {
+        None => {
+            debug!("health closing silent connection peer={peer} deadline={deadline:?}");
+            return;
+        }
+        Some(Head::Gone) => return,
+        Some(Head::Malformed(reason)) => {
+            debug!("health bad request peer={peer} reason={reason}");
+            (Response::bad_request(), true)
+        }
+        Some(Head::Complete(head)) => match parse(&head) {
+            Ok(request) => {
+                let response = route(request.method, request.path);
+                debug!(
+                    "health request peer={peer} method={} path={} status={}",
+                    request.method,
+                    request.path,
+                    response.status.code()
+                );
+                // HEAD gets the headers of GET, Content-Length included.
+                (response, request.method != "HEAD")
+            }
+            Err(reason) => {
+                debug!("health bad request peer={peer} reason={reason}");
+                (Response::bad_request(), true)
+            }
+        },
+    };
+    let bytes = response.encode(with_body);
+    let written = within(deadline, async {
+        stream.write_all(&bytes).await?;
+        // Sends FIN after the answer, so the client reads it to the end.
+        stream.close().await
+    })
+    .await;
+    match written {
+        Some(Ok(())) => {}
+        Some(Err(e)) => debug!("health write failed peer={peer} error={e}"),
+        None => debug!("health write timed out peer={peer} deadline={deadline:?}"),
+    }
+}
+
+/// `Some(output)` if `work` finishes within `deadline`, `None` otherwise
+/// (and `work` is dropped, which cancels it).
+async fn within<T>(deadline: Duration, work: impl Future<Output = T>) -> Option<T> {
+    future::or(async { Some(work.await) }, async {
+        Timer::after(deadline).await;
+        None
+    })
+    .await
+}
+
+/// What reading a request head came to.
+#[derive(Debug, PartialEq, Eq)]
+enum Head {
+    /// The head, up to and including the empty line that ends it.
+    Complete(Vec<u8>),
+    /// Not a head we will read: answered with 400. The reason is for the log.
+    Malformed(&'static str),
+    /// The client closed or broke the connection before sending anything:
+    /// there is nobody to answer.
+    Gone,
+}
+
+/// Reads up to the empty line that ends the request head, at most
+/// [`MAX_HEAD`] bytes. Has no deadline of its own; the caller races it.
+async fn read_head(conn: &mut (impl AsyncRead + Unpin)) -> Head {
+    let mut head = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = match conn.read(&mut chunk).await {
+            Ok(n) => n,
+            Err(_) => return Head::Gone,
+        };
+        if n == 0 {
+            return if head.is_empty() {
+                Head::Gone
+            } else {
+                Head::Malformed("connection closed mid-head")
+            };
+        }
+        // The end may straddle two reads: look again at the last two bytes.
+        let from = head.len().saturating_sub(2);
+        head.extend_from_slice(&chunk[..n]);
+        match head_len(&head, from) {
+            Some(len) if len <= MAX_HEAD => {
+                // Bytes after the head would be a body or a second request;
+                // `parse` refuses the first, `Connection: close` the second.
+                head.truncate(len);
+                return Head::Complete(head);
+            }
+            Some(_) => return Head::Malformed("head over the size cap"),
+            None if head.len() >= MAX_HEAD => return Head::Malformed("head over the size cap"),
+            None => {}
+        }
+    }
+}
+
+/// The length of the head in `buf`, up to and including its empty line,
+/// looking for it from `from` on. A bare `\n` ends a line as well as `\r\n`
+/// (RFC 9112 §2.2 lets a server accept it; some hand-written probes send it).
+fn head_len(buf: &[u8], from: usize) -> Option<usize> {
+    (from..buf.len()).find_map(|i| {
+        if buf[i] != b'\n' {
+            return None;
+        }
+        match &buf[i + 1..] {
+            [b'\n', ..] => Some(i + 2),
+            [b'\r', b'\n', ..] => Some(i + 3),
+            _ => None,
+        }
+    })
+}
+
+/// The parts of a request that routing looks at.
+#[derive(Debug, PartialEq, Eq)]
+struct Request<'a> {
+    /// The method, e.g. `GET`.
+    method: &'a str,
+    /// The target without its query string, e.g. `/healthz`.
+    path: &'a str,
+}
+
+/// Parses a complete head (as [`read_head`] returns it). `Err` holds the
+/// reason it is a bad request, for the log.
+fn parse(head: &[u8]) -> Result<Request<'_>, &'static str> {
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line));
+    let request_line = lines.next().unwrap_or_default();
+    let request_line =
+        std::str::from_utf8(request_line).map_err(|_| "request line is not utf-8")?;
+    let mut parts = request_line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("request line is not `method target version`");
+    };
+    if method.is_empty() || !method.bytes().all(is_token) {
+        return Err("bad method");
+    }
+    if !target.starts_with('/') || target.bytes().any(|b| b.is_ascii_control()) {
+        return Err("bad target");
+    }
+    match version {
+        "HTTP/1.1" | "HTTP/1.0" => {}
+        v if v.starts_with("HTTP/") => return Err("unsupported http version"),
+        _ => return Err("not http"),
+    }
+    for line in lines.take_while(|line| !line.is_empty()) {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            // Also catches obsolete line folding (a line that starts with a space).
+            return Err("header line without a colon");
+        };
+        let name = &line[..colon];
+        if name.is_empty() || !name.iter().copied().all(is_token) {
+            // RFC 9112 §5.1: whitespace before the colon must be refused.
+            return Err("bad header name");
+        }
+        // A body would have to be read (or left unread, which turns our
+        // close into a reset that can eat the answer); no probe sends one.
+        if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            return Err("request has a body");
+        }
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let value = line[colon + 1..].trim_ascii();
+            if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+                return Err("bad content-length");
+            }
+            if value.iter().any(|&b| b != b'0') {
+                return Err("request has a body");
+            }
+        }
+    }
+    // The query string does not choose the endpoint: `/healthz?x=1` is `/healthz`.
+    let path = target.split(['?', '#']).next().unwrap_or(target);
+    Ok(Request { method, path })
+}
+
+/// Whether `b` may appear in a method or a header name (RFC 9110 `tchar`).
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Chooses the answer. One arm per endpoint; `/readyz` and `/metrics` will
+/// join the first arm's kind.
+fn route(method: &str, path: &str) -> Response {
+    match (method, path) {
+        ("GET" | "HEAD", "/healthz") => Response::text(Status::Ok, "ok\n"),
+        (_, "/healthz") => Response {
+            allow: Some("GET, HEAD"),
+            ..Response::text(Status::MethodNotAllowed, "method not allowed\n")
+        },
+        _ => Response::text(Status::NotFound, "not found\n"),
+    }
+}
+
+/// The statuses the listener answers with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    /// 200: the endpoint's answer.
+    Ok,
+    /// 400: garbage, an over-long head, an unsupported version, a body.
+    BadRequest,
+    /// 404: no such endpoint.
+    NotFound,
+    /// 405: the endpoint exists but not for this method.
+    MethodNotAllowed,
+    /// 503: over the connection cap.
+    ServiceUnavailable,
+}
+
+impl Status {
+    /// The numeric code.
+    fn code(self) -> u16 {
+        match self {
+            Status::Ok => 200,
+            Status::BadRequest => 400,
+            Status::NotFound => 404,
+            Status::MethodNotAllowed => 405,
+            Status::ServiceUnavailable => 503,
+        }
+    }
+
+    /// The reason phrase.
+    fn reason(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::BadRequest => "Bad Request",
+            Status::NotFound => "Not Found",
+            Status::MethodNotAllowed => "Method Not Allowed",
+            Status::ServiceUnavailable => "Service Unavailable",
+        }
+    }
+}
+
+/// One answer, as routing chooses it; [`Response::encode`] puts it on the wire.
+#[derive(Debug)]
+struct Response {
+    /// The status line's code and reason.
+    status: Status,
+    /// The `Content-Type` header.
+    content_type: &'static str,
+    /// The `Allow` header (405 only).
+    allow: Option<&'static str>,
+    /// The body; `Cow` so that fixed answers do not allocate and `/metrics`
+    /// can hand over a `String`.
+    body: Cow<'static, str>,
+}
+
+impl Response {
+    /// A `text/plain` answer.
+    fn text(status: Status, body: impl Into<Cow<'static, str>>) -> Response {
+        Response {
+            status,
+            content_type: "text/plain",
+            allow: None,
+            body: body.into(),
+        }
+    }
+
+    /// The answer to anything we will not parse.
+    fn bad_request() -> Response {
+        Response::text(Status::BadRequest, "bad request\n")
+    }
+
+    /// The bytes on the wire. `with_body` is false for HEAD: the headers,
+    /// `Content-Length` included, stay those of GET.
+    fn encode(&self, with_body: bool) -> Vec<u8> {
+        let mut out = format!(
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+            self.status.code(),
+            self.status.reason(),
+            self.content_type,
+            self.body.len()
+        );
+        if let Some(allow) = self.allow {
+            out.push_str(&format!("Allow: {allow}\r\n"));
+        }
+        // One request per connection keeps the listener simple and bounded.
+        out.push_str("Connection: close\r\n\r\n");
+        if with_body {
+            out.push_str(&self.body);
+        }
+        out.into_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::io::{Read, Write};
+    use std::net::TcpStream as StdStream;
+    use std::thread;
+    use std::time::Instant;
+
+    /// How long any single wait in these tests may take before it fails.
+    const WAIT: Duration = Duration::from_secs(5);
+
+    fn read_head_of(bytes: &[u8]) -> Head {
+        future::block_on(read_head(&mut &bytes[..]))
+    }
+
+    // ---- parsing and routing, no sockets ----
+
+    #[test]
+    fn head_ends_at_the_first_empty_line_crlf_or_bare_lf() {
+        let crlf = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nrest";
+        assert_eq!(
+            read_head_of(crlf),
+            Head::Complete(crlf[..crlf.len() - 4].to_vec())
+        );
+        let lf = b"GET /healthz HTTP/1.1\nHost: x\n\n";
+        assert_eq!(read_head_of(lf), Head::Complete(lf.to_vec()));
+    }
+
+    #[test]
+    fn head_end_is_found_across_reads() {
+        let whole = b"GET /healthz HTTP/1.1\r\n\r\n";
+        for split in 0..whole.len() {
+            let (a, b) = whole.split_at(split);
+            let mut conn = AsyncReadExt::chain(a, b);
+            assert_eq!(
+                future::block_on(read_head(&mut conn)),
+                Head::Complete(whole.to_vec()),
+                "split at {split}"
+            );
+        }
+    }
+
+    #[test]
+    fn head_over_the_cap_is_malformed() {
+        let mut big = b"GET /healthz HTTP/1.1\r\nX-Big: ".to_vec();
+        big.resize(MAX_HEAD + 1, b'a');
+        big.extend_from_slice(b"\r\n\r\n");
+        assert!(matches!(read_head_of(&big), Head::Malformed(_)));
+        // Endless bytes without an empty line: stops at the cap, not at EOF.
+        let mut endless = futures_lite::io::repeat(b'a');
+        assert!(matches!(
+            future::block_on(read_head(&mut endless)),
+            Head::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn nothing_then_eof_is_gone_and_half_a_head_is_malformed() {
+        assert_eq!(read_head_of(b""), Head::Gone);
+        assert!(matches!(
+            read_head_of(b"GET /healthz HTTP/1.1\r\n"),
+            Head::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn parse_reads_method_and_path_and_drops_the_query() {
+        let ok = |head: &'static [u8]| parse(head).unwrap();
+        assert_eq!(
+            ok(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Request {
+                method: "GET",
+                path: "/healthz"
+            }
+        );
+        assert_eq!(ok(b"HEAD /healthz?x=1 HTTP/1.0\r\n\r\n").path, "/healthz");
+        assert_eq!(
+            ok(b"GET /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n").path,
+            "/healthz"
+        );
+    }
+
+    #[test]
+    fn parse_refuses_garbage_versions_bodies_and_bad_headers() {
+        for head in [
+            &b"\x00\x01\x02garbage\r\n\r\n"[..],
+            b"\r\n\r\n",
+            b"GET /healthz\r\n\r\n",
+            b"GET  /healthz HTTP/1.1\r\n\r\n",
+            b"GET healthz HTTP/1.1\r\n\r\n",
+            b"G(T /healthz HTTP/1.1\r\n\r\n",
+            b"GET /healthz HTTP/2.0\r\n\r\n",
+            b"GET /healthz SPDY/3\r\n\r\n",
+            b"GET /he\x7flthz HTTP/1.1\r\n\r\n",
+            b"GET /healthz HTTP/1.1\r\nContent-Length: 5\r\n\r\n",
+            b"GET /healthz HTTP/1.1\r\nContent-Length: +0\r\n\r\n",
+            b"GET /healthz HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"GET /healthz HTTP/1.1\r\nHost x\r\n\r\n",
+            b"GET /healthz HTTP/1.1\r\nHost : x\r\n\r\n",
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
+        ] {
+            assert!(parse(head).is_err(), "{:?}", String::from_utf8_lossy(head));
+        }
+    }
+
+    #[test]
+    fn routing_answers_healthz_and_refuses_the_rest() {
+        assert_eq!(route("GET", "/healthz").status, Status::Ok);
+        assert_eq!(route("HEAD", "/healthz").status, Status::Ok);
+        assert_eq!(route("GET", "/nope").status, Status::NotFound);
+        let post = route("POST", "/healthz");
+        assert_eq!(post.status, Status::MethodNotAllowed);
+        assert_eq!(post.allow, Some("GET, HEAD"));
+    }
+
+    #[test]
+    fn head_answer_keeps_content_length_and_drops_the_body() {
+        let ok = route("GET", "/healthz");
+        let get = String::from_utf8(ok.encode(true)).unwrap();
+        let head = String::from_utf8(ok.encode(false)).unwrap();
+        assert_eq!(
+            get,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\
+             Connection: close\r\n\r\nok\n"
+        );
+        assert_eq!(head, get.strip_suffix("ok\n").unwrap());
+    }
+
+    // ---- the listener on a real socket ----
+
+    /// Serves `listener` on a runtime on this thread while `client` runs on
+    /// a helper thread; returns the client's result (or its panic).
+    fn serve_during<T: Send + 'static>(
+        listener: HealthListener,
+        client: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        let (done_tx, done_rx) = async_channel::bounded::<()>(1);
+        let client = thread::spawn(move || {
+            // Dropped when the client returns or panics: either ends the serving.
+            let _done = done_tx;
+            client()
+        });
+        let rt = Runtime::new();
+        rt.block_on(future::or(listener.serve(&rt), async {
+            let _ = done_rx.recv().await;
+        }))
+        .expect("tests do not nest block_on");
+        match client.join() {
+            Ok(out) => out,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    fn try_connect(addr: SocketAddr) -> io::Result<StdStream> {
+        let conn = StdStream::connect_timeout(&addr, WAIT)?;
+        conn.set_read_timeout(Some(WAIT))?;
+        conn.set_write_timeout(Some(WAIT))?;
+        Ok(conn)
+    }
+
+    fn connect(addr: SocketAddr) -> StdStream {
+        try_connect(addr).expect("connect to the listener")
+    }
+
+    /// Sends `raw` and reads the answer to the end (the server closes).
+    fn exchange(addr: SocketAddr, raw: &[u8]) -> io::Result<String> {
+        let mut conn = try_connect(addr)?;
+        conn.write_all(raw)?;
+        let mut answer = Vec::new();
+        conn.read_to_end(&mut answer)?;
+        Ok(String::from_utf8_lossy(&answer).into_owned())
+    }
+
+    fn status_of(answer: &str) -> u16 {
+        answer
+            .strip_prefix("HTTP/1.1 ")
+            .and_then(|rest| rest.get(..3))
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("not an http answer: {answer:?}"))
+    }
+
+    fn body_of(answer: &str) -> &str {
+        answer.split_once("\r\n\r\n").expect("a complete head").1
+    }
+
+    fn local() -> HealthListener {
+        HealthListener::bind("127.0.0.1:0".parse().unwrap(), true).expect("bind 127.0.0.1:0")
+    }
+
+    #[test]
+    fn endpoints_answer_over_a_real_socket() {
+        let listener = local();
+        let addr = listener.local_addr().expect("port 0 binds at once");
+        assert_ne!(addr.port(), 0, "the real port is known before serving");
+        serve_during(listener, move || {
+            let get = exchange(addr, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+            assert_eq!(status_of(&get), 200, "{get}");
+            assert_eq!(body_of(&get), "ok\n");
+            assert!(get.contains("Connection: close\r\n"), "{get}");
+
+            let head = exchange(addr, b"HEAD /healthz HTTP/1.1\r\n\r\n").unwrap();
+            assert_eq!(status_of(&head), 200, "{head}");
+            assert!(head.contains("Content-Length: 3\r\n"), "{head}");
+            assert_eq!(body_of(&head), "");
+
+            let query = exchange(addr, b"GET /healthz?x=1 HTTP/1.1\r\n\r\n").unwrap();
+            assert_eq!(status_of(&query), 200, "{query}");
+
+            let nope = exchange(addr, b"GET /nope HTTP/1.1\r\n\r\n").unwrap();
+            assert_eq!(status_of(&nope), 404, "{nope}");
+
+            let post = exchange(addr, b"POST /healthz HTTP/1.1\r\n\r\n").unwrap();
+            assert_eq!(status_of(&post), 405, "{post}");
+            assert!(post.contains("Allow: GET, HEAD\r\n"), "{post}");
+
+            let garbage = exchange(addr, b"\x16\x03\x01 hello\r\n\r\n").unwrap();
+            assert_eq!(status_of(&garbage), 400, "{garbage}");
+
+            let version = exchange(addr, b"GET /healthz HTTP/2.0\r\n\r\n").unwrap();
+            assert_eq!(status_of(&version), 400, "{version}");
+
+            let body =
+                exchange(addr, b"GET /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n").unwrap();
+            assert_eq!(status_of(&body), 200, "{body}");
+        });
+    }
+
+    #[test]
+    fn over_long_head_is_refused_without_hanging() {
+        let listener = local();
+        let addr = listener.local_addr().unwrap();
+        serve_during(listener, move || {
+            let mut raw = b"GET /healthz HTTP/1.1\r\nX-Big: ".to_vec();
+            raw.resize(10 * 1024, b'a');
+            raw.extend_from_slice(b"\r\n\r\n");
+            let started = Instant::now();
+            match exchange(addr, &raw) {
+                // The 400, or nothing if the close overtook it.
+                Ok(answer) if answer.is_empty() => {}
+                Ok(answer) => assert_eq!(status_of(&answer), 400, "{answer}"),
+                // The unread rest of the head turns the close into a reset.
+                Err(e) => assert!(
+                    !matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ),
+                    "the listener hung on an over-long head: {e}"
+                ),
+            }
+            assert!(started.elapsed() < WAIT, "answered within the deadline");
+            // And the listener still answers afterwards.
+            let get = exchange(addr, b"GET /healthz HTTP/1.1\r\n\r\n").unwrap();
+            assert_eq!(status_of(&get), 200, "{get}");
+        });
+    }
+
+    #[test]
+    fn busy_port_with_require_is_a_one_line_bind_error_naming_the_address() {
+        let occupier = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = occupier.local_addr().unwrap();
+        let err = HealthListener::bind(addr, true).unwrap_err();
+        assert!(
+            matches!(err, Error::Bind { addr: a, kind: io::ErrorKind::AddrInUse } if a == addr),
+            "{err:?}"
+        );
+        let line = err.to_string();
+        assert!(!line.contains('\n'), "{line}");
+        assert!(line.contains(&addr.to_string()), "{line}");
+    }
+
+    #[test]
+    fn other_bind_errors_are_fatal_even_without_require() {
+        // TEST-NET-1 (RFC 5737) is on no local interface.
+        let addr: SocketAddr = "192.0.2.1:0".parse().unwrap();
+        let err = HealthListener::bind(addr, false).unwrap_err();
+        assert!(
+            matches!(err, Error::Bind { kind, .. } if kind != io::ErrorKind::AddrInUse),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn busy_port_never_stops_the_listener_and_is_taken_once_free() {
+        let occupier = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = occupier.local_addr().unwrap();
+        let listener = HealthListener::bind(addr, false).expect("a busy port is not fatal");
+        assert_eq!(listener.local_addr(), None);
+        drop(occupier);
+        serve_during(listener, move || {
+            // The first retry comes after RETRY; allow a few more.
+            let deadline = Instant::now() + RETRY * 5;
+            loop {
+                if let Ok(answer) = exchange(addr, b"GET /healthz HTTP/1.1\r\n\r\n") {
+                    assert_eq!(status_of(&answer), 200, "{answer}");
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "port not taken within {:?}",
+                    RETRY * 5
+                );
+                // Polling a condition, not ordering events: the bind happens
+                // on the server's own timer.
+                thread::sleep(Duration::from_millis(50));
+            }
+        });
+    }
+
+    #[test]
+    fn silent_connection_does_not_stall_others_and_is_closed_after_the_deadline() {
+        let deadline = Duration::from_secs(2);
+        let listener = local().with_deadline(deadline);
+        let addr = listener.local_addr().unwrap();
+        serve_during(listener, move || {
+            let mut silent = connect(addr);
+            let get = exchange(addr, b"GET /healthz HTTP/1.1\r\n\r\n").unwrap();
+            assert_eq!(status_of(&get), 200, "{get}");
+            // Answered while the silent one was still open, so it did not wait for it.
+            silent.set_nonblocking(true).unwrap();
+            let still_open = silent.read(&mut [0; 1]);
+            assert!(
+                matches!(&still_open, Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+                "the silent connection ended before another client was answered: {still_open:?}"
+            );
+            silent.set_nonblocking(false).unwrap();
+            silent.set_read_timeout(Some(deadline + WAIT)).unwrap();
+            match silent.read(&mut [0; 1]) {
+                Ok(0) => {}
+                Ok(_) => panic!("a silent connection got an answer"),
+                Err(e) => assert!(
+                    !matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ),
+                    "the silent connection was not closed after the deadline: {e}"
+                ),
+            }
+        });
+    }
+
+    #[test]
+    fn connections_over_the_cap_are_closed_at_once() {
+        // A deadline far beyond every wait below: only the cap can close `over`.
+        let listener = local()
+            .with_max_connections(2)
+            .with_deadline(Duration::from_secs(60));
+        let addr = listener.local_addr().unwrap();
+        serve_during(listener, move || {
+            // Accepted in connect order: `first` and `second` fill the cap.
+            let mut first = connect(addr);
+            let _second = connect(addr);
+            let mut over = connect(addr);
+            let mut answer = Vec::new();
+            match over.read_to_end(&mut answer) {
+                Ok(_) if answer.is_empty() => {}
+                Ok(_) => {
+                    let answer = String::from_utf8_lossy(&answer);
+                    assert_eq!(status_of(&answer), 503, "{answer}");
+                }
+                Err(e) => assert!(
+                    !matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ),
+                    "a connection over the cap was not closed at once: {e}"
+                ),
+            }
+            // Free a slot: the server sees EOF on `first`, closes it, and its
+            // task is finished before the next accept.
+            first.shutdown(std::net::Shutdown::Write).unwrap();
+            assert_eq!(first.read(&mut [0; 1]).expect("server closes `first`"), 0);
+            let get = exchange(addr, b"GET /healthz HTTP/1.1\r\n\r\n").unwrap();
+            assert_eq!(status_of(&get), 200, "{get}");
+        });
+    }
 }

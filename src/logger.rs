@@ -54,7 +54,9 @@ mod tests {
 
     #[test]
     fn ureq_debug_and_trace_are_dropped_but_its_warnings_kept() {
-        let at = |target: &str, level| Metadata::builder().target(target).level(level).build();
+        fn at(target: &str, level: Level) -> Metadata<'_> {
+            Metadata::builder().target(target).level(level).build()
+        }
         assert!(may_hold_url(&at("ureq::unit", Level::Trace)));
         assert!(may_hold_url(&at("ureq_proto::client", Level::Debug)));
         assert!(!may_hold_url(&at("ureq::pool", Level::Warn)));

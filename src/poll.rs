@@ -89,11 +89,21 @@ pub(crate) async fn run(
 
 /// 401 (token revoked) and 404 (no such bot): nothing to retry.
 pub(crate) fn is_fatal(e: &Error) -> bool {
-    matches!(e, Error::Api { code: 401 | 404, .. })
+    matches!(
+        e,
+        Error::Api {
+            code: 401 | 404,
+            ..
+        }
+    )
 }
 
 /// Waits until a poll can bring something new. `false`: stop was requested.
-async fn wait_for_room(dispatcher: &Dispatcher<'_>, shutdown: &Shutdown, nothing_new: bool) -> bool {
+async fn wait_for_room(
+    dispatcher: &Dispatcher<'_>,
+    shutdown: &Shutdown,
+    nothing_new: bool,
+) -> bool {
     loop {
         let ready = || {
             let window = dispatcher.window();
@@ -168,7 +178,11 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     pub(crate) fn new(first: Duration, max: Duration) -> Backoff {
-        Backoff { first, max, current: first }
+        Backoff {
+            first,
+            max,
+            current: first,
+        }
     }
 
     /// The next delay.
@@ -195,7 +209,10 @@ mod tests {
         assert!(delays[0] >= Duration::from_millis(250) && delays[0] <= Duration::from_millis(500));
         assert!(delays[1] >= Duration::from_millis(500) && delays[1] <= Duration::from_secs(1));
         assert!(delays.iter().all(|d| *d <= Duration::from_secs(30)));
-        assert!(delays[9] >= Duration::from_secs(15), "capped at 30 s, drawn from its upper half");
+        assert!(
+            delays[9] >= Duration::from_secs(15),
+            "capped at 30 s, drawn from its upper half"
+        );
         b.reset();
         assert!(b.next() <= Duration::from_millis(500));
     }
@@ -213,6 +230,9 @@ mod tests {
         assert!(is_fatal(&api(404)));
         assert!(!is_fatal(&api(409)));
         assert!(!is_fatal(&api(429)));
-        assert!(!is_fatal(&Error::Http { method: "getUpdates".into(), status: 502 }));
+        assert!(!is_fatal(&Error::Http {
+            method: "getUpdates".into(),
+            status: 502
+        }));
     }
 }

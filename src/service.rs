@@ -114,7 +114,8 @@ impl Service {
             let health = health_addr.map_or_else(|| "off-or-busy".to_owned(), |a| a.to_string());
             log::info!("ready bot=@{username} health={health}");
             let counters = Rc::new(Counters::default());
-            let dispatcher = Dispatcher::new(rt, bot, client.clone(), username, Rc::clone(&counters));
+            let dispatcher =
+                Dispatcher::new(rt, bot, client.clone(), username, Rc::clone(&counters));
             let last_sent = poll::run(&client, &dispatcher, &shutdown, config.poll_timeout).await?;
             drain(&dispatcher, config.drain_timeout).await;
             let unfinished = dispatcher.in_flight() as u64;
@@ -216,6 +217,8 @@ async fn confirm(client: &Client, offset: Option<i64>, last_sent: Option<i64>) {
     }
     match client.get_updates(Some(offset), 1, Duration::ZERO).await {
         Ok(_) => log::info!("confirmed offset={offset}"),
-        Err(e) => log::warn!("final confirmation failed offset={offset} error={e}; those updates may come again"),
+        Err(e) => log::warn!(
+            "final confirmation failed offset={offset} error={e}; those updates may come again"
+        ),
     }
 }

@@ -165,6 +165,10 @@ mod tests {
         assert_eq!(pool.threads(), 3);
         let more = rt.block_on(pool.run("test", || 7)).unwrap().unwrap();
         assert_eq!(more, 7);
-        assert_eq!(pool.threads(), 3, "an idle thread is reused, not a new one started");
+        assert_eq!(
+            pool.threads(),
+            3,
+            "an idle thread is reused, not a new one started"
+        );
     }
 }

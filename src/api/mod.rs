@@ -62,16 +62,23 @@ impl Token {
     pub fn parse(value: &str) -> Result<Token, Error> {
         let value = value.trim();
         let Some((id, secret)) = value.split_once(':') else {
-            return Err(Error::Config("token has no ':'; expected <digits>:<secret> from @BotFather".into()));
+            return Err(Error::Config(
+                "token has no ':'; expected <digits>:<secret> from @BotFather".into(),
+            ));
         };
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) || id.parse::<i64>().is_err() {
             return Err(Error::Config(
                 "token must start with the bot's numeric id; expected <digits>:<secret>".into(),
             ));
         }
-        if secret.is_empty() || !secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        if secret.is_empty()
+            || !secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
             return Err(Error::Config(
-                "token secret must be letters, digits, '_' or '-'; expected <digits>:<secret>".into(),
+                "token secret must be letters, digits, '_' or '-'; expected <digits>:<secret>"
+                    .into(),
             ));
         }
         Ok(Token(value.into()))
@@ -80,7 +87,10 @@ impl Token {
     /// The bot's user id: the digits before the colon. Not a secret.
     pub fn bot_id(&self) -> i64 {
         // Cannot fail: `parse` checked that these are digits that fit an i64.
-        self.0.split_once(':').and_then(|(id, _)| id.parse().ok()).expect("checked by Token::parse")
+        self.0
+            .split_once(':')
+            .and_then(|(id, _)| id.parse().ok())
+            .expect("checked by Token::parse")
     }
 
     /// The whole token, for the request URL only.
@@ -173,7 +183,11 @@ impl Client {
     }
 
     /// `answerCallbackQuery`: stops the button's spinner, optionally with a toast `text`.
-    pub async fn answer_callback_query(&self, query_id: &str, text: Option<&str>) -> Result<(), Error> {
+    pub async fn answer_callback_query(
+        &self,
+        query_id: &str,
+        text: Option<&str>,
+    ) -> Result<(), Error> {
         #[derive(Serialize)]
         struct Params<'a> {
             callback_query_id: &'a str,
@@ -181,7 +195,13 @@ impl Client {
             text: Option<&'a str>,
         }
         let _: bool = self
-            .call("answerCallbackQuery", &Params { callback_query_id: query_id, text })
+            .call(
+                "answerCallbackQuery",
+                &Params {
+                    callback_query_id: query_id,
+                    text,
+                },
+            )
             .await?;
         Ok(())
     }
@@ -204,8 +224,14 @@ impl Client {
             limit: u32,
             timeout: u64,
         }
-        let params = Params { offset, limit, timeout: timeout.as_secs() };
-        let raw: Vec<Box<RawValue>> = self.request("getUpdates", &params, timeout + POLL_SLACK).await?;
+        let params = Params {
+            offset,
+            limit,
+            timeout: timeout.as_secs(),
+        };
+        let raw: Vec<Box<RawValue>> = self
+            .request("getUpdates", &params, timeout + POLL_SLACK)
+            .await?;
         Ok(raw.into_iter().map(types::parse_update).collect())
     }
 
@@ -233,7 +259,9 @@ impl Client {
             "api method={method} result={} ms={}",
             match &result {
                 Ok(_) => "ok".to_owned(),
-                Err(e) => e.status().map_or_else(|| "network".to_owned(), |s| s.to_string()),
+                Err(e) => e
+                    .status()
+                    .map_or_else(|| "network".to_owned(), |s| s.to_string()),
             },
             started.elapsed().as_millis()
         );
@@ -258,7 +286,10 @@ fn send<T: DeserializeOwned>(
     body: Vec<u8>,
     deadline: Duration,
 ) -> Result<T, Error> {
-    let network = |kind| Error::Network { method: method.clone(), kind };
+    let network = |kind| Error::Network {
+        method: method.clone(),
+        kind,
+    };
     let mut response = agent
         .post(format!("{base}{method}"))
         .header("content-type", "application/json")
@@ -297,13 +328,24 @@ struct Parameters {
 fn decode<T: DeserializeOwned>(method: String, status: u16, body: &[u8]) -> Result<T, Error> {
     if (200..300).contains(&status) {
         return match serde_json::from_slice::<Envelope<T>>(body) {
-            Ok(Envelope { ok: true, result: Some(result), .. }) => Ok(result),
-            Ok(Envelope { ok: true, result: None, .. }) => Err(Error::Decode {
+            Ok(Envelope {
+                ok: true,
+                result: Some(result),
+                ..
+            }) => Ok(result),
+            Ok(Envelope {
+                ok: true,
+                result: None,
+                ..
+            }) => Err(Error::Decode {
                 method,
                 detail: "ok without a result".into(),
             }),
             Ok(env) => Err(api_error(method, status, env)),
-            Err(e) => Err(Error::Decode { method, detail: e.to_string() }),
+            Err(e) => Err(Error::Decode {
+                method,
+                detail: e.to_string(),
+            }),
         };
     }
     match serde_json::from_slice::<Envelope<IgnoredAny>>(body) {
@@ -353,7 +395,10 @@ mod tests {
 
     #[test]
     fn ok_result_is_returned() {
-        assert_eq!(decoded(200, r#"{"ok":true,"result":{"a":1}}"#).unwrap()["a"], 1);
+        assert_eq!(
+            decoded(200, r#"{"ok":true,"result":{"a":1}}"#).unwrap()["a"],
+            1
+        );
     }
 
     #[test]
@@ -374,7 +419,13 @@ mod tests {
             r#"{"ok":false,"error_code":400,"description":"Bad Request: group chat was upgraded to a supergroup chat","parameters":{"migrate_to_chat_id":-1001234}}"#,
         )
         .unwrap_err();
-        assert!(matches!(e, Error::Api { migrate_to: Some(ChatId(-1001234)), .. }));
+        assert!(matches!(
+            e,
+            Error::Api {
+                migrate_to: Some(ChatId(-1001234)),
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -397,7 +448,16 @@ mod tests {
 
     #[test]
     fn token_shapes_are_checked_without_echoing_the_value() {
-        for bad in ["", "abc", "12345", ":secret", "12a:secret", "123:", "123:sec ret", "123:sec/ret"] {
+        for bad in [
+            "",
+            "abc",
+            "12345",
+            ":secret",
+            "12a:secret",
+            "123:",
+            "123:sec ret",
+            "123:sec/ret",
+        ] {
             let e = Token::parse(bad).unwrap_err().to_string();
             assert!(bad.len() < 4 || !e.contains(bad), "{e}");
         }

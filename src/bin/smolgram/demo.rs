@@ -1,1 +1,3 @@
-pub(crate) fn run(_c: smolgram::config::Config, _s: bool) -> std::process::ExitCode { std::process::ExitCode::FAILURE }
+pub(crate) fn run(_c: smolgram::config::Config, _s: bool) -> std::process::ExitCode {
+    std::process::ExitCode::FAILURE
+}

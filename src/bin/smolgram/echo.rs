@@ -21,7 +21,12 @@ pub(crate) fn bot() -> Bot {
         })
         .command("echo", |ctx| async move {
             let args = ctx.args();
-            ctx.reply(if args.is_empty() { "usage: /echo TEXT" } else { args }).await?;
+            ctx.reply(if args.is_empty() {
+                "usage: /echo TEXT"
+            } else {
+                args
+            })
+            .await?;
             Ok(())
         })
         .text(|ctx| async move {
@@ -41,8 +46,11 @@ pub(crate) fn bot() -> Bot {
 }
 
 async fn help(ctx: Context) -> HandlerResult {
-    let Some(chat) = ctx.chat_id() else { return Ok(()) };
+    let Some(chat) = ctx.chat_id() else {
+        return Ok(());
+    };
     let ping = InlineKeyboardMarkup::row([InlineKeyboardButton::callback("Ping", "ping")]);
-    ctx.send_message(&SendMessage::new(chat, HELP).keyboard(ping)).await?;
+    ctx.send_message(&SendMessage::new(chat, HELP).keyboard(ping))
+        .await?;
     Ok(())
 }

@@ -62,7 +62,10 @@ fn start_logging(filter: &str) {
             .copied()
             .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
             .unwrap_or("non-string panic");
-        let place = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        let place = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         log::error!("panic at={place} message={payload:?}");
     }));
 }
@@ -76,7 +79,9 @@ pub(crate) fn exit_code(result: Result<Summary, Error>) -> ExitCode {
             log::error!("{e}");
             ExitCode::from(match e {
                 Error::Config(_) | Error::Bind { .. } => 2,
-                Error::Api { code: 401 | 404, .. } => 3,
+                Error::Api {
+                    code: 401 | 404, ..
+                } => 3,
                 _ => 1,
             })
         }
