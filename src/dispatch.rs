@@ -56,6 +56,9 @@ struct State {
     lanes: HashMap<LaneKey, VecDeque<Update>>,
     /// One past the newest `update_id` seen.
     next: Option<i64>,
+    /// The offset of the latest `getUpdates` sent: Telegram may hand out
+    /// anything from it on again, finished or not.
+    sent: Option<i64>,
 }
 
 /// Which lane an update runs in: its chat, else its user, else its own.
@@ -103,8 +106,20 @@ impl<'rt> Dispatcher<'rt> {
     /// The `getUpdates` offset that confirms exactly the finished updates:
     /// the oldest one still held, else one past the newest seen.
     pub(crate) fn offset(&self) -> Option<i64> {
-        let state = self.shared.state.borrow();
-        state.held.first().copied().or(state.next)
+        self.shared.state.borrow().offset()
+    }
+
+    /// [`offset`](Self::offset), remembered as sent: finished updates from
+    /// it on are kept (Telegram may hand them out again, even if they finish
+    /// while this request is under way), those below it are forgotten.
+    pub(crate) fn send_offset(&self) -> Option<i64> {
+        let mut state = self.shared.state.borrow_mut();
+        let offset = state.offset();
+        if let Some(offset) = offset {
+            state.sent = Some(offset);
+            state.done = state.done.split_off(&offset);
+        }
+        offset
     }
 
     /// Updates whose handler has not finished.
@@ -116,7 +131,11 @@ impl<'rt> Dispatcher<'rt> {
     /// ones and those finished above the oldest held.
     pub(crate) fn window(&self) -> usize {
         let state = self.shared.state.borrow();
-        state.held.len() + state.done.len()
+        let done = match state.offset() {
+            Some(offset) => state.done.range(offset..).count(),
+            None => 0,
+        };
+        state.held.len() + done
     }
 
     /// A listener notified when an update finishes. Take it *before*
@@ -212,16 +231,16 @@ impl fmt::Debug for Dispatcher<'_> {
 }
 
 impl State {
-    /// Marks `id` finished and forgets what the offset has passed.
+    fn offset(&self) -> Option<i64> {
+        self.held.first().copied().or(self.next)
+    }
+
+    /// Marks `id` finished; remembers it while Telegram may hand it out again.
     fn finish(&mut self, id: i64) {
         self.held.remove(&id);
-        match self.held.first().copied() {
-            Some(oldest) if oldest < id => {
-                self.done.insert(id);
-                self.done = self.done.split_off(&oldest);
-            }
-            Some(oldest) => self.done = self.done.split_off(&oldest),
-            None => self.done.clear(),
+        // No offset sent yet confirms nothing: Telegram may hand out anything again.
+        if self.sent.is_none_or(|sent| id >= sent) {
+            self.done.insert(id);
         }
     }
 }
@@ -276,15 +295,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finished_above_a_held_update_is_remembered_until_the_offset_passes() {
+    fn before_any_offset_is_sent_every_finished_update_is_remembered() {
+        let mut state = State::default();
+        state.held.extend([1, 2]);
+        state.finish(2);
+        assert!(state.done.contains(&2));
+    }
+
+    #[test]
+    fn finished_updates_are_remembered_until_an_offset_past_them_is_sent() {
         let mut state = State::default();
         state.held.extend([1, 2, 3]);
+        state.next = Some(4);
+        state.sent = Some(1);
         state.finish(2);
-        assert_eq!(state.done.iter().copied().collect::<Vec<_>>(), vec![2]);
         state.finish(1);
-        // 1 and 2 are both below the new offset (3): nothing to remember.
-        assert!(state.done.is_empty());
         state.finish(3);
-        assert!(state.held.is_empty() && state.done.is_empty());
+        // All finished while a poll with offset 1 was under way: its answer
+        // may carry 1, 2 and 3 again, and none of them may run twice.
+        assert_eq!(
+            state.done.iter().copied().collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        assert_eq!(state.offset(), Some(4));
     }
 }

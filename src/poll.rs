@@ -47,7 +47,7 @@ pub(crate) async fn run(
         if !wait_for_room(dispatcher, shutdown, nothing_new).await {
             return Ok(last_sent);
         }
-        let offset = dispatcher.offset();
+        let offset = dispatcher.send_offset();
         let poll = async { Some(client.get_updates(offset, WINDOW as u32, timeout).await) };
         let Some(result) = future::or(poll, async {
             shutdown.requested().await;
