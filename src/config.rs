@@ -310,7 +310,8 @@ mod tests {
 
     #[test]
     fn bad_input_is_one_line_naming_the_culprit_and_never_the_token() {
-        let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case<'_>] = &[
             (&[], &[], "TELEGRAM_BOT_TOKEN is not set"),
             (
                 &[],

@@ -14,6 +14,8 @@ mod poll;
 mod runtime;
 mod service;
 mod shutdown;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use bot::{Bot, Context, HandlerError, HandlerResult};
 pub use error::{Error, NetworkKind};

@@ -98,53 +98,47 @@ pub(crate) fn is_fatal(e: &Error) -> bool {
     )
 }
 
-/// Waits until a poll can bring something new. `false`: stop was requested.
+/// Waits until a poll can bring something new: half a batch of room in the
+/// window, and (if the last poll brought only repeats of held updates) a
+/// finished handler, or [`REFRESH`] to look for other chats' updates.
+/// `false`: stop was requested.
 async fn wait_for_room(
     dispatcher: &Dispatcher<'_>,
     shutdown: &Shutdown,
     nothing_new: bool,
 ) -> bool {
-    loop {
-        let ready = || {
-            let window = dispatcher.window();
-            // Half a batch free, and the last poll was not all repeats of held updates.
-            window <= WINDOW / 2 && !(nothing_new && dispatcher.in_flight() > 0)
-        };
-        if shutdown.is_requested() {
-            return false;
-        }
-        if ready() {
-            return true;
-        }
-        let listener = dispatcher.listen();
-        if ready() {
-            return true;
-        }
-        let full = dispatcher.window() >= WINDOW;
-        let changed = async {
-            listener.await;
-            true
-        };
-        let refresh = async {
-            if full {
-                // A full window brings nothing new: only a finished handler helps.
-                future::pending::<()>().await;
-            }
-            Timer::after(REFRESH).await;
-            false
-        };
-        let stop = async {
-            shutdown.requested().await;
-            None
-        };
-        match future::or(async { Some(future::or(changed, refresh).await) }, stop).await {
-            None => return false,
-            // A handler finished: look again at the window.
-            Some(true) => return true,
-            // Time to look for other chats' updates.
-            Some(false) => return true,
-        }
+    let ready =
+        || dispatcher.window() <= WINDOW / 2 && !(nothing_new && dispatcher.in_flight() > 0);
+    if shutdown.is_requested() {
+        return false;
     }
+    if ready() {
+        return true;
+    }
+    // Listening before the second look: a handler finishing in between still wakes us.
+    let finished = dispatcher.listen();
+    if ready() {
+        return true;
+    }
+    let full = dispatcher.window() >= WINDOW;
+    let refresh = async {
+        if full {
+            // A full window brings nothing new: only a finished handler helps.
+            future::pending::<()>().await;
+        }
+        Timer::after(REFRESH).await;
+    };
+    future::or(
+        async {
+            future::or(finished, refresh).await;
+            true
+        },
+        async {
+            shutdown.requested().await;
+            false
+        },
+    )
+    .await
 }
 
 /// Sleeps for `delay` unless a stop is requested first (`false`).

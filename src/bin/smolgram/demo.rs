@@ -1,3 +1,115 @@
-pub(crate) fn run(_c: smolgram::config::Config, _s: bool) -> std::process::ExitCode {
-    std::process::ExitCode::FAILURE
+//! `smolgram demo`: the built-in bot against the testkit's fake Bot API, with
+//! a scripted user. No token, no network.
+//!
+//! The bot runs on the main thread exactly as in production (same service,
+//! same signals); the script runs on a second thread, talks to the fake API
+//! as a Telegram user would, prints the conversation, probes `/healthz`,
+//! and then stops the bot (unless `--serve`).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use smolgram::api::{types::ChatId, Token};
+use smolgram::config::Config;
+use smolgram::testkit::FakeApi;
+use smolgram::{Runtime, Service};
+
+use crate::{echo, exit_code, healthcheck};
+
+/// The demo user's private chat.
+const CHAT: ChatId = ChatId(1001);
+/// How long the script waits for each answer.
+const DEADLINE: Duration = Duration::from_secs(10);
+
+pub(crate) fn run(mut config: Config, serve: bool) -> ExitCode {
+    let api = Arc::new(FakeApi::start());
+    // Cannot fail: the testkit's token is well formed (its own tests check it).
+    config.token = Some(Token::parse(FakeApi::TOKEN).expect("testkit token is valid"));
+    config.api_url = api.url();
+    let service = match Service::new(echo::bot(), &config) {
+        Ok(service) => service,
+        Err(e) => return exit_code(Err(e)),
+    };
+    let shutdown = service.shutdown();
+    let health = service.health_addr();
+    println!("smolgram demo: fake Bot API at {}", api.url());
+    match health {
+        Some(addr) => println!("health: http://{addr}/healthz"),
+        None => println!("health: off"),
+    }
+    let rt = Runtime::new();
+    match shutdown.watch_signals() {
+        Ok(signals) => rt.spawn(signals).detach(),
+        Err(e) => return exit_code(Err(e)),
+    }
+    let user = Arc::clone(&api);
+    let script = thread::spawn(move || {
+        let outcome = conversation(&user, health);
+        match &outcome {
+            Ok(()) if serve => println!("serving until SIGTERM or Ctrl-C"),
+            Ok(()) => shutdown.request(),
+            Err(e) => {
+                eprintln!("smolgram demo: {e}");
+                shutdown.request();
+            }
+        }
+        outcome
+    });
+    let code = exit_code(rt.block_on(service.run(&rt)).and_then(|r| r));
+    // The fake lives until here: the bot's final confirmation still reaches it.
+    drop(api);
+    match script.join() {
+        Ok(Ok(())) => code,
+        _ => ExitCode::FAILURE,
+    }
+}
+
+/// The scripted user: four messages and a button press, each waiting for
+/// the bot's answer; then a health probe.
+fn conversation(api: &FakeApi, health: Option<SocketAddr>) -> Result<(), String> {
+    for text in ["/start", "hello, smolgram", "/echo alpha beta 42", "/ping"] {
+        println!("user > {text}");
+        let before = api.sent_to(CHAT);
+        api.push_text(CHAT, text);
+        show_replies(api, before)?;
+    }
+    println!("user > [presses Ping]");
+    let before = api.sent_to(CHAT);
+    api.push_callback(CHAT, "ping");
+    if !api.wait_for(DEADLINE, |api| !api.calls("answerCallbackQuery").is_empty()) {
+        return Err("the button press was not answered".into());
+    }
+    println!("bot  : answerCallbackQuery (the button stops spinning)");
+    show_replies(api, before)?;
+    if let Some(addr) = health {
+        let status = healthcheck::get_healthz(addr).map_err(|e| format!("health probe: {e}"))?;
+        println!("GET /healthz -> {status}");
+    }
+    Ok(())
+}
+
+/// Waits for the bot's next message in the demo chat and prints it.
+fn show_replies(api: &FakeApi, before: usize) -> Result<(), String> {
+    if !api.wait_for(DEADLINE, |api| api.sent_to(CHAT) > before) {
+        return Err(format!("no answer within {DEADLINE:?}"));
+    }
+    for sent in api.sent().iter().filter(|s| s.chat == CHAT).skip(before) {
+        let buttons: Vec<&str> = sent.params["reply_markup"]["inline_keyboard"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|row| row.as_array().into_iter().flatten())
+            .filter_map(|button| button["text"].as_str())
+            .collect();
+        for (i, line) in sent.text.lines().enumerate() {
+            println!("{} {line}", if i == 0 { "bot  >" } else { "      " });
+        }
+        if !buttons.is_empty() {
+            println!("       [{}]", buttons.join("] ["));
+        }
+    }
+    Ok(())
 }

@@ -24,7 +24,7 @@ pub(crate) fn probe(config: &Config) -> ExitCode {
         addr = SocketAddr::new(loopback, addr.port());
     }
     match get_healthz(addr) {
-        Ok(status) if status == 200 => ExitCode::SUCCESS,
+        Ok(200) => ExitCode::SUCCESS,
         Ok(status) => {
             eprintln!("smolgram: healthcheck: http://{addr}/healthz answered {status}");
             ExitCode::FAILURE
@@ -36,7 +36,8 @@ pub(crate) fn probe(config: &Config) -> ExitCode {
     }
 }
 
-fn get_healthz(addr: SocketAddr) -> std::io::Result<u16> {
+/// One `GET /healthz`; its status code.
+pub(crate) fn get_healthz(addr: SocketAddr) -> std::io::Result<u16> {
     let mut stream = TcpStream::connect_timeout(&addr, DEADLINE)?;
     stream.set_read_timeout(Some(DEADLINE))?;
     stream.set_write_timeout(Some(DEADLINE))?;

@@ -1,0 +1,323 @@
+//! An in-process fake Telegram Bot API server: for our tests, our doc tests,
+//! the `demo` command and users' own tests.
+//!
+//! [`FakeApi::start`] binds `127.0.0.1:0` and serves the part of the Bot API
+//! a bot needs (`getMe`, long-polling `getUpdates` with offsets and 409
+//! conflicts, `sendMessage`, a few methods that answer `true`) over real
+//! HTTP/1.1, so the code under test runs its real client, sockets and all.
+//! The test side injects updates (`push_*`), observes what the bot did
+//! ([`sent`](FakeApi::sent), [`calls`](FakeApi::calls),
+//! [`confirmed_offset`](FakeApi::confirmed_offset)), scripts failures
+//! ([`Fault`]) and waits for effects with a deadline
+//! ([`wait_until`](FakeApi::wait_until)).
+//!
+//! The server runs on its own thread with its own executor, because the test
+//! thread blocks while the bot runs elsewhere. So, unlike the rest of the
+//! crate, its state is shared across threads: a `Mutex`, a `Condvar` for the
+//! waiting test, and an `event_listener::Event` for the waiting long poll.
+//!
+//! Must not: be depended on by any other module, listen beyond 127.0.0.1,
+//! or accept anything but its own, obviously fake, token.
+
+mod bot;
+mod http;
+mod server;
+mod state;
+
+pub use bot::TestBot;
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::api::types::{ChatId, MessageId};
+use state::{Shared, State};
+
+/// The bot's user id: the number before the colon of [`FakeApi::TOKEN`].
+const BOT_ID: i64 = 123_456_789;
+
+/// A fake Bot API server on `127.0.0.1`, running on its own thread until
+/// dropped.
+///
+/// It behaves like the real one where a bot can tell: routes are
+/// `/bot<TOKEN>/<method>` (a wrong token gets 401, an unknown method 404,
+/// names are case-insensitive); parameters come from the query string or a
+/// JSON or form body; `getUpdates` confirms below `offset`, hands out up to
+/// `limit` pending updates, long-polls up to `timeout` seconds, and answers
+/// an older waiting call 409 when a newer one arrives; `sendMessage` returns
+/// a `Message`. Update ids run from 1; message ids count per chat, shared by
+/// the user and the bot, as in Telegram.
+///
+/// Dropping it stops the server and joins its thread, even in the middle of
+/// a long poll.
+///
+/// # Examples
+/// ```
+/// use smolgram::api::types::ChatId;
+/// use smolgram::testkit::FakeApi;
+///
+/// let api = FakeApi::start();
+/// let id = api.push_text(ChatId(42), "/start");
+/// assert_eq!(api.pending(), 1);
+///
+/// // Any HTTP client will do; in a real test it is the bot's own.
+/// let url = format!("{}/bot{}/getUpdates", api.url(), FakeApi::TOKEN);
+/// let body = ureq::get(&url).call().unwrap().into_body().read_to_string().unwrap();
+/// let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+/// assert_eq!(answer["result"][0]["message"]["text"], "/start");
+/// assert_eq!(api.deliveries(id), 1);
+///
+/// // Confirming is asking for what comes after it.
+/// ureq::get(&url).query("offset", (id + 1).to_string()).call().unwrap();
+/// assert_eq!((api.pending(), api.confirmed_offset()), (0, Some(id + 1)));
+/// ```
+pub struct FakeApi {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    thread: Option<JoinHandle<()>>,
+}
+
+// Shared by the test thread and whatever thread runs the bot.
+const _: fn() = || {
+    fn is_send_and_sync<T: Send + Sync>() {}
+    is_send_and_sync::<FakeApi>();
+};
+
+/// What the next calls of a method get instead of a normal answer; queue
+/// them with [`FakeApi::fault`].
+///
+/// A faulted call is still recorded in [`FakeApi::calls`], but has no
+/// effect: a faulted `getUpdates` confirms nothing, a faulted `sendMessage`
+/// sends nothing (except [`Fault::Delay`], which answers normally, late).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Exactly this status and body: a proxy's 502 HTML page, or a Bot API
+    /// error JSON of your own making. A body starting with `{` is sent as
+    /// `application/json`, anything else as `text/html`.
+    Status {
+        /// The HTTP status.
+        code: u16,
+        /// The body, verbatim.
+        body: String,
+    },
+    /// A Bot API error: `{"ok":false,"error_code":code,"description":..}`
+    /// with status `code`, and `parameters` holding `retry_after` and
+    /// `migrate_to_chat_id` when they are set.
+    Api {
+        /// `error_code`, and the HTTP status.
+        code: u16,
+        /// `description`, e.g. `Too Many Requests: retry after 3`.
+        description: String,
+        /// `parameters.retry_after`, in seconds (with 429).
+        retry_after: Option<u64>,
+        /// `parameters.migrate_to_chat_id` (a group became a supergroup).
+        migrate_to_chat_id: Option<i64>,
+    },
+    /// Answers normally after this delay (the timer runs on the server;
+    /// other connections are served meanwhile).
+    Delay(Duration),
+    /// Closes the connection without writing a byte.
+    Drop,
+    /// Status 200 with a JSON body cut in the middle.
+    InvalidJson,
+}
+
+/// One `sendMessage` the fake accepted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sent {
+    /// `chat_id`.
+    pub chat: ChatId,
+    /// `text`.
+    pub text: String,
+    /// `reply_parameters.message_id`, or the legacy `reply_to_message_id`.
+    pub reply_to: Option<MessageId>,
+    /// Every parameter, as received (form values stay strings).
+    pub params: Value,
+}
+
+impl FakeApi {
+    /// The token the fake accepts. It is shaped like a real one (digits, a
+    /// colon, 35 characters of `[A-Za-z0-9_-]`) and says what it is.
+    pub const TOKEN: &'static str = "123456789:TESTKIT-fake-token-not-a-secret_000";
+
+    /// Binds `127.0.0.1:0` and starts serving on a new thread.
+    ///
+    /// # Panics
+    /// If the port cannot be bound or the thread cannot start: a test cannot
+    /// go on without its server.
+    pub fn start() -> FakeApi {
+        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| Ok((l.local_addr()?, async_net::TcpListener::try_from(l)?)));
+        let (addr, listener) =
+            listener.unwrap_or_else(|e| panic!("testkit: cannot listen on 127.0.0.1: {e}"));
+        let shared = Arc::new(Shared::default());
+        let thread = server::spawn(listener, Arc::clone(&shared))
+            .unwrap_or_else(|e| panic!("testkit: cannot start the server thread: {e}"));
+        FakeApi {
+            shared,
+            addr,
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash: the Bot API base
+    /// URL to give the bot.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Queues a text message from the user behind `chat` and returns its
+    /// `update_id`. A positive `chat` is a private chat with user `chat.0`;
+    /// a negative one a group (the sender is then user `-chat.0`). A leading
+    /// `/command` is marked with a `bot_command` entity, as Telegram does.
+    pub fn push_text(&self, chat: ChatId, text: &str) -> i64 {
+        self.push_with(|s| s.text_update(chat, text))
+    }
+
+    /// Queues a press on an inline button carrying `data`, under the bot's
+    /// last message in `chat` (or a new bot message if it sent none), and
+    /// returns its `update_id`.
+    pub fn push_callback(&self, chat: ChatId, data: &str) -> i64 {
+        self.push_with(|s| s.callback_update(chat, data))
+    }
+
+    /// Queues `update` as it is, after setting its `update_id` to the next
+    /// id (which it returns): for update kinds the fake does not model and
+    /// for malformed updates. A value that is not an object is queued
+    /// without an `update_id`.
+    pub fn push_raw(&self, update: Value) -> i64 {
+        self.push_with(|_| update)
+    }
+
+    fn push_with(&self, make: impl FnOnce(&mut State) -> Value) -> i64 {
+        let id = self.shared.with(|s| {
+            let update = make(s);
+            s.push(update)
+        });
+        self.shared.wake_polls();
+        id
+    }
+
+    /// Every message sent with `sendMessage`, in arrival order.
+    pub fn sent(&self) -> Vec<Sent> {
+        self.shared.with(|s| s.sent().to_vec())
+    }
+
+    /// How many messages were sent to `chat`; cheap enough to call in a
+    /// [`wait_until`](FakeApi::wait_until) condition however many there are.
+    pub fn sent_to(&self, chat: ChatId) -> usize {
+        self.shared.with(|s| s.sent_to(chat))
+    }
+
+    /// The parameters of every call of `method` (any case), in arrival order,
+    /// faulted and refused calls included.
+    pub fn calls(&self, method: &str) -> Vec<Value> {
+        let method = method.to_ascii_lowercase();
+        self.shared.with(|s| s.calls(&method).cloned().collect())
+    }
+
+    /// The highest `offset` any `getUpdates` sent; `None` if none sent one.
+    pub fn confirmed_offset(&self) -> Option<i64> {
+        self.shared.with(|s| s.confirmed_offset())
+    }
+
+    /// How many updates are queued and not yet confirmed.
+    pub fn pending(&self) -> usize {
+        self.shared.with(|s| s.pending())
+    }
+
+    /// How many times `getUpdates` handed out this update.
+    pub fn deliveries(&self, update_id: i64) -> usize {
+        self.shared.with(|s| s.deliveries(update_id))
+    }
+
+    /// Blocks until `cond` holds, checking it now, again after every change
+    /// to the fake's state (a call, a push, a delivery), and at the deadline.
+    ///
+    /// # Panics
+    /// With `timed out after {deadline:?} waiting for {label}` if `cond`
+    /// still fails after `deadline`.
+    pub fn wait_until(&self, label: &str, deadline: Duration, cond: impl FnMut(&FakeApi) -> bool) {
+        if !self.wait_for(deadline, cond) {
+            panic!("timed out after {deadline:?} waiting for {label}");
+        }
+    }
+
+    /// [`wait_until`](FakeApi::wait_until) that answers instead of
+    /// panicking: whether `cond` held before `deadline`.
+    pub fn wait_for(&self, deadline: Duration, mut cond: impl FnMut(&FakeApi) -> bool) -> bool {
+        let until = Instant::now() + deadline;
+        loop {
+            // Read before checking: a change during `cond` then ends the wait at once.
+            let seen = self.shared.version();
+            if cond(self) {
+                return true;
+            }
+            // One last look at the deadline: `cond` may also read things
+            // outside the fake, which change without waking us.
+            if !self.shared.wait_for_change(seen, until) {
+                return cond(self);
+            }
+        }
+    }
+
+    /// Makes the next `count` calls of `method` (any case; `"*"` for any
+    /// method) fail with `fault`. Rules are used in the order they were
+    /// queued; a call takes from the first rule that matches it.
+    pub fn fault(&self, method: &str, fault: Fault, count: usize) {
+        self.shared.with(|s| s.add_fault(method, fault, count));
+    }
+}
+
+impl fmt::Debug for FakeApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FakeApi")
+            .field("addr", &self.addr)
+            .field("pending", &self.pending())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for FakeApi {
+    fn drop(&mut self) {
+        self.shared.request_stop();
+        if let Some(thread) = self.thread.take() {
+            // A panic on the server thread was already reported; do not panic in drop.
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_is_shaped_like_a_real_one_and_names_the_bot() {
+        let (id, secret) = FakeApi::TOKEN.split_once(':').unwrap();
+        assert_eq!(id.parse::<i64>().unwrap(), BOT_ID);
+        assert_eq!(secret.len(), 35);
+        assert!(secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+    }
+
+    #[test]
+    fn drop_joins_the_server_thread_and_frees_the_port() {
+        let api = FakeApi::start();
+        let addr = api.addr();
+        assert!(api.url().starts_with("http://127.0.0.1:") && !api.url().ends_with('/'));
+        drop(api);
+        assert!(std::net::TcpStream::connect(addr).is_err());
+    }
+}

@@ -1,0 +1,270 @@
+//! The server thread: the accept loop, one task per connection, and the Bot
+//! API methods the fake answers (routing, parameters, faults, long polls).
+//!
+//! One thread runs one `LocalExecutor`: a connection is a task and a long
+//! poll is a task parked on an `Event`, so thousands of requests a second
+//! need no thread per request and no sleeps. When the handle asks to stop,
+//! the accept loop returns and the executor is dropped with every task in
+//! it, which closes every socket, a long poll in mid-wait included.
+//!
+//! Must not: panic on anything a client sends, or hold the state lock
+//! across an `.await`.
+
+use std::io;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use async_executor::LocalExecutor;
+use async_io::Timer;
+use async_net::{TcpListener, TcpStream};
+use futures_lite::future;
+use serde_json::{json, Map, Value};
+
+use super::http::{self, Conn, ReadError, Request, Response};
+use super::state::{bot_json, Poll, Shared};
+use super::{FakeApi, Fault};
+use crate::api::types::{ChatId, MessageId};
+
+type Params = Map<String, Value>;
+
+/// Telegram's exact words for a `getUpdates` that another one replaced.
+const CONFLICT: &str =
+    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running";
+
+/// Starts the server thread on `listener`; it runs until [`Shared::request_stop`].
+pub(crate) fn spawn(listener: TcpListener, shared: Arc<Shared>) -> io::Result<JoinHandle<()>> {
+    thread::Builder::new()
+        .name("smolgram-testkit".to_owned())
+        .spawn(move || {
+            let ex = LocalExecutor::new();
+            async_io::block_on(ex.run(accept_loop(&ex, listener, shared)));
+            // `ex` drops here, and with it every connection task and its socket.
+        })
+}
+
+async fn accept_loop(ex: &LocalExecutor<'_>, listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let accepted = future::or(async { Some(listener.accept().await) }, async {
+            shared.stopped().await;
+            None
+        })
+        .await;
+        match accepted {
+            None => return,
+            Some(Ok((stream, _))) => ex.spawn(serve(stream, Arc::clone(&shared))).detach(),
+            Some(Err(e)) => {
+                // Out of file descriptors, most likely: give the clients a moment to close some.
+                log::warn!("testkit: accept failed: {e}");
+                Timer::after(Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Answers the requests of one connection until it closes.
+async fn serve(stream: TcpStream, shared: Arc<Shared>) {
+    let mut conn = Conn::new(stream);
+    loop {
+        let req = match conn.read_request().await {
+            Ok(Some(req)) => req,
+            Ok(None) | Err(ReadError::Gone) => return,
+            Err(ReadError::Bad { status, reason }) => {
+                let _ = conn.write(&Response::raw(status, reason), false).await;
+                return;
+            }
+        };
+        // `None`: a `Fault::Drop`, which closes without a word.
+        let Some(resp) = answer(&shared, &req).await else {
+            return;
+        };
+        if conn.write(&resp, req.keep_alive).await.is_err() || !req.keep_alive {
+            return;
+        }
+    }
+}
+
+/// Routes one request: token, method, faults, then the method itself.
+async fn answer(shared: &Shared, req: &Request) -> Option<Response> {
+    let Some((token, method)) = req
+        .path
+        .strip_prefix("/bot")
+        .and_then(|r| r.split_once('/'))
+    else {
+        return Some(api_error(404, "Not Found", None));
+    };
+    if token != FakeApi::TOKEN {
+        return Some(api_error(401, "Unauthorized", None));
+    }
+    // Telegram matches method names case-insensitively.
+    let method = method.to_ascii_lowercase();
+    let params = match params(req) {
+        Ok(params) => params,
+        Err(description) => return Some(api_error(400, description, None)),
+    };
+    let fault = shared.with(|s| {
+        s.record_call(&method, Value::Object(params.clone()));
+        s.take_fault(&method)
+    });
+    match fault {
+        None => {}
+        Some(Fault::Delay(delay)) => {
+            Timer::after(delay).await;
+        }
+        Some(Fault::Drop) => return None,
+        Some(Fault::Status { code, body }) => return Some(Response::raw(code, body)),
+        Some(Fault::Api {
+            code,
+            description,
+            retry_after,
+            migrate_to_chat_id,
+        }) => {
+            let mut parameters = Map::new();
+            if let Some(secs) = retry_after {
+                parameters.insert("retry_after".to_owned(), secs.into());
+            }
+            if let Some(chat) = migrate_to_chat_id {
+                parameters.insert("migrate_to_chat_id".to_owned(), chat.into());
+            }
+            return Some(api_error(code, &description, Some(parameters)));
+        }
+        // Cut mid-object, as a proxy that gave up halfway would.
+        Some(Fault::InvalidJson) => {
+            return Some(Response::raw(200, r#"{"ok":true,"result":{"message_id":"#))
+        }
+    }
+    Some(match method.as_str() {
+        "getme" => ok(bot_json()),
+        "getupdates" => get_updates(shared, &params).await,
+        "sendmessage" => send_message(shared, params),
+        "answercallbackquery"
+        | "deletewebhook"
+        | "setmycommands"
+        | "sendchataction"
+        | "close"
+        | "logout"
+        | "editmessagetext" => ok(Value::Bool(true)),
+        _ => api_error(404, "Not Found", None),
+    })
+}
+
+/// Long poll: confirm below `offset`, then answer at once if anything is
+/// pending, else wait up to `timeout` seconds for a push. A newer
+/// `getUpdates` ends the wait with 409, as Telegram does.
+async fn get_updates(shared: &Shared, params: &Params) -> Response {
+    let offset = int_param(params, "offset");
+    let limit = match int_param(params, "limit") {
+        None | Some(0) => 100,
+        Some(n) => n.clamp(1, 100) as usize,
+    };
+    let timeout = number_param(params, "timeout").unwrap_or(0.0);
+    // NaN and negatives mean "do not wait"; a day is more than any test needs.
+    let timeout = Duration::try_from_secs_f64(timeout.clamp(0.0, 86_400.0)).unwrap_or_default();
+    let deadline = Instant::now() + timeout;
+    let generation = shared.with(|s| s.begin_poll(offset));
+    shared.wake_polls(); // an older poll, if one waits, now sees it lost
+    loop {
+        // Listen before looking, so that a push in between still wakes us.
+        let listener = shared.listen_polls();
+        match shared.with(|s| s.poll(generation, limit)) {
+            Poll::Conflict => return api_error(409, CONFLICT, None),
+            Poll::Batch(batch) if !batch.is_empty() || Instant::now() >= deadline => {
+                return ok(Value::Array(batch))
+            }
+            Poll::Batch(_) => {}
+        }
+        let timer = async {
+            Timer::at(deadline).await;
+        };
+        future::or(listener, timer).await;
+    }
+}
+
+fn send_message(shared: &Shared, params: Params) -> Response {
+    let chat = match params.get("chat_id") {
+        None => return api_error(400, "Bad Request: chat_id is empty", None),
+        Some(_) => match int_param(&params, "chat_id") {
+            Some(id) => ChatId(id),
+            // `@channel` names and the like: the fake knows numeric chats only.
+            None => return api_error(400, "Bad Request: chat not found", None),
+        },
+    };
+    let text = match params.get("text") {
+        Some(Value::String(s)) => s.clone(),
+        Some(v @ Value::Number(_)) => v.to_string(),
+        _ => String::new(),
+    };
+    if text.is_empty() {
+        return api_error(400, "Bad Request: message text is empty", None);
+    }
+    let reply_parameters = match params.get("reply_parameters") {
+        // A form sends nested objects as JSON text.
+        Some(Value::String(s)) => serde_json::from_str(s).ok(),
+        other => other.cloned(),
+    };
+    let reply_to = reply_parameters
+        .as_ref()
+        .and_then(|r| r.as_object())
+        .and_then(|r| int_param(r, "message_id"))
+        .or_else(|| int_param(&params, "reply_to_message_id"))
+        .map(MessageId);
+    let message = shared.with(|s| s.send(chat, &text, reply_to, Value::Object(params)));
+    ok(message)
+}
+
+/// The query string and the body, merged (the body wins).
+fn params(req: &Request) -> Result<Params, &'static str> {
+    let mut params: Params = http::parse_form(&req.query)
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    if req.body.is_empty() {
+        return Ok(params);
+    }
+    let content_type = req
+        .header("content-type")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if content_type.starts_with("application/json") {
+        match serde_json::from_slice(&req.body) {
+            Ok(Value::Object(body)) => params.extend(body),
+            Ok(_) => return Err("Bad Request: parameters must be a JSON object"),
+            Err(_) => return Err("Bad Request: can't parse JSON object"),
+        }
+    } else if content_type.starts_with("multipart/") {
+        return Err("Bad Request: the testkit does not support multipart/form-data");
+    } else {
+        let body = String::from_utf8_lossy(&req.body);
+        params.extend(http::parse_form(&body).map(|(k, v)| (k, Value::String(v))));
+    }
+    Ok(params)
+}
+
+/// An integer parameter, sent as a JSON number or as text (forms, query strings).
+fn int_param(params: &Params, key: &str) -> Option<i64> {
+    match params.get(key)? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn number_param(params: &Params, key: &str) -> Option<f64> {
+    match params.get(key)? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn ok(result: Value) -> Response {
+    Response::json(200, &json!({ "ok": true, "result": result }))
+}
+
+/// A Bot API error; its HTTP status is its `error_code`, as Telegram sends it.
+fn api_error(code: u16, description: &str, parameters: Option<Params>) -> Response {
+    let mut body = json!({ "ok": false, "error_code": code, "description": description });
+    if let Some(parameters) = parameters.filter(|p| !p.is_empty()) {
+        body["parameters"] = Value::Object(parameters);
+    }
+    Response::json(code, &body)
+}

@@ -1,0 +1,518 @@
+//! The fake's memory: the update queue and its confirmation, the message ids
+//! per chat, every call the bot made, the messages it sent, and the scripted
+//! faults.
+//!
+//! Two threads touch it: the server thread answering requests and the test
+//! thread pushing updates and waiting for effects. So it sits behind one
+//! `Mutex`; every change bumps a version and notifies a `Condvar`, so that
+//! [`FakeApi::wait_until`](super::FakeApi::wait_until) re-checks exactly when
+//! something happened. Pushes and newer `getUpdates` calls also fire an
+//! `Event`, which wakes the long poll waiting on the server's executor.
+//!
+//! Must not: do I/O, or hold the lock while anything waits.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use event_listener::{Event, EventListener};
+use serde_json::{json, Value};
+
+use super::{Fault, Sent, BOT_ID};
+use crate::api::types::{ChatId, MessageId};
+
+/// The state and the three ways to wait for it.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// Wakes test threads blocked in `wait_until`.
+    changed: Condvar,
+    /// Wakes the waiting long poll: new updates, or a newer `getUpdates`.
+    polls: Event,
+    /// Wakes the accept loop when the handle is dropped.
+    stop: Event,
+    stopping: AtomicBool,
+}
+
+impl Shared {
+    /// Runs `f` on the state; wakes `wait_until` if `f` changed anything.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let mut state = self.lock();
+        let before = state.version;
+        let out = f(&mut state);
+        let changed = state.version != before;
+        drop(state);
+        if changed {
+            self.changed.notify_all();
+        }
+        out
+    }
+
+    /// The version now; compare with [`wait_for_change`](Self::wait_for_change).
+    pub(crate) fn version(&self) -> u64 {
+        self.lock().version
+    }
+
+    /// Blocks until the version differs from `seen`; `false` if `until` came first.
+    pub(crate) fn wait_for_change(&self, seen: u64, until: Instant) -> bool {
+        let mut state = self.lock();
+        while state.version == seen {
+            let Some(left) = until
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero())
+            else {
+                return false;
+            };
+            state = self
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        true
+    }
+
+    /// A ticket for the next [`wake_polls`](Self::wake_polls); take it before checking the state.
+    pub(crate) fn listen_polls(&self) -> EventListener {
+        self.polls.listen()
+    }
+
+    pub(crate) fn wake_polls(&self) {
+        self.polls.notify(usize::MAX);
+    }
+
+    pub(crate) fn request_stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.stop.notify(usize::MAX);
+    }
+
+    /// Completes once [`request_stop`](Self::request_stop) was called.
+    pub(crate) async fn stopped(&self) {
+        loop {
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            let listener = self.stop.listen();
+            // Checked again: a stop between the check and `listen` would be missed.
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere (say, in a test's assertion) must not hide the state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One queued fault: the next `left` calls of `method` get `fault`.
+#[derive(Debug)]
+struct Rule {
+    /// Lowercase method name, or `*`.
+    method: String,
+    fault: Fault,
+    left: usize,
+}
+
+/// What a long poll finds when it looks.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Poll {
+    /// A newer `getUpdates` took over: answer 409.
+    Conflict,
+    /// Updates to hand out now; empty when there are none.
+    Batch(Vec<Value>),
+}
+
+/// Everything the fake remembers. See the module docs.
+#[derive(Debug)]
+pub(crate) struct State {
+    /// Bumped by every change.
+    version: u64,
+    next_update_id: i64,
+    /// Pending updates in `update_id` order (ids only grow, so pushing at the back keeps it sorted).
+    queue: VecDeque<(i64, Value)>,
+    deliveries: HashMap<i64, usize>,
+    confirmed_offset: Option<i64>,
+    /// Which `getUpdates` is the newest; an older waiting one answers 409.
+    poll_generation: u64,
+    /// Shared by both sides of a chat, as in Telegram.
+    last_message_id: HashMap<ChatId, i64>,
+    /// What a callback button hangs under: the bot's last message per chat.
+    last_bot_message: HashMap<ChatId, (i64, String)>,
+    callbacks: u64,
+    /// Lowercase method name and parameters, in arrival order.
+    calls: Vec<(String, Value)>,
+    sent: Vec<Sent>,
+    sent_per_chat: HashMap<ChatId, usize>,
+    faults: VecDeque<Rule>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            version: 0,
+            next_update_id: 1,
+            queue: VecDeque::new(),
+            deliveries: HashMap::new(),
+            confirmed_offset: None,
+            poll_generation: 0,
+            last_message_id: HashMap::new(),
+            last_bot_message: HashMap::new(),
+            callbacks: 0,
+            calls: Vec::new(),
+            sent: Vec::new(),
+            sent_per_chat: HashMap::new(),
+            faults: VecDeque::new(),
+        }
+    }
+}
+
+impl State {
+    fn touch(&mut self) {
+        self.version += 1;
+    }
+
+    /// Queues `update` under the next `update_id`, which it returns. An
+    /// object gets the id as its `update_id` field; anything else is queued
+    /// verbatim (a malformed update, on purpose).
+    pub(crate) fn push(&mut self, mut update: Value) -> i64 {
+        let id = self.next_update_id;
+        self.next_update_id += 1;
+        if let Value::Object(map) = &mut update {
+            map.insert("update_id".to_owned(), id.into());
+        }
+        self.queue.push_back((id, update));
+        self.touch();
+        id
+    }
+
+    /// A `message` update: `text` from the user behind `chat`.
+    pub(crate) fn text_update(&mut self, chat: ChatId, text: &str) -> Value {
+        let mut message = json!({
+            "message_id": self.next_message_id(chat),
+            "from": user_json(chat),
+            "chat": chat_json(chat),
+            "date": unix_now(),
+            "text": text,
+        });
+        if let Some(command) = text.strip_prefix('/') {
+            // Telegram marks a leading command; offsets count UTF-16 units.
+            let name = command.split_whitespace().next().unwrap_or_default();
+            let length = 1 + name.encode_utf16().count();
+            message["entities"] = json!([{"type": "bot_command", "offset": 0, "length": length}]);
+        }
+        json!({ "message": message })
+    }
+
+    /// A `callback_query` update: the user behind `chat` pressed a button
+    /// carrying `data` under the bot's last message there (or a new one).
+    pub(crate) fn callback_update(&mut self, chat: ChatId, data: &str) -> Value {
+        let (message_id, text) = match self.last_bot_message.get(&chat) {
+            Some((id, text)) => (*id, text.clone()),
+            None => (self.next_message_id(chat), "Choose:".to_owned()),
+        };
+        self.callbacks += 1;
+        json!({ "callback_query": {
+            "id": format!("testkit-{}", self.callbacks),
+            "from": user_json(chat),
+            "message": {
+                "message_id": message_id,
+                "from": bot_json(),
+                "chat": chat_json(chat),
+                "date": unix_now(),
+                "text": text,
+            },
+            "chat_instance": chat.0.to_string(),
+            "data": data,
+        }})
+    }
+
+    /// Records one call; every call is kept, faulted or not.
+    pub(crate) fn record_call(&mut self, method: &str, params: Value) {
+        self.calls.push((method.to_owned(), params));
+        self.touch();
+    }
+
+    /// Queues `fault` for the next `count` calls of `method`.
+    pub(crate) fn add_fault(&mut self, method: &str, fault: Fault, count: usize) {
+        if count > 0 {
+            let method = method.to_ascii_lowercase();
+            self.faults.push_back(Rule {
+                method,
+                fault,
+                left: count,
+            });
+        }
+    }
+
+    /// The fault for this call of `method` (lowercase), using one up.
+    pub(crate) fn take_fault(&mut self, method: &str) -> Option<Fault> {
+        let i = self
+            .faults
+            .iter()
+            .position(|r| r.method == "*" || r.method == method)?;
+        let rule = &mut self.faults[i];
+        rule.left -= 1;
+        let fault = if rule.left == 0 {
+            self.faults.remove(i)?.fault
+        } else {
+            rule.fault.clone()
+        };
+        Some(fault)
+    }
+
+    /// Starts a `getUpdates`: confirms below `offset` and takes over from
+    /// any older poll. Returns this poll's generation.
+    pub(crate) fn begin_poll(&mut self, offset: Option<i64>) -> u64 {
+        if let Some(offset) = offset {
+            self.confirm(offset);
+        }
+        self.poll_generation += 1;
+        self.touch();
+        self.poll_generation
+    }
+
+    /// Telegram forgets every update below a positive `offset`; a negative
+    /// one keeps only the last `-offset` updates.
+    fn confirm(&mut self, offset: i64) {
+        self.confirmed_offset = Some(self.confirmed_offset.map_or(offset, |o| o.max(offset)));
+        if offset >= 0 {
+            while self.queue.front().is_some_and(|(id, _)| *id < offset) {
+                self.queue.pop_front();
+            }
+        } else {
+            let keep = usize::try_from(offset.unsigned_abs()).unwrap_or(usize::MAX);
+            let drop = self.queue.len().saturating_sub(keep);
+            self.queue.drain(..drop);
+        }
+    }
+
+    /// What the poll of `generation` answers now, if anything.
+    pub(crate) fn poll(&mut self, generation: u64, limit: usize) -> Poll {
+        if generation != self.poll_generation {
+            return Poll::Conflict;
+        }
+        let batch: Vec<Value> = self
+            .queue
+            .iter()
+            .take(limit)
+            .map(|(_, u)| u.clone())
+            .collect();
+        for (id, _) in self.queue.iter().take(batch.len()) {
+            *self.deliveries.entry(*id).or_default() += 1;
+        }
+        if !batch.is_empty() {
+            self.touch();
+        }
+        Poll::Batch(batch)
+    }
+
+    /// Records a message the bot sent and returns it as Telegram would.
+    pub(crate) fn send(
+        &mut self,
+        chat: ChatId,
+        text: &str,
+        reply_to: Option<MessageId>,
+        params: Value,
+    ) -> Value {
+        let id = self.next_message_id(chat);
+        self.last_bot_message.insert(chat, (id, text.to_owned()));
+        self.sent.push(Sent {
+            chat,
+            text: text.to_owned(),
+            reply_to,
+            params,
+        });
+        *self.sent_per_chat.entry(chat).or_default() += 1;
+        self.touch();
+        json!({
+            "message_id": id,
+            "from": bot_json(),
+            "chat": chat_json(chat),
+            "date": unix_now(),
+            "text": text,
+        })
+    }
+
+    fn next_message_id(&mut self, chat: ChatId) -> i64 {
+        let id = self.last_message_id.entry(chat).or_default();
+        *id += 1;
+        *id
+    }
+
+    pub(crate) fn sent(&self) -> &[Sent] {
+        &self.sent
+    }
+
+    pub(crate) fn sent_to(&self, chat: ChatId) -> usize {
+        self.sent_per_chat.get(&chat).copied().unwrap_or(0)
+    }
+
+    /// Parameters of every call of `method` (lowercase).
+    pub(crate) fn calls(&self, method: &str) -> impl Iterator<Item = &Value> + '_ {
+        let method = method.to_owned();
+        self.calls
+            .iter()
+            .filter(move |(m, _)| *m == method)
+            .map(|(_, p)| p)
+    }
+
+    pub(crate) fn confirmed_offset(&self) -> Option<i64> {
+        self.confirmed_offset
+    }
+
+    pub(crate) fn pending(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub(crate) fn deliveries(&self, update_id: i64) -> usize {
+        self.deliveries.get(&update_id).copied().unwrap_or(0)
+    }
+}
+
+/// The bot itself, as `getMe` and `from` of its messages show it.
+pub(crate) fn bot_json() -> Value {
+    json!({
+        "id": BOT_ID,
+        "is_bot": true,
+        "first_name": "Testkit",
+        "username": "smolgram_test_bot",
+    })
+}
+
+/// The user behind `chat`: in a private chat Telegram uses the user's id as
+/// the chat's; behind a group (negative id) we pick user `-chat`.
+fn user_json(chat: ChatId) -> Value {
+    json!({ "id": chat.0.checked_abs().unwrap_or(i64::MAX), "is_bot": false, "first_name": "User" })
+}
+
+/// Positive ids are private chats, negative ones groups, as in Telegram.
+fn chat_json(chat: ChatId) -> Value {
+    if chat.0 > 0 {
+        json!({ "id": chat.0, "type": "private", "first_name": "User" })
+    } else {
+        json!({ "id": chat.0, "type": "group", "title": "Testkit group" })
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn ids(poll: Poll) -> Vec<i64> {
+        match poll {
+            Poll::Batch(b) => b.iter().map(|u| u["update_id"].as_i64().unwrap()).collect(),
+            Poll::Conflict => panic!("unexpected conflict"),
+        }
+    }
+
+    #[test]
+    fn update_ids_start_at_one_and_stay_in_order() {
+        let mut s = State::default();
+        let a = s.push(json!({}));
+        let b = s.push(json!({"x": 1, "update_id": 99}));
+        assert_eq!((a, b), (1, 2));
+        let g = s.begin_poll(None);
+        assert_eq!(ids(s.poll(g, 100)), [1, 2]);
+    }
+
+    #[test]
+    fn offset_confirms_below_it_and_only_below_it() {
+        let mut s = State::default();
+        for _ in 0..3 {
+            s.push(json!({}));
+        }
+        let g = s.begin_poll(Some(3));
+        assert_eq!(ids(s.poll(g, 100)), [3]);
+        assert_eq!(s.pending(), 1);
+        assert_eq!(s.confirmed_offset(), Some(3));
+        // A lower offset later moves nothing back.
+        s.begin_poll(Some(1));
+        assert_eq!(s.confirmed_offset(), Some(3));
+    }
+
+    #[test]
+    fn unconfirmed_updates_are_delivered_again_and_counted() {
+        let mut s = State::default();
+        s.push(json!({}));
+        s.push(json!({}));
+        let g = s.begin_poll(None);
+        assert_eq!(ids(s.poll(g, 1)), [1]);
+        let g = s.begin_poll(Some(1));
+        assert_eq!(ids(s.poll(g, 100)), [1, 2]);
+        assert_eq!(
+            (s.deliveries(1), s.deliveries(2), s.deliveries(3)),
+            (2, 1, 0)
+        );
+    }
+
+    #[test]
+    fn negative_offset_keeps_only_the_last_updates() {
+        let mut s = State::default();
+        for _ in 0..5 {
+            s.push(json!({}));
+        }
+        let g = s.begin_poll(Some(-2));
+        assert_eq!(ids(s.poll(g, 100)), [4, 5]);
+    }
+
+    #[test]
+    fn a_newer_poll_makes_the_older_one_conflict() {
+        let mut s = State::default();
+        let old = s.begin_poll(None);
+        let new = s.begin_poll(None);
+        assert_eq!(s.poll(old, 100), Poll::Conflict);
+        assert_eq!(s.poll(new, 100), Poll::Batch(vec![]));
+    }
+
+    #[test]
+    fn faults_are_used_up_in_order_and_star_matches_any_method() {
+        let mut s = State::default();
+        s.add_fault("sendMessage", Fault::Drop, 2);
+        s.add_fault("*", Fault::InvalidJson, 1);
+        s.add_fault("getMe", Fault::Drop, 0);
+        assert_eq!(s.take_fault("getme"), Some(Fault::InvalidJson));
+        assert_eq!(s.take_fault("getme"), None);
+        assert_eq!(s.take_fault("sendmessage"), Some(Fault::Drop));
+        assert_eq!(s.take_fault("sendmessage"), Some(Fault::Drop));
+        assert_eq!(s.take_fault("sendmessage"), None);
+    }
+
+    #[test]
+    fn message_ids_are_shared_by_both_sides_of_a_chat() {
+        let mut s = State::default();
+        let first = s.text_update(ChatId(7), "/start now");
+        let reply = s.send(ChatId(7), "hi", None, json!({}));
+        let other = s.text_update(ChatId(8), "x");
+        let press = s.callback_update(ChatId(7), "ping");
+        assert_eq!(first["message"]["message_id"], 1);
+        assert_eq!(first["message"]["entities"][0]["length"], 6);
+        assert_eq!(reply["message_id"], 2);
+        assert_eq!(other["message"]["message_id"], 1);
+        // The button hangs under the bot's last message.
+        assert_eq!(press["callback_query"]["message"]["message_id"], 2);
+        assert_eq!(press["callback_query"]["message"]["text"], "hi");
+        assert_eq!(s.sent_to(ChatId(7)), 1);
+    }
+
+    #[test]
+    fn wait_for_change_returns_on_a_change_and_times_out_without_one() {
+        let shared = std::sync::Arc::new(Shared::default());
+        let seen = shared.version();
+        assert!(!shared.wait_for_change(seen, Instant::now() + Duration::from_millis(10)));
+        let pusher = std::sync::Arc::clone(&shared);
+        let t = std::thread::spawn(move || pusher.with(|s| s.push(json!({}))));
+        assert!(shared.wait_for_change(seen, Instant::now() + Duration::from_secs(5)));
+        t.join().unwrap();
+    }
+}
