@@ -1,0 +1,377 @@
+//! The real binary against the testkit's fake Bot API: the built-in bot's
+//! commands, health, signals, exit codes, and the token never printed.
+
+mod common;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use common::{http_get, secret, Bin, DEADLINE};
+use smolgram::api::types::ChatId;
+use smolgram::testkit::{FakeApi, Fault};
+
+const CHAT: ChatId = ChatId(4242);
+
+/// Sends `text` as the user and returns the bot's replies to it.
+fn say(api: &FakeApi, text: &str, replies: usize) -> Vec<smolgram::testkit::Sent> {
+    let before = api.sent_to(CHAT);
+    api.push_text(CHAT, text);
+    api.wait_until(text, DEADLINE, |api| api.sent_to(CHAT) >= before + replies);
+    api.sent()
+        .into_iter()
+        .filter(|s| s.chat == CHAT)
+        .skip(before)
+        .collect()
+}
+
+#[test]
+fn built_in_bot_answers_every_command_and_the_button() {
+    let api = FakeApi::start();
+    let bin = Bin::against(&api, &[], "info");
+
+    let help = say(&api, "/start", 1);
+    assert!(help[0].text.contains("/ping"), "{}", help[0].text);
+    assert_eq!(
+        help[0].params["reply_markup"]["inline_keyboard"][0][0]["text"],
+        "Ping"
+    );
+    assert_eq!(
+        help[0].params["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
+        "ping"
+    );
+    assert_eq!(say(&api, "/help", 1)[0].text, help[0].text);
+
+    assert_eq!(say(&api, "/ping", 1)[0].text, "pong");
+    assert_eq!(say(&api, "/echo alpha beta 42", 1)[0].text, "alpha beta 42");
+    assert_eq!(say(&api, "/echo", 1)[0].text, "usage: /echo TEXT");
+    assert_eq!(say(&api, "/ping@smolgram_test_bot", 1)[0].text, "pong");
+
+    let echo = say(&api, "hello there", 1);
+    assert_eq!(echo[0].text, "hello there");
+    assert!(
+        echo[0].reply_to.is_some(),
+        "an echo is a reply to the message"
+    );
+
+    let before = api.sent_to(CHAT);
+    api.push_callback(CHAT, "ping");
+    api.wait_until("the button press answered", DEADLINE, |api| {
+        api.calls("answerCallbackQuery").len() == 1 && api.sent_to(CHAT) == before + 1
+    });
+    assert_eq!(api.sent().last().unwrap().text, "pong");
+    assert!(api.calls("answerCallbackQuery")[0]["callback_query_id"].is_string());
+
+    let (status, _) = {
+        bin.signal("TERM");
+        bin.wait_exit(DEADLINE)
+    };
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn healthz_answers_200_and_other_paths_404() {
+    let api = FakeApi::start();
+    let bin = Bin::against(&api, &[], "info");
+    let addr = bin.health_addr();
+    assert!(http_get(addr, "/healthz").starts_with("HTTP/1.1 200"));
+    assert!(http_get(addr, "/nope").starts_with("HTTP/1.1 404"));
+    let answer = http_get(addr, "/healthz");
+    assert!(!answer.contains(secret()), "{answer}");
+}
+
+#[test]
+fn busy_health_port_keeps_the_bot_answering_and_is_taken_when_free() {
+    let occupier = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = occupier.local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let api = FakeApi::start();
+    let url = api.url();
+    let bin = Bin::start(
+        &["--health-addr", &addr],
+        &[
+            ("TELEGRAM_BOT_TOKEN", FakeApi::TOKEN),
+            ("TELEGRAM_API_URL", &url),
+            ("RUST_LOG", "info"),
+        ],
+    );
+    bin.wait_for_output("the busy-port warning", "health port busy");
+    assert_eq!(
+        say(&api, "/ping", 1)[0].text,
+        "pong",
+        "a busy port never stops the bot"
+    );
+
+    drop(occupier);
+    bin.wait_for_output(
+        "the port taken once free",
+        &format!("health listening addr={addr}"),
+    );
+    assert!(http_get(addr.parse().unwrap(), "/healthz").starts_with("HTTP/1.1 200"));
+    let out = bin.output();
+    assert_eq!(
+        out.matches("health port busy").count(),
+        1,
+        "warned once, not per retry:\n{out}"
+    );
+}
+
+#[test]
+fn busy_health_port_with_require_health_exits_2_with_one_line() {
+    let occupier = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = occupier.local_addr().unwrap().to_string();
+    let api = FakeApi::start();
+    let url = api.url();
+    let bin = Bin::start(
+        &["--health-addr", &addr, "--require-health"],
+        &[
+            ("TELEGRAM_BOT_TOKEN", FakeApi::TOKEN),
+            ("TELEGRAM_API_URL", &url),
+        ],
+    );
+    let (status, out) = bin.wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(2), "{out}");
+    let errors: Vec<&str> = out.lines().filter(|l| l.contains("ERROR")).collect();
+    assert_eq!(errors.len(), 1, "{out}");
+    assert!(
+        errors[0].contains(&addr) && errors[0].contains("in use"),
+        "{out}"
+    );
+    assert!(api.calls("getUpdates").is_empty(), "nothing polled");
+}
+
+#[test]
+fn sigterm_lets_the_handler_in_flight_finish_and_confirms_it() {
+    let api = FakeApi::start();
+    let bin = Bin::against(&api, &[], "info");
+    api.wait_until("the first poll", DEADLINE, |api| {
+        !api.calls("getUpdates").is_empty()
+    });
+    // The reply takes a second, so the handler is in flight when SIGTERM comes.
+    api.fault("sendMessage", Fault::Delay(Duration::from_millis(1000)), 1);
+    let id = api.push_text(CHAT, "slow one");
+    api.wait_until("the send under way", DEADLINE, |api| {
+        !api.calls("sendMessage").is_empty()
+    });
+    bin.signal("TERM");
+    let (status, out) = bin.wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(0), "{out}");
+    assert_eq!(api.sent_to(CHAT), 1, "the handler finished: {out}");
+    assert!(
+        api.confirmed_offset() > Some(id),
+        "its update is confirmed: {out}"
+    );
+    assert_eq!(api.pending(), 0, "nothing left to deliver again");
+    assert!(
+        out.contains("handled=1") && out.contains("unfinished=0"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_second_signal_exits_at_once_with_143() {
+    let api = FakeApi::start();
+    let bin = Bin::against(&api, &["--drain-timeout", "60"], "info");
+    api.wait_until("the first poll", DEADLINE, |api| {
+        !api.calls("getUpdates").is_empty()
+    });
+    api.fault("sendMessage", Fault::Delay(Duration::from_secs(30)), 1);
+    let id = api.push_text(CHAT, "stuck");
+    api.wait_until("the send under way", DEADLINE, |api| {
+        !api.calls("sendMessage").is_empty()
+    });
+    bin.signal("TERM");
+    bin.wait_for_output("the drain", "draining");
+    bin.signal("TERM");
+    let (status, out) = bin.wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(143), "{out}");
+    assert!(
+        api.confirmed_offset().is_none_or(|offset| offset <= id),
+        "unfinished update not confirmed"
+    );
+}
+
+#[test]
+fn bad_configuration_exits_2_with_one_line_and_no_secret() {
+    let secret_token = "123456:SECRETsecretSECRETsecret";
+    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+        (&[], &[], "TELEGRAM_BOT_TOKEN is not set"),
+        (
+            &[],
+            &[("TELEGRAM_BOT_TOKEN", "SECRETwithoutcolon")],
+            "TELEGRAM_BOT_TOKEN",
+        ),
+        (
+            &["--health-addr", "localhost"],
+            &[("TELEGRAM_BOT_TOKEN", secret_token)],
+            "--health-addr",
+        ),
+        (
+            &[],
+            &[
+                ("TELEGRAM_BOT_TOKEN", secret_token),
+                ("TELEGRAM_API_URL", "api.telegram.org"),
+            ],
+            "TELEGRAM_API_URL",
+        ),
+        (
+            &["--frobnicate"],
+            &[("TELEGRAM_BOT_TOKEN", secret_token)],
+            "--frobnicate",
+        ),
+        (
+            &[],
+            &[("TELEGRAM_BOT_TOKEN", secret_token), ("PORT", "eighty")],
+            "PORT",
+        ),
+    ];
+    for (args, env, expected) in cases {
+        let (status, out) = Bin::start(args, env).wait_exit(DEADLINE);
+        assert_eq!(status.code(), Some(2), "{args:?} {env:?}: {out}");
+        assert_eq!(out.lines().count(), 1, "one line: {out}");
+        assert!(out.contains(expected), "{out}");
+        assert!(
+            !out.contains("SECRET") && !out.contains("panicked") && !out.contains("RUST_BACKTRACE"),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn rejected_token_exits_3_without_printing_it() {
+    let api = FakeApi::start();
+    let url = api.url();
+    let wrong = "987654321:SECRETwrongSECRETwrongSECRET";
+    let bin = Bin::start(
+        &["--no-health"],
+        &[
+            ("TELEGRAM_BOT_TOKEN", wrong),
+            ("TELEGRAM_API_URL", &url),
+            ("RUST_LOG", "trace"),
+        ],
+    );
+    let (status, out) = bin.wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(3), "{out}");
+    assert!(out.contains("401"), "{out}");
+    assert!(!out.contains("SECRET"), "{out}");
+}
+
+#[test]
+fn token_never_appears_in_any_output_even_at_trace() {
+    let api = FakeApi::start();
+    let bin = Bin::against(&api, &[], "trace");
+    say(&api, "/start", 1);
+    say(&api, "hello", 1);
+    // Failures print errors: none of them may carry the URL.
+    api.fault(
+        "getUpdates",
+        Fault::Status {
+            code: 502,
+            body: "<html>bad gateway</html>".into(),
+        },
+        1,
+    );
+    api.fault(
+        "sendMessage",
+        Fault::Api {
+            code: 400,
+            description: "Bad Request: chat not found".into(),
+            retry_after: None,
+            migrate_to_chat_id: None,
+        },
+        1,
+    );
+    api.fault("getUpdates", Fault::Drop, 1);
+    api.push_text(CHAT, "after faults");
+    api.wait_until("faults used up", DEADLINE, |api| {
+        api.calls("sendMessage").len() >= 3
+    });
+    say(&api, "/ping", 1);
+    let addr = bin.health_addr();
+    http_get(addr, "/healthz");
+    bin.signal("TERM");
+    let (status, out) = bin.wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("TRACE") || out.contains("DEBUG"),
+        "trace logging was on: {out}"
+    );
+    assert!(!out.contains(secret()), "the token leaked:\n{out}");
+}
+
+#[test]
+fn unreachable_api_keeps_retrying_and_stops_cleanly() {
+    // A port nobody listens on: bind one, then free it.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let bin = Bin::start(
+        &["--no-health"],
+        &[
+            ("TELEGRAM_BOT_TOKEN", FakeApi::TOKEN),
+            ("TELEGRAM_API_URL", &url),
+        ],
+    );
+    bin.wait_for_output("the unreachable warning", "not reachable");
+    bin.signal("INT");
+    let (status, out) = bin.wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(0), "{out}");
+    assert_eq!(
+        out.matches("not reachable").count(),
+        1,
+        "logged once, not per attempt:\n{out}"
+    );
+    assert!(!out.contains(secret()), "{out}");
+}
+
+#[test]
+fn version_and_help_exit_0() {
+    let (status, out) = Bin::start(&["--version"], &[]).wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        out.starts_with(&format!("smolgram {}", env!("CARGO_PKG_VERSION"))),
+        "{out}"
+    );
+    assert!(out.contains("commit ") && out.contains("linux"), "{out}");
+    let (status, out) = Bin::start(&["--help"], &[]).wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        out.contains("--health-addr") && out.contains("TELEGRAM_BOT_TOKEN"),
+        "{out}"
+    );
+}
+
+#[test]
+fn demo_runs_the_scripted_conversation_and_exits_0() {
+    let (status, out) = Bin::start(&["demo"], &[]).wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{out}");
+    for line in [
+        "user > /start",
+        "bot  > alpha beta 42",
+        "bot  > pong",
+        "[Ping]",
+        "GET /healthz -> 200",
+    ] {
+        assert!(out.contains(line), "{line:?} missing:\n{out}");
+    }
+    assert!(!out.contains(secret()), "{out}");
+}
+
+#[test]
+fn healthcheck_command_probes_the_local_endpoint() {
+    let api = FakeApi::start();
+    let bin = Bin::against(&api, &[], "info");
+    let addr = bin.health_addr().to_string();
+    let (status, _) = Bin::start(&["healthcheck", "--health-addr", &addr], &[]).wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(0));
+    let free = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let (status, out) =
+        Bin::start(&["healthcheck", "--health-addr", &free], &[]).wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(1), "{out}");
+}

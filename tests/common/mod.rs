@@ -1,0 +1,173 @@
+//! Running the real `smolgram` binary in tests: its output collected as it
+//! comes, waits with deadlines, signals sent with `kill`.
+
+#![allow(dead_code, reason = "each test file uses a part of this module")]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use smolgram::testkit::FakeApi;
+
+/// Every wait in these tests gives up after this long.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// The secret half of the fake's token: it must never be printed.
+pub fn secret() -> &'static str {
+    FakeApi::TOKEN.split_once(':').unwrap().1
+}
+
+/// A running `smolgram` process whose stdout and stderr are collected.
+pub struct Bin {
+    child: Child,
+    output: Arc<(Mutex<String>, Condvar)>,
+    readers: Vec<thread::JoinHandle<()>>,
+}
+
+impl Bin {
+    /// Starts `smolgram args…` with exactly `env` (plus PATH) in its environment.
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> Bin {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_smolgram"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the smolgram binary starts");
+        let output = Arc::new((Mutex::new(String::new()), Condvar::new()));
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let readers = vec![
+            collect(stdout, Arc::clone(&output)),
+            collect(stderr, Arc::clone(&output)),
+        ];
+        Bin {
+            child,
+            output,
+            readers,
+        }
+    }
+
+    /// Starts the bot against `api` with the fake's token, health on a free port.
+    pub fn against(api: &FakeApi, extra_args: &[&str], log: &str) -> Bin {
+        let url = api.url();
+        let mut args = vec!["--health-addr", "127.0.0.1:0"];
+        args.extend_from_slice(extra_args);
+        Bin::start(
+            &args,
+            &[
+                ("TELEGRAM_BOT_TOKEN", FakeApi::TOKEN),
+                ("TELEGRAM_API_URL", &url),
+                ("RUST_LOG", log),
+            ],
+        )
+    }
+
+    /// Everything printed so far, stdout and stderr interleaved by line.
+    pub fn output(&self) -> String {
+        self.output.0.lock().unwrap().clone()
+    }
+
+    /// Waits until the output contains `needle`; panics with `label` at the deadline.
+    pub fn wait_for_output(&self, label: &str, needle: &str) -> String {
+        let until = Instant::now() + DEADLINE;
+        let (text, changed) = &*self.output;
+        let mut text = text.lock().unwrap();
+        while !text.contains(needle) {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                panic!("timed out waiting for {label}; output so far:\n{text}");
+            }
+            text = changed.wait_timeout(text, left).unwrap().0;
+        }
+        text.clone()
+    }
+
+    /// The health address the bot logged (`health listening addr=…`).
+    pub fn health_addr(&self) -> std::net::SocketAddr {
+        let out = self.wait_for_output("the health address", "health listening addr=");
+        let at = out.find("health listening addr=").unwrap() + "health listening addr=".len();
+        out[at..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (`TERM`, `INT`, `KILL`) with `kill`.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits for the process to exit; panics at the deadline (after killing it).
+    pub fn wait_exit(mut self, deadline: Duration) -> (ExitStatus, String) {
+        let until = Instant::now() + deadline;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                for reader in self.readers.drain(..) {
+                    reader.join().unwrap();
+                }
+                return (status, self.output());
+            }
+            if Instant::now() >= until {
+                let _ = self.child.kill();
+                panic!(
+                    "smolgram did not exit within {deadline:?}; output:\n{}",
+                    self.output()
+                );
+            }
+            // The child has no handle to wait on with a deadline: poll its status.
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Bin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn collect(
+    stream: impl std::io::Read + Send + 'static,
+    output: Arc<(Mutex<String>, Condvar)>,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            let (text, changed) = &*output;
+            let mut text = text.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+            changed.notify_all();
+        }
+    })
+}
+
+/// One `GET path` to `addr`; the whole answer.
+pub fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&addr, DEADLINE).expect("health port accepts");
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
