@@ -193,7 +193,8 @@ fn a_second_signal_exits_at_once_with_143() {
 #[test]
 fn bad_configuration_exits_2_with_one_line_and_no_secret() {
     let secret_token = "123456:SECRETsecretSECRETsecret";
-    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case<'_>] = &[
         (&[], &[], "TELEGRAM_BOT_TOKEN is not set"),
         (
             &[],

@@ -5,7 +5,7 @@
 //! and an update kind we do not know is kept whole as raw JSON
 //! ([`UpdateKind::Other`]) so that a Bot API addition never breaks a bot.
 //! Each update of a batch is parsed on its own: one that breaks the schema is
-//! reported by [`parse_update`] and must not fail its neighbours.
+//! reported as a [`BadUpdate`] and must not fail its neighbours.
 //!
 //! Must not: fail a whole batch because one update is odd.
 
