@@ -1,0 +1,44 @@
+# smolgram's tasks; `just` lists them. The CI (.ci/run) does not need `just`: it calls the
+# same scripts in scripts/.
+
+# List the recipes.
+default:
+    @just --list --unsorted
+
+# Release build for this machine.
+build:
+    cargo build --release
+
+# Unit, integration and doc tests; also builds the examples.
+test:
+    cargo test
+
+# The CI's lints: formatting, clippy and rustdoc, warnings as errors.
+lint:
+    cargo fmt --check
+    cargo clippy --all-targets -- -D warnings
+    RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
+
+# Static release binary for a musl target; checks it is static, prints path and size.
+static target="x86_64-unknown-linux-musl":
+    scripts/build-static '{{target}}'
+
+# Install the musl Rust target and musl-tools (a C compiler for ring) if missing.
+setup-static target="x86_64-unknown-linux-musl":
+    scripts/setup-static '{{target}}'
+
+# The built-in demo bot against the in-process fake Bot API.
+demo:
+    cargo run --release -- demo
+
+# Benchmarks: not written yet.
+bench:
+    @echo "not yet: see issue 6" >&2; exit 1
+
+# Fail if tokio, hyper, aws-lc, openssl-sys or native-tls is in the dependency tree.
+forbidden:
+    scripts/forbidden-crates
+
+# Everything the CI runs, as the CI runs it (installs what is missing).
+ci:
+    bash .ci/run
