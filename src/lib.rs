@@ -1,22 +1,78 @@
 //! smolgram: a Telegram bot runtime for small machines.
+//!
+//! One thread runs one executor, owned by a [`Runtime`], that drives the
+//! long-polling Bot API client, your handlers and a tiny HTTP health
+//! listener. Blocking HTTPS requests run on a small, bounded pool of io
+//! threads. The offset confirmed to Telegram only passes updates whose
+//! handlers have finished, so a restart loses nothing.
+//!
+//! # Examples
+//!
+//! A bot, tested against the in-process fake Bot API ([`testkit`]), with
+//! no network and no token:
+//!
+//! ```
+//! use std::time::Duration;
+//! use smolgram::{api::types::ChatId, testkit::{FakeApi, TestBot}, Bot};
+//!
+//! fn bot() -> Bot {
+//!     Bot::new()
+//!         .command("echo", |ctx| async move {
+//!             let args = ctx.args().to_owned();
+//!             ctx.reply(args).await?;
+//!             Ok(())
+//!         })
+//!         .text(|ctx| async move {
+//!             ctx.reply("say /echo something").await?;
+//!             Ok(())
+//!         })
+//! }
+//!
+//! let api = FakeApi::start();
+//! let running = TestBot::start(&api, bot);
+//! api.push_text(ChatId(1), "/echo alpha beta 42");
+//! api.push_text(ChatId(1), "hi");
+//! api.wait_until("two replies", Duration::from_secs(5), |api| api.sent_to(ChatId(1)) == 2);
+//! let replies: Vec<String> = api.sent().into_iter().map(|s| s.text).collect();
+//! assert_eq!(replies, ["alpha beta 42", "say /echo something"]);
+//! let summary = running.stop().unwrap(); // as SIGTERM would
+//! assert_eq!(summary.handled, 2);
+//! ```
+//!
+//! In a `main`, [`run`] does the whole lifecycle (signals included) with a
+//! [`config::Config`] read by [`config::parse`]; see `examples/echo.rs`.
+//!
+//! # Layout
+//! - [`Runtime`]: the owned executor; `block_on` refuses re-entry.
+//! - [`Bot`], [`Context`]: handlers and routing.
+//! - [`Service`], [`run`]: one bot run, from `getMe` to the final confirmation.
+//! - [`api`]: the Bot API client, its types and the token.
+//! - [`config`]: env and flags into a validated [`config::Config`].
+//! - [`Shutdown`]: the stop signal every loop awaits.
+//! - [`testkit`]: the fake Bot API for tests (cargo feature `testkit`, on by default).
+//!
+//! Inside: `poll` (the long-poll loop and its backoff), `dispatch` (per-chat
+//! lanes and the offset watermark), `health` (the listener), `metrics`
+//! (counters), `logger` (the logger that keeps ureq's URLs out of the log).
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
-pub mod api;
-mod bot;
-pub mod config;
-mod dispatch;
-mod error;
-mod health;
-mod logger;
-mod metrics;
-mod poll;
-mod runtime;
-mod service;
-mod shutdown;
+pub mod api; // Bot API client and io pool; api/types.rs holds Update, Message, …
+mod bot; // Bot, Context: handlers and routing
+pub mod config; // env + flags → Config
+mod dispatch; // per-chat lanes, offset watermark, panic isolation
+mod error; // the one public Error
+mod health; // /healthz listener: bind policy, deadlines, connection cap
+mod logger; // env_logger that never lets ureq's URLs through
+mod metrics; // counters and the exit Summary
+mod poll; // getUpdates loop, backoff
+mod runtime; // LocalExecutor, block_on, re-entry guard
+mod service; // one bot run wired together
+mod shutdown; // signals → Shutdown
 #[cfg(feature = "testkit")]
-pub mod testkit;
+pub mod testkit; // in-process fake Bot API: our tests, `demo`, users' tests
 
+pub use async_executor::Task;
 pub use bot::{Bot, Context, HandlerError, HandlerResult};
 pub use error::{Error, NetworkKind};
 pub use logger::init_logging;
