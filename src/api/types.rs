@@ -2,6 +2,9 @@
 //! (`SendMessage`, keyboards).
 //!
 //! Only the fields a bot needs first are typed; unknown fields are ignored,
+//! and so is the absence of a field the runtime never reads (`date`, a
+//! chat's `type`, a user's `first_name`): being strict there would drop an
+//! update for nothing. Ids and the chat of a message are required.
 //! and an update kind we do not know is kept whole as raw JSON
 //! ([`UpdateKind::Other`]) so that a Bot API addition never breaks a bot.
 //! Each update of a batch is parsed on its own: one that breaks the schema is
@@ -60,7 +63,8 @@ pub struct Message {
     pub from: Option<User>,
     /// Where it was sent.
     pub chat: Chat,
-    /// Unix time it was sent; 0 for an inaccessible message.
+    /// Unix time it was sent; 0 for an inaccessible message (or if absent).
+    #[serde(default)]
     pub date: i64,
     /// The text, for text messages.
     pub text: Option<String>,
@@ -71,8 +75,8 @@ pub struct Message {
 pub struct Chat {
     /// Its id.
     pub id: ChatId,
-    /// `private`, `group`, `supergroup` or `channel`.
-    #[serde(rename = "type")]
+    /// `private`, `group`, `supergroup` or `channel` (empty if absent).
+    #[serde(rename = "type", default)]
     pub kind: String,
     /// The title of a group or channel.
     pub title: Option<String>,
@@ -86,8 +90,10 @@ pub struct User {
     /// Its id.
     pub id: UserId,
     /// Whether it is a bot.
+    #[serde(default)]
     pub is_bot: bool,
     /// The first name.
+    #[serde(default)]
     pub first_name: String,
     /// The `@username`, without the `@`.
     pub username: Option<String>,
