@@ -4,8 +4,8 @@
 //! Only the fields a bot needs first are typed; unknown fields are ignored,
 //! and so is the absence of a field the runtime never reads (`date`, a
 //! chat's `type`, a user's `first_name`): being strict there would drop an
-//! update for nothing. Ids and the chat of a message are required.
-//! and an update kind we do not know is kept whole as raw JSON
+//! update for nothing. Ids and the chat of a message are required. An
+//! update kind we do not know is kept whole as raw JSON
 //! ([`UpdateKind::Other`]) so that a Bot API addition never breaks a bot.
 //! Each update of a batch is parsed on its own: one that breaks the schema is
 //! reported as a [`BadUpdate`] and must not fail its neighbours.
