@@ -12,7 +12,6 @@ use std::process::ExitCode;
 use std::rc::Rc;
 
 use smolgram::api::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, SendMessage};
-use smolgram::config::{self, Command};
 use smolgram::Bot;
 
 fn keyboard() -> InlineKeyboardMarkup {
@@ -23,16 +22,11 @@ fn keyboard() -> InlineKeyboardMarkup {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let config = match config::parse(&args, |key| std::env::var(key).ok()) {
-        Ok(Command::Run(config)) => config,
-        Ok(_) => {
-            eprintln!("usage: TELEGRAM_BOT_TOKEN=… cargo run --example buttons");
-            return ExitCode::from(2);
-        }
+    let config = match smolgram::config::from_env() {
+        Ok(config) => config,
         Err(e) => {
             eprintln!("buttons: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(e.exit_code());
         }
     };
     smolgram::init_logging(&config.log_filter);
@@ -78,8 +72,8 @@ fn main() -> ExitCode {
     match smolgram::run(bot, &config) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("buttons: {e}");
-            ExitCode::FAILURE
+            log::error!("{e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }

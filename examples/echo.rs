@@ -6,20 +6,14 @@
 
 use std::process::ExitCode;
 
-use smolgram::config::{self, Command};
 use smolgram::Bot;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let config = match config::parse(&args, |key| std::env::var(key).ok()) {
-        Ok(Command::Run(config)) => config,
-        Ok(_) => {
-            eprintln!("usage: TELEGRAM_BOT_TOKEN=… cargo run --example echo");
-            return ExitCode::from(2);
-        }
+    let config = match smolgram::config::from_env() {
+        Ok(config) => config,
         Err(e) => {
             eprintln!("echo: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(e.exit_code());
         }
     };
     smolgram::init_logging(&config.log_filter);
@@ -41,8 +35,8 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("echo: {e}");
-            ExitCode::FAILURE
+            log::error!("{e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }

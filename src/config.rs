@@ -208,6 +208,23 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     }
 }
 
+/// For a bot's own `main`: the process's flags and environment as the
+/// [`Config`] of a run. `demo`, `healthcheck`, `--help` and `--version`
+/// belong to the `smolgram` binary and are errors here.
+///
+/// # Errors
+/// As [`parse`].
+pub fn from_env() -> Result<Config, Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match parse(&args, |key| std::env::var(key).ok())? {
+        Command::Run(config) => Ok(config),
+        _ => Err(config_error(
+            "this bot takes only the run flags (see the smolgram README); set TELEGRAM_BOT_TOKEN"
+                .into(),
+        )),
+    }
+}
+
 fn config_error(message: String) -> Error {
     Error::Config(message)
 }

@@ -104,6 +104,19 @@ impl Error {
         }
     }
 
+    /// The process exit code this error calls for: 2 for a bad configuration
+    /// or a health port that cannot be bound, 3 when Telegram rejects the
+    /// token (401/404), 1 for anything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(_) | Error::Bind { .. } => 2,
+            Error::Api {
+                code: 401 | 404, ..
+            } => 3,
+            _ => 1,
+        }
+    }
+
     /// The Bot API `error_code` or HTTP status, if the API answered at all.
     pub fn status(&self) -> Option<u16> {
         match self {

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         Ok(command) => command,
         Err(e) => {
             eprintln!("smolgram: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(e.exit_code());
         }
     };
     match command {
