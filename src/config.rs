@@ -11,7 +11,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::api::Token;
+use crate::api::{RetryPolicy, Token};
 use crate::Error;
 
 /// The official Bot API.
@@ -35,6 +35,8 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// The most io threads (blocking HTTP requests) at once.
     pub io_threads: usize,
+    /// How handlers' Bot API calls are retried.
+    pub retry: RetryPolicy,
     /// The `RUST_LOG` filter.
     pub log_filter: String,
 }
@@ -52,6 +54,7 @@ impl Config {
             drain_timeout: Duration::from_secs(8),
             // One for the long poll; the rest reach ~30 sends/s at a 300 ms round trip.
             io_threads: 16,
+            retry: RetryPolicy::DEFAULT,
             log_filter: "info".to_owned(),
         }
     }
@@ -95,6 +98,8 @@ flags:
   --poll-timeout SECS      getUpdates long-poll timeout, 1-50 (default 25)
   --drain-timeout SECS     how long a stop waits for running handlers (default 8)
   --io-threads N           most blocking HTTP requests at once, 2-256 (default 16)
+  --send-attempts N        tries of a handler's failed Bot API call, 1-100 (default 5; 1 = no retry)
+  --send-retry-within SECS no retry of such a call starts later than this (default 60)
 
 env: TELEGRAM_BOT_TOKEN, TELEGRAM_API_URL, PORT, RUST_LOG (default info)
 exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad configuration or busy required port,
@@ -148,6 +153,8 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
             "--poll-timeout" => config.poll_timeout = seconds(flag, &value()?, 1, 50)?,
             "--drain-timeout" => config.drain_timeout = seconds(flag, &value()?, 0, 3600)?,
             "--io-threads" => config.io_threads = number(flag, &value()?, 2, 256)?,
+            "--send-attempts" => config.retry.attempts = number(flag, &value()?, 1, 100)? as u32,
+            "--send-retry-within" => config.retry.within = seconds(flag, &value()?, 0, 3600)?,
             "--serve" if verb == "demo" => serve = true,
             _ => {
                 return Err(config_error(format!(

@@ -41,14 +41,16 @@ pub struct Summary {
     /// Updates whose handler had not finished at the drain deadline: left
     /// unconfirmed, so the next start gets them again.
     pub unfinished: u64,
+    /// Bot API calls from handlers that failed for good, after their retries.
+    pub failed_sends: u64,
 }
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "handled={} failed={} skipped={} unfinished={}",
-            self.handled, self.failed, self.skipped, self.unfinished
+            "handled={} failed={} skipped={} unfinished={} failed_sends={}",
+            self.handled, self.failed, self.skipped, self.unfinished, self.failed_sends
         )
     }
 }

@@ -9,9 +9,12 @@
 //! again: never a hot loop.
 //!
 //! Every error waits before the next try: `retry_after` exactly (plus a
-//! little jitter, never less), else jittered exponential backoff from 0.5 s
-//! to 30 s, reset by a success. 401 and 404 mean the token is wrong or
-//! revoked: fatal. One warning per failure episode, not per retry.
+//! little jitter, never less); a 409 (another instance polls the same
+//! token) 1 s growing to 30 s, never an exit, so a deploy's new instance
+//! takes over once the old one stops; anything else jittered exponential
+//! backoff from 0.5 s to 30 s. A success resets both. 401 and 404 mean the
+//! token is wrong or revoked: fatal. One warning per episode, one line when
+//! it ends.
 //!
 //! Must not: run handlers (that is `dispatch`) or block the thread.
 
@@ -20,6 +23,7 @@ use std::time::Duration;
 use async_io::Timer;
 use futures_lite::future;
 
+use crate::api::retry::{jitter, Backoff};
 use crate::api::Client;
 use crate::dispatch::Dispatcher;
 use crate::{Error, Shutdown};
@@ -40,7 +44,8 @@ pub(crate) async fn run(
     timeout: Duration,
 ) -> Result<Option<i64>, Error> {
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
-    let mut failing: Option<String> = None;
+    let mut conflict_backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+    let mut trouble: Option<(Trouble, u32)> = None;
     let mut last_sent = None;
     let mut nothing_new = false;
     loop {
@@ -57,33 +62,79 @@ pub(crate) async fn run(
         else {
             return Ok(last_sent);
         };
-        last_sent = offset.or(last_sent);
-        match result {
+        let error = match result {
             Ok(batch) => {
-                if let Some(error) = failing.take() {
-                    log::info!("polling recovered after error={error:?}");
+                if let Some((was, failures)) = trouble.take() {
+                    log::info!("polling recovered after={was} failures={failures}");
                 }
                 backoff.reset();
+                conflict_backoff.reset();
+                last_sent = offset.or(last_sent);
                 nothing_new = dispatcher.accept(batch) == 0;
+                continue;
             }
             Err(e) if is_fatal(&e) => return Err(e),
-            Err(e) => {
-                let delay = match e.retry_after() {
-                    Some(after) => after + jitter(Duration::from_millis(250)),
-                    None => backoff.next(),
-                };
-                let summary = e.to_string();
-                if failing.as_deref() != Some(summary.as_str()) {
-                    log::warn!("getUpdates failed error={summary:?}; retrying in {delay:.1?}, warning once until it recovers");
-                    failing = Some(summary);
-                } else {
-                    log::debug!("getUpdates failed again; retrying in {delay:.1?}");
+            Err(e) => e,
+        };
+        let kind = Trouble::of(&error);
+        let delay = match (kind, error.retry_after()) {
+            // Telegram's number, never less: an early retry only earns another 429.
+            (_, Some(after)) => after + jitter(Duration::from_millis(250)),
+            (Trouble::Conflict, None) => conflict_backoff.next(),
+            (_, None) => backoff.next(),
+        };
+        match &mut trouble {
+            Some((was, failures)) if *was == kind => {
+                *failures += 1;
+                log::debug!("getUpdates failed again error={error}; retrying in={delay:.1?}");
+            }
+            _ => {
+                match kind {
+                    Trouble::Conflict => log::warn!(
+                        "another instance polls this bot (409) error={error}; \
+                         backing off 1s to 30s and taking over when it stops"
+                    ),
+                    _ => log::warn!(
+                        "getUpdates failed error={error}; retrying in={delay:.1?} with backoff"
+                    ),
                 }
-                if !sleep(delay, shutdown).await {
-                    return Ok(last_sent);
-                }
+                trouble = Some((kind, 1));
             }
         }
+        if !sleep(delay, shutdown).await {
+            return Ok(last_sent);
+        }
+    }
+}
+
+/// A `getUpdates` failure episode; a change of kind is logged, a repeat is not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Trouble {
+    /// 409: another poller (or a webhook) holds the token.
+    Conflict,
+    /// 429: Telegram asked us to wait.
+    RateLimited,
+    /// 5xx, a proxy's page, the network, a body that is not JSON.
+    Failing,
+}
+
+impl Trouble {
+    fn of(error: &Error) -> Trouble {
+        match error.status() {
+            Some(409) => Trouble::Conflict,
+            Some(429) => Trouble::RateLimited,
+            _ => Trouble::Failing,
+        }
+    }
+}
+
+impl std::fmt::Display for Trouble {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Trouble::Conflict => "conflict",
+            Trouble::RateLimited => "rate-limited",
+            Trouble::Failing => "failing",
+        })
     }
 }
 
@@ -156,60 +207,9 @@ pub(crate) async fn sleep(delay: Duration, shutdown: &Shutdown) -> bool {
     .await
 }
 
-/// A random duration in `[0, max)`.
-fn jitter(max: Duration) -> Duration {
-    max.mul_f64(fastrand::f64())
-}
-
-/// Jittered exponential backoff: each delay doubles up to `max`, and is
-/// drawn from its upper half so retries of many bots do not line up.
-#[derive(Debug)]
-pub(crate) struct Backoff {
-    first: Duration,
-    max: Duration,
-    current: Duration,
-}
-
-impl Backoff {
-    pub(crate) fn new(first: Duration, max: Duration) -> Backoff {
-        Backoff {
-            first,
-            max,
-            current: first,
-        }
-    }
-
-    /// The next delay.
-    pub(crate) fn next(&mut self) -> Duration {
-        let ceiling = self.current;
-        self.current = (self.current * 2).min(self.max);
-        ceiling / 2 + jitter(ceiling / 2)
-    }
-
-    /// After a success: start again from the first delay.
-    pub(crate) fn reset(&mut self) {
-        self.current = self.first;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_within_bounds_and_resets() {
-        let mut b = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
-        let delays: Vec<_> = (0..10).map(|_| b.next()).collect();
-        assert!(delays[0] >= Duration::from_millis(250) && delays[0] <= Duration::from_millis(500));
-        assert!(delays[1] >= Duration::from_millis(500) && delays[1] <= Duration::from_secs(1));
-        assert!(delays.iter().all(|d| *d <= Duration::from_secs(30)));
-        assert!(
-            delays[9] >= Duration::from_secs(15),
-            "capped at 30 s, drawn from its upper half"
-        );
-        b.reset();
-        assert!(b.next() <= Duration::from_millis(500));
-    }
 
     #[test]
     fn only_an_unknown_token_is_fatal() {

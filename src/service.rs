@@ -19,13 +19,14 @@ use std::time::Duration;
 
 use futures_lite::future;
 
+use crate::api::retry::Backoff;
 use crate::api::types::User;
 use crate::api::Client;
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::health::HealthListener;
 use crate::metrics::{Counters, Summary};
-use crate::poll::{self, Backoff};
+use crate::poll;
 use crate::{Bot, Error, Runtime, Shutdown};
 
 /// A bot ready to run: config checked, health port bound (or retrying).
@@ -69,7 +70,7 @@ impl Service {
             None => None,
         };
         Ok(Service {
-            client: Client::new(&config.api_url, token, config.io_threads),
+            client: Client::new(&config.api_url, token, config.io_threads).with_retry(config.retry),
             bot,
             config: config.clone(),
             health,
@@ -125,6 +126,7 @@ impl Service {
                 failed: counters.failed.get(),
                 skipped: counters.skipped.get(),
                 unfinished,
+                failed_sends: client.failed_calls(),
             };
             log::info!("stopped {summary}");
             Ok(summary)
@@ -152,10 +154,14 @@ async fn start(client: &Client, shutdown: &Shutdown) -> Result<Option<User>, Err
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     let mut failing: Option<String> = None;
     loop {
-        let attempt = future::or(async { Some(client.get_me().await) }, async {
-            shutdown.requested().await;
-            None
-        });
+        // This loop is the retry policy here: one try per attempt, logged per change.
+        let attempt = future::or(
+            async { Some(client.without_retries().get_me().await) },
+            async {
+                shutdown.requested().await;
+                None
+            },
+        );
         match attempt.await {
             None => return Ok(None),
             Some(Ok(me)) => {

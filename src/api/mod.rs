@@ -15,8 +15,10 @@
 //! Must not: log or format the token, ever.
 
 mod io;
+pub(crate) mod retry;
 pub mod types;
 
+use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -27,6 +29,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 pub(crate) use io::IoPool;
+pub use retry::RetryPolicy;
+use retry::{jitter, Backoff, Verdict};
 use types::{BadUpdate, ChatId, Message, SendMessage, Update, User};
 
 use crate::{Error, NetworkKind};
@@ -108,6 +112,10 @@ impl fmt::Debug for Token {
 /// A Bot API client. Cheap to clone; clones share one connection pool and
 /// one io pool. Lives on the executor thread.
 ///
+/// Calls are retried on transient failures as its [`RetryPolicy`] says
+/// (see [`Client::call`]); [`Client::without_retries`] gives a clone that
+/// returns the first error instead.
+///
 /// # Examples
 /// ```
 /// use smolgram::api::{Client, Token, types::{ChatId, SendMessage}};
@@ -124,6 +132,7 @@ impl fmt::Debug for Token {
 #[derive(Clone)]
 pub struct Client {
     inner: Rc<Inner>,
+    retry: RetryPolicy,
 }
 
 struct Inner {
@@ -133,6 +142,8 @@ struct Inner {
     api_url: String,
     agent: ureq::Agent,
     io: IoPool,
+    /// Calls that failed for good (after their retries).
+    failed: Cell<u64>,
 }
 
 impl Client {
@@ -153,23 +164,95 @@ impl Client {
                 api_url,
                 agent: config.into(),
                 io: IoPool::new(io_threads),
+                failed: Cell::new(0),
             }),
+            retry: RetryPolicy::DEFAULT,
         }
+    }
+
+    /// This client with another retry policy (same connections, same threads).
+    pub fn with_retry(&self, retry: RetryPolicy) -> Client {
+        Client {
+            inner: Rc::clone(&self.inner),
+            retry,
+        }
+    }
+
+    /// This client without retries: every call returns its first error.
+    pub fn without_retries(&self) -> Client {
+        self.with_retry(RetryPolicy::NONE)
+    }
+
+    /// The retry policy of this client.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    /// How many calls (all clones together, `getUpdates` aside) failed for
+    /// good, after their retries.
+    pub fn failed_calls(&self) -> u64 {
+        self.inner.failed.get()
     }
 
     /// Calls any Bot API `method` with `params` (a JSON object) and decodes
     /// its `result` as `T` (use `serde_json::Value` to take it as it is).
     ///
+    /// Transient failures (network, timeout, 5xx, a non-API answer) are
+    /// retried with backoff and a 429 after its `retry_after`, within this
+    /// client's [`RetryPolicy`]; a `migrate_to_chat_id` answer is followed
+    /// once, by sending again to the new `chat_id`.
+    ///
     /// # Errors
     /// [`Error::Api`] when Telegram says no, [`Error::Http`] for a non-API
     /// answer, [`Error::Network`] when the request did not complete,
-    /// [`Error::Decode`] when `result` is not a `T`.
+    /// [`Error::Decode`] when `result` is not a `T`: the last error, once
+    /// retries are spent.
     pub async fn call<T: DeserializeOwned + Send + 'static>(
         &self,
         method: &str,
         params: &impl Serialize,
     ) -> Result<T, Error> {
-        self.request(method, params, CALL_TIMEOUT).await
+        let mut body = encode(method, params)?;
+        let started = Instant::now();
+        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+        let mut attempt = 1;
+        let mut migrated = false;
+        loop {
+            let error = match self.request(method, Arc::clone(&body), CALL_TIMEOUT).await {
+                Ok(result) => return Ok(result),
+                Err(error) => error,
+            };
+            if let Error::Api {
+                migrate_to: Some(chat),
+                ..
+            } = error
+            {
+                // Telegram's rule: a group that became a supergroup is reached at its new id.
+                if let (false, Some(moved)) = (migrated, with_chat_id(&body, chat)) {
+                    log::info!("chat migrated method={method} to={}; sending there", chat.0);
+                    body = moved;
+                    migrated = true;
+                    continue;
+                }
+            }
+            let delay = match retry::verdict(&error) {
+                Verdict::After(after) => after + jitter(Duration::from_millis(250)),
+                Verdict::Backoff => backoff.next(),
+                Verdict::Never => return Err(self.failed(error)),
+            };
+            if attempt >= self.retry.attempts || started.elapsed() + delay > self.retry.within {
+                return Err(self.failed(error));
+            }
+            log::debug!("retrying method={method} attempt={attempt} in={delay:.1?} error={error}");
+            async_io::Timer::after(delay).await;
+            attempt += 1;
+        }
+    }
+
+    /// Counts a call that failed for good.
+    fn failed(&self, error: Error) -> Error {
+        self.inner.failed.set(self.inner.failed.get() + 1);
+        error
     }
 
     /// `getMe`: the bot's own user.
@@ -229,23 +312,20 @@ impl Client {
             limit,
             timeout: timeout.as_secs(),
         };
+        let body = encode("getUpdates", &params)?;
         let raw: Vec<Box<RawValue>> = self
-            .request("getUpdates", &params, timeout + POLL_SLACK)
+            .request("getUpdates", body, timeout + POLL_SLACK)
             .await?;
         Ok(raw.into_iter().map(types::parse_update).collect())
     }
 
-    /// Sends `params` to `method` on an io thread, with a deadline.
+    /// Sends `body` to `method` on an io thread, once, with a deadline.
     async fn request<T: DeserializeOwned + Send + 'static>(
         &self,
         method: &str,
-        params: &impl Serialize,
+        body: Arc<[u8]>,
         deadline: Duration,
     ) -> Result<T, Error> {
-        let body = serde_json::to_vec(params).map_err(|e| Error::Decode {
-            method: method.to_owned(),
-            detail: format!("parameters do not encode: {e}"),
-        })?;
         let agent = self.inner.agent.clone();
         let base = Arc::clone(&self.inner.base);
         let name = method.to_owned();
@@ -253,7 +333,7 @@ impl Client {
         let result = self
             .inner
             .io
-            .run(method, move || send(&agent, &base, name, body, deadline))
+            .run(method, move || send(&agent, &base, name, &body, deadline))
             .await?;
         log::debug!(
             "api method={method} result={} ms={}",
@@ -269,11 +349,31 @@ impl Client {
     }
 }
 
+/// The JSON body of a call.
+fn encode(method: &str, params: &impl Serialize) -> Result<Arc<[u8]>, Error> {
+    serde_json::to_vec(params)
+        .map(Arc::from)
+        .map_err(|e| Error::Decode {
+            method: method.to_owned(),
+            detail: format!("parameters do not encode: {e}"),
+        })
+}
+
+/// `body` with its `chat_id` replaced by `chat`; `None` if it has none.
+fn with_chat_id(body: &[u8], chat: ChatId) -> Option<Arc<[u8]>> {
+    let mut params: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).ok()?;
+    let slot = params.get_mut("chat_id")?;
+    *slot = chat.0.into();
+    serde_json::to_vec(&params).ok().map(Arc::from)
+}
+
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("api_url", &self.inner.api_url)
             .field("io", &self.inner.io)
+            .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
 }
@@ -283,7 +383,7 @@ fn send<T: DeserializeOwned>(
     agent: &ureq::Agent,
     base: &str,
     method: String,
-    body: Vec<u8>,
+    body: &[u8],
     deadline: Duration,
 ) -> Result<T, Error> {
     let network = |kind| Error::Network {
@@ -296,7 +396,7 @@ fn send<T: DeserializeOwned>(
         .config()
         .timeout_global(Some(deadline))
         .build()
-        .send(&body[..])
+        .send(body)
         .map_err(|e| network(network_kind(&e)))?;
     let status = response.status().as_u16();
     let bytes = response

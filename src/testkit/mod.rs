@@ -223,7 +223,16 @@ impl FakeApi {
     /// faulted and refused calls included.
     pub fn calls(&self, method: &str) -> Vec<Value> {
         let method = method.to_ascii_lowercase();
-        self.shared.with(|s| s.calls(&method).cloned().collect())
+        self.shared
+            .with(|s| s.calls(&method).map(|(params, _)| params.clone()).collect())
+    }
+
+    /// When each call of `method` (any case) arrived, in order: for
+    /// asserting on the gaps between retries.
+    pub fn call_times(&self, method: &str) -> Vec<Instant> {
+        let method = method.to_ascii_lowercase();
+        self.shared
+            .with(|s| s.calls(&method).map(|(_, at)| at).collect())
     }
 
     /// The highest `offset` any `getUpdates` sent; `None` if none sent one.

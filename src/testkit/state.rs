@@ -143,8 +143,8 @@ pub(crate) struct State {
     /// What a callback button hangs under: the bot's last message per chat.
     last_bot_message: HashMap<ChatId, (i64, String)>,
     callbacks: u64,
-    /// Lowercase method name and parameters, in arrival order.
-    calls: Vec<(String, Value)>,
+    /// Lowercase method name, parameters and arrival time, in arrival order.
+    calls: Vec<(String, Value, Instant)>,
     sent: Vec<Sent>,
     sent_per_chat: HashMap<ChatId, usize>,
     faults: VecDeque<Rule>,
@@ -232,7 +232,7 @@ impl State {
 
     /// Records one call; every call is kept, faulted or not.
     pub(crate) fn record_call(&mut self, method: &str, params: Value) {
-        self.calls.push((method.to_owned(), params));
+        self.calls.push((method.to_owned(), params, Instant::now()));
         self.touch();
     }
 
@@ -351,13 +351,13 @@ impl State {
         self.sent_per_chat.get(&chat).copied().unwrap_or(0)
     }
 
-    /// Parameters of every call of `method` (lowercase).
-    pub(crate) fn calls(&self, method: &str) -> impl Iterator<Item = &Value> + '_ {
+    /// Parameters and arrival time of every call of `method` (lowercase).
+    pub(crate) fn calls(&self, method: &str) -> impl Iterator<Item = (&Value, Instant)> + '_ {
         let method = method.to_owned();
         self.calls
             .iter()
-            .filter(move |(m, _)| *m == method)
-            .map(|(_, p)| p)
+            .filter(move |(m, _, _)| *m == method)
+            .map(|(_, p, at)| (p, *at))
     }
 
     pub(crate) fn confirmed_offset(&self) -> Option<i64> {
