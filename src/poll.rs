@@ -44,7 +44,10 @@ pub(crate) async fn run(
     timeout: Duration,
 ) -> Result<Option<i64>, Error> {
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
-    let mut conflict_backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
+    // A deploy's overlap ends within seconds, so 409 retries stay near 1 s at
+    // first; a second instance that stays still backs us off to 30 s.
+    let mut conflict_backoff =
+        Backoff::new(Duration::from_secs(1), Duration::from_secs(30)).growing(1.25);
     let mut trouble: Option<(Trouble, u32)> = None;
     let mut last_sent = None;
     let mut nothing_new = false;

@@ -99,6 +99,7 @@ pub(crate) fn jitter(max: Duration) -> Duration {
 pub(crate) struct Backoff {
     first: Duration,
     max: Duration,
+    growth: f64,
     ceiling: Duration,
 }
 
@@ -107,14 +108,20 @@ impl Backoff {
         Backoff {
             first,
             max,
+            growth: 1.5,
             ceiling: first,
         }
+    }
+
+    /// The same, with the ceiling multiplied by `growth` per failure.
+    pub(crate) fn growing(self, growth: f64) -> Backoff {
+        Backoff { growth, ..self }
     }
 
     /// The next delay.
     pub(crate) fn next(&mut self) -> Duration {
         let ceiling = self.ceiling;
-        self.ceiling = self.ceiling.mul_f64(1.5).min(self.max);
+        self.ceiling = self.ceiling.mul_f64(self.growth).min(self.max);
         ceiling / 2 + jitter(ceiling / 2)
     }
 
