@@ -337,3 +337,31 @@ fn block_on_inside_a_handler_is_refused_not_deadlocked() {
     assert_eq!(api.sent()[0].text, "refused");
     bot.stop().unwrap();
 }
+
+#[test]
+fn updates_held_in_memory_are_bounded_by_one_batch() {
+    let api = FakeApi::start();
+    let (release, gate) = mpsc::channel();
+    let bot = TestBot::start(&api, blocking_bot(gate));
+    // 300 chats, every handler blocks: nothing finishes, so nothing may be confirmed
+    // and no more than one getUpdates batch (100) may be taken into memory.
+    let ids: Vec<i64> = (0..300)
+        .map(|i| api.push_text(ChatId(10_000 + i), "block"))
+        .collect();
+    api.wait_until("100 handlers running", DEADLINE, |api| {
+        api.calls("sendChatAction").len() == 100
+    });
+    let taken = ids.iter().filter(|id| api.deliveries(**id) > 0).count();
+    assert_eq!(taken, 100, "fetched ahead only within one batch");
+    assert!(
+        api.confirmed_offset().is_none_or(|offset| offset <= ids[0]),
+        "nothing confirmed"
+    );
+    for _ in 0..300 {
+        release.send(()).unwrap();
+    }
+    api.wait_until("all 300 answered", DEADLINE, |api| api.sent().len() == 300);
+    let summary = bot.stop().unwrap();
+    assert_eq!(summary.handled, 300);
+    assert_eq!(api.pending(), 0);
+}
