@@ -30,8 +30,8 @@ fn sigkill_at_random_instants_loses_nothing() {
     // Fixed seed: the same kill points each run, wherever they fall in the work.
     let mut rng = fastrand::Rng::with_seed(0x5eed);
     for kill in 0..KILLS {
-        let bin = Bin::against(&api, &["--no-health"], "warn");
         let polls = api.calls("getUpdates").len();
+        let bin = Bin::against(&api, &["--no-health"], "warn");
         api.wait_until("the bot polling", DEADLINE, |api| {
             api.calls("getUpdates").len() > polls
         });
@@ -42,7 +42,12 @@ fn sigkill_at_random_instants_loses_nothing() {
         assert_eq!(status.code(), None, "kill {kill}: killed by a signal");
     }
 
+    let polls = api.calls("getUpdates").len();
     let bin = Bin::against(&api, &["--no-health"], "warn");
+    // Polling means its signal handlers are installed: SIGTERM is then a graceful stop.
+    api.wait_until("the last bot polling", DEADLINE, |api| {
+        api.calls("getUpdates").len() > polls
+    });
     api.wait_until("the backlog answered", Duration::from_secs(60), |api| {
         api.pending() == 0
     });
