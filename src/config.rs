@@ -37,6 +37,10 @@ pub struct Config {
     pub io_threads: usize,
     /// How handlers' Bot API calls are retried.
     pub retry: RetryPolicy,
+    /// Handlers running at once, over all chats.
+    pub max_handlers: usize,
+    /// A handler still running after this is abandoned (its update counts as done).
+    pub handler_timeout: Duration,
     /// The `RUST_LOG` filter.
     pub log_filter: String,
 }
@@ -55,6 +59,8 @@ impl Config {
             // One for the long poll; the rest reach ~30 sends/s at a 300 ms round trip.
             io_threads: 16,
             retry: RetryPolicy::DEFAULT,
+            max_handlers: 64,
+            handler_timeout: Duration::from_secs(60),
             log_filter: "info".to_owned(),
         }
     }
@@ -98,6 +104,8 @@ flags:
   --poll-timeout SECS      getUpdates long-poll timeout, 1-50 (default 25)
   --drain-timeout SECS     how long a stop waits for running handlers (default 8)
   --io-threads N           most blocking HTTP requests at once, 2-256 (default 16)
+  --max-handlers N         handlers running at once over all chats, 1-10000 (default 64)
+  --handler-timeout SECS   abandon a handler still running after this, 1-3600 (default 60)
   --send-attempts N        tries of a handler's failed Bot API call, 1-100 (default 5; 1 = no retry)
   --send-retry-within SECS no retry of such a call starts later than this (default 60)
 
@@ -153,6 +161,8 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
             "--poll-timeout" => config.poll_timeout = seconds(flag, &value()?, 1, 50)?,
             "--drain-timeout" => config.drain_timeout = seconds(flag, &value()?, 0, 3600)?,
             "--io-threads" => config.io_threads = number(flag, &value()?, 2, 256)?,
+            "--max-handlers" => config.max_handlers = number(flag, &value()?, 1, 10_000)?,
+            "--handler-timeout" => config.handler_timeout = seconds(flag, &value()?, 1, 3600)?,
             "--send-attempts" => config.retry.attempts = number(flag, &value()?, 1, 100)? as u32,
             "--send-retry-within" => config.retry.within = seconds(flag, &value()?, 0, 3600)?,
             "--serve" if verb == "demo" => serve = true,

@@ -11,25 +11,38 @@
 //! everything here is bounded by it: at most 100 updates are held in
 //! memory, and a SIGKILL repeats at most 100 finished ones.
 //!
-//! A handler that returns `Err` or panics is logged with its `update_id`,
-//! counted, and its update counts as finished: retrying a handler that
-//! failed would only fail again and hold up its chat.
+//! At most `max_in_flight` handlers run at once (default 64), over all
+//! chats; the others wait in their lane for a slot, and the poller fetches
+//! nothing beyond the window meanwhile. A handler that returns `Err`, panics
+//! or outlives its timeout (default 60 s; it is then dropped) is logged with
+//! its `update_id`, counted, and its update counts as finished: retrying a
+//! handler that failed would only fail again and hold up its chat.
 //!
 //! Must not: hold unbounded queues, or block the thread.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use event_listener::{Event, EventListener};
-use futures_lite::FutureExt;
+use futures_lite::{future, FutureExt};
 
 use crate::api::types::{BadUpdate, ChatId, Update, UserId};
 use crate::api::Client;
-use crate::metrics::Counters;
+use crate::metrics::{bump, Metrics};
 use crate::{Bot, Runtime};
+
+/// How handlers run: how many at once, and for how long at most.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Handlers running at once, over all chats.
+    pub(crate) max_in_flight: usize,
+    /// A handler still running after this is abandoned.
+    pub(crate) timeout: Duration,
+}
 
 /// Routes updates into lanes and tracks what is finished.
 pub(crate) struct Dispatcher<'rt> {
@@ -41,10 +54,15 @@ struct Shared {
     bot: Bot,
     client: Client,
     username: String,
-    counters: Rc<Counters>,
+    metrics: Rc<Metrics>,
+    limits: Limits,
     state: RefCell<State>,
     /// Notified whenever an update finishes.
     changed: Event,
+    /// Handler slots free now, out of `limits.max_in_flight`.
+    free: Cell<usize>,
+    /// Notified whenever a slot frees.
+    freed: Event,
 }
 
 #[derive(Default)]
@@ -89,17 +107,20 @@ impl<'rt> Dispatcher<'rt> {
         bot: Bot,
         client: Client,
         username: String,
-        counters: Rc<Counters>,
+        limits: Limits,
     ) -> Self {
         Dispatcher {
             rt,
             shared: Rc::new(Shared {
                 bot,
+                metrics: Rc::clone(client.metrics()),
                 client,
                 username,
-                counters,
+                limits,
                 state: RefCell::default(),
                 changed: Event::new(),
+                free: Cell::new(limits.max_in_flight.max(1)),
+                freed: Event::new(),
             }),
         }
     }
@@ -124,7 +145,7 @@ impl<'rt> Dispatcher<'rt> {
     }
 
     /// Updates whose handler has not finished.
-    pub(crate) fn in_flight(&self) -> usize {
+    pub(crate) fn held(&self) -> usize {
         self.shared.state.borrow().held.len()
     }
 
@@ -175,7 +196,7 @@ impl<'rt> Dispatcher<'rt> {
                         continue;
                     }
                     new += 1;
-                    Counters::bump(&shared.counters.received);
+                    bump(&shared.metrics.received);
                     state.held.insert(update.id);
                     let key = LaneKey::of(&update);
                     if let Some(queue) = state.lanes.get_mut(&key) {
@@ -195,26 +216,27 @@ impl<'rt> Dispatcher<'rt> {
                         continue;
                     }
                     log::warn!("skipping malformed update update_id={id} reason={reason:?}");
-                    Counters::bump(&shared.counters.skipped);
+                    bump(&shared.metrics.skipped);
                     state.finish(id);
                 }
                 Err(BadUpdate { id: None, reason }) => {
                     log::warn!("skipping update without update_id reason={reason:?}");
-                    Counters::bump(&shared.counters.skipped);
+                    bump(&shared.metrics.skipped);
                 }
             }
         }
+        shared.metrics.held.set(state.held.len() as u64);
         new
     }
 
     /// Waits until no handler is running.
     pub(crate) async fn idle(&self) {
         loop {
-            if self.in_flight() == 0 {
+            if self.held() == 0 {
                 return;
             }
             let listener = self.listen();
-            if self.in_flight() == 0 {
+            if self.held() == 0 {
                 return;
             }
             listener.await;
@@ -225,7 +247,7 @@ impl<'rt> Dispatcher<'rt> {
 impl fmt::Debug for Dispatcher<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dispatcher")
-            .field("in_flight", &self.in_flight())
+            .field("held", &self.held())
             .field("window", &self.window())
             .finish()
     }
@@ -251,42 +273,97 @@ async fn run_lane(shared: Rc<Shared>, key: LaneKey, first: Update) {
     let mut next = Some(first);
     while let Some(update) = next {
         let id = update.id;
-        handle(&shared, update).await;
+        {
+            let _slot = Slot::take(&shared).await;
+            handle(&shared, update).await;
+        }
         let mut state = shared.state.borrow_mut();
         state.finish(id);
         next = state.lanes.get_mut(&key).and_then(VecDeque::pop_front);
         if next.is_none() {
             state.lanes.remove(&key);
         }
+        shared.metrics.held.set(state.held.len() as u64);
+        shared.metrics.lanes.set(state.lanes.len() as u64);
         drop(state);
         shared.changed.notify(usize::MAX);
     }
 }
 
-/// Runs the handler for `update`; its failure or panic is logged and counted.
+/// One of the `max_in_flight` handler slots, given back on drop.
+struct Slot<'a>(&'a Shared);
+
+impl<'a> Slot<'a> {
+    /// Waits for a free slot.
+    async fn take(shared: &'a Shared) -> Slot<'a> {
+        loop {
+            if shared.free.get() > 0 {
+                break;
+            }
+            let freed = shared.freed.listen();
+            if shared.free.get() > 0 {
+                break;
+            }
+            freed.await;
+        }
+        shared.free.set(shared.free.get() - 1);
+        bump(&shared.metrics.in_flight);
+        Slot(shared)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let shared = self.0;
+        shared.free.set(shared.free.get() + 1);
+        shared
+            .metrics
+            .in_flight
+            .set(shared.metrics.in_flight.get() - 1);
+        shared.freed.notify(1);
+    }
+}
+
+/// Runs the handler for `update` within the handler timeout; its failure,
+/// panic or timeout is logged and counted.
 async fn handle(shared: &Shared, update: Update) {
     let id = update.id;
-    let counters = &shared.counters;
+    let metrics = &shared.metrics;
     let Some(handler) = shared.bot.route(update, &shared.client, &shared.username) else {
-        Counters::bump(&counters.handled);
+        bump(&metrics.handled);
         return;
     };
+    let started = Instant::now();
+    let timeout = shared.limits.timeout;
     // The handler's state is its own and dropped with it, so nothing
-    // half-updated is seen again after a panic.
-    match AssertUnwindSafe(handler).catch_unwind().await {
-        Ok(Ok(())) => Counters::bump(&counters.handled),
-        Ok(Err(e)) => {
+    // half-updated is seen again after a panic or a timeout.
+    let outcome = future::or(
+        async { Some(AssertUnwindSafe(handler).catch_unwind().await) },
+        async {
+            async_io::Timer::after(timeout).await;
+            None
+        },
+    )
+    .await;
+    metrics.observe_handler(started.elapsed());
+    match outcome {
+        Some(Ok(Ok(()))) => bump(&metrics.handled),
+        Some(Ok(Err(e))) => {
             log::warn!("handler failed update_id={id} error={e}");
-            Counters::bump(&counters.failed);
+            bump(&metrics.errors);
         }
-        Err(panic) => {
+        Some(Err(panic)) => {
             let message = panic
                 .downcast_ref::<&str>()
                 .copied()
                 .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
                 .unwrap_or("non-string panic");
             log::error!("handler panicked update_id={id} panic={message:?}; the bot goes on");
-            Counters::bump(&counters.failed);
+            bump(&metrics.panics);
+        }
+        None => {
+            log::warn!("handler timed out update_id={id} after={timeout:?}; abandoned, its update counts as done");
+            bump(&metrics.timeouts);
         }
     }
 }

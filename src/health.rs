@@ -1,11 +1,14 @@
-//! The health listener: the `/healthz` endpoint, its bind policy, and the
-//! limits that keep it harmless (a read and write deadline per connection, a
-//! cap on the request head, a cap on open connections).
+//! The health listener: `/healthz`, `/readyz` and `/metrics`, its bind
+//! policy, and the limits that keep it harmless (a read and write deadline
+//! per connection, a cap on the request head, a cap on open connections).
 //!
 //! It runs on the bot's own single-thread executor, so its first duty is to
-//! never hold that thread: every read and write races a deadline, each
-//! connection is its own task, and beyond [`MAX_CONNECTIONS`] new connections
-//! are closed at once rather than queued.
+//! never hold that thread: every read and write races a deadline, and each
+//! connection is its own task. At [`MAX_CONNECTIONS`] the *oldest*
+//! connection is closed to make room, not the new one: a new connection is
+//! most likely a probe that sends its request at once, the oldest most
+//! likely a client that sends nothing, so a thousand idle or slowloris
+//! connections cannot lock a probe out, and open sockets stay bounded.
 //!
 //! A key design decision is that the port is *bound*, never probed by
 //! connecting first: a probe can find the port free and the bind still fail
@@ -17,16 +20,18 @@
 //!
 //! The HTTP is a hand-written, minimal HTTP/1.1: one request per connection,
 //! no bodies, `Connection: close` on every answer. Routing is one `match` on
-//! `(method, path)` returning a [`Response`], so `/readyz` and `/metrics` are
-//! one arm each when they come.
+//! `(method, path)` returning a [`Response`]; what `/readyz` and `/metrics`
+//! report comes from the service as a [`Probe`].
 //!
 //! Must not: let one client stall the thread, hold unbounded state per
 //! client, or stop the bot because the port is busy.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::Duration;
 
 use async_executor::Task;
@@ -36,12 +41,13 @@ use futures_lite::future;
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use log::{debug, info, warn};
 
-use crate::{Error, Runtime};
+use crate::metrics::Metrics;
+use crate::{Error, Runtime, Shutdown};
 
 /// How often a listener whose port was busy tries to bind it again.
 pub(crate) const RETRY: Duration = Duration::from_secs(2);
 
-/// How many connections are handled at once; more are closed on accept.
+/// How many connections are handled at once; a new one beyond closes the oldest.
 pub(crate) const MAX_CONNECTIONS: usize = 64;
 
 /// How long a client has to send its whole request head, and again how long
@@ -55,6 +61,27 @@ pub(crate) const MAX_HEAD: usize = 8 * 1024;
 /// How long to pause after a failed `accept` (out of file descriptors, say)
 /// so that a persistent failure does not spin the executor thread.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// What `/readyz` and `/metrics` report; the service provides it.
+#[derive(Debug)]
+pub(crate) struct Probe {
+    /// The run's counters, gauges and readiness.
+    pub(crate) metrics: Rc<Metrics>,
+    /// A stop in progress makes the bot not ready.
+    pub(crate) shutdown: Shutdown,
+    /// Not ready when no getUpdates has succeeded for this long.
+    pub(crate) stale: Duration,
+}
+
+impl Probe {
+    /// Why the bot is not ready; `None` if it is.
+    fn not_ready(&self) -> Option<String> {
+        if self.shutdown.is_requested() {
+            return Some("shutting down".into());
+        }
+        self.metrics.not_ready(self.stale)
+    }
+}
 
 /// The health listener: bound (or waiting for its port) and ready to
 /// [`serve`](HealthListener::serve).
@@ -118,16 +145,16 @@ impl HealthListener {
     /// and logs `health listening` once it holds the port. Each accepted
     /// connection runs in its own task on `rt`, at most
     /// [`MAX_CONNECTIONS`] at once.
-    pub(crate) async fn serve(self, rt: &Runtime) {
+    pub(crate) async fn serve(self, rt: &Runtime, probe: Probe) {
         let listener = match self.bound {
             Some((listener, _)) => listener,
             None => rebind(self.addr).await,
         };
-        // The tasks of the connections being handled. Keeping the handles
-        // (not detaching) bounds them and cancels them when `serve` is dropped;
-        // finished ones are swept on each accept, so the count is exact when
-        // it is checked.
-        let mut open: Vec<Task<()>> = Vec::new();
+        let probe = Rc::new(probe);
+        // The tasks of the connections being handled, oldest first. Keeping
+        // the handles (not detaching) bounds them and cancels them when
+        // `serve` is dropped; finished ones are swept on each accept.
+        let mut open: VecDeque<Task<()>> = VecDeque::new();
         let mut at_cap = false;
         let mut accept_failing: Option<io::ErrorKind> = None;
         loop {
@@ -149,22 +176,24 @@ impl HealthListener {
             if open.len() >= self.max_connections {
                 if !at_cap {
                     warn!(
-                        "health connections at cap max={}; closing new ones until some finish",
+                        "health connections at cap max={}; closing the oldest for each new one",
                         self.max_connections
                     );
                     at_cap = true;
                 }
-                refuse(stream).await;
-                continue;
-            }
-            if at_cap {
+                // Dropping the task cancels it and closes its socket.
+                drop(open.pop_front());
+            } else if at_cap {
                 info!(
                     "health connections below cap again max={}",
                     self.max_connections
                 );
                 at_cap = false;
             }
-            open.push(rt.spawn(handle(stream, peer, self.deadline)));
+            open.push_back(rt.spawn(handle(stream, peer, self.deadline, Rc::clone(&probe))));
+            // Let the new connection read its request before the next accept:
+            // a backlog of connections must not push a waiting probe out.
+            future::yield_now().await;
         }
     }
 }
@@ -216,16 +245,8 @@ async fn rebind(addr: SocketAddr) -> TcpListener {
     }
 }
 
-/// Closes a connection over the cap, after a `503` if the socket takes it
-/// at once. Never waits: a fresh socket's send buffer is empty, so one poll
-/// of the write is enough, and if it is not, the close is answer enough.
-async fn refuse(mut stream: TcpStream) {
-    let busy = Response::text(Status::ServiceUnavailable, "busy\n").encode(true);
-    let _ = future::poll_once(stream.write_all(&busy)).await;
-}
-
 /// Reads one request, answers it and closes; each step within `deadline`.
-async fn handle(mut stream: TcpStream, peer: SocketAddr, deadline: Duration) {
+async fn handle(mut stream: TcpStream, peer: SocketAddr, deadline: Duration, probe: Rc<Probe>) {
     let (response, with_body) = match within(deadline, read_head(&mut stream)).await {
         None => {
             debug!("health closing silent connection peer={peer} deadline={deadline:?}");
@@ -238,7 +259,7 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, deadline: Duration) {
         }
         Some(Head::Complete(head)) => match parse(&head) {
             Ok(request) => {
-                let response = route(request.method, request.path);
+                let response = route(request.method, request.path, &probe);
                 debug!(
                     "health request peer={peer} method={} path={} status={}",
                     request.method,
@@ -410,12 +431,22 @@ fn is_token(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// Chooses the answer. One arm per endpoint; `/readyz` and `/metrics` will
-/// join the first arm's kind.
-fn route(method: &str, path: &str) -> Response {
+/// Chooses the answer: one arm per endpoint.
+fn route(method: &str, path: &str, probe: &Probe) -> Response {
     match (method, path) {
         ("GET" | "HEAD", "/healthz") => Response::text(Status::Ok, "ok\n"),
-        (_, "/healthz") => Response {
+        ("GET" | "HEAD", "/readyz") => match probe.not_ready() {
+            None => Response::text(Status::Ok, "ready\n"),
+            Some(why) => Response::text(Status::ServiceUnavailable, format!("not ready: {why}\n")),
+        },
+        ("GET" | "HEAD", "/metrics") => Response {
+            content_type: "text/plain; version=0.0.4; charset=utf-8",
+            ..Response::text(
+                Status::Ok,
+                probe.metrics.render(probe.not_ready().is_none()),
+            )
+        },
+        (_, "/healthz" | "/readyz" | "/metrics") => Response {
             allow: Some("GET, HEAD"),
             ..Response::text(Status::MethodNotAllowed, "method not allowed\n")
         },
@@ -434,7 +465,7 @@ enum Status {
     NotFound,
     /// 405: the endpoint exists but not for this method.
     MethodNotAllowed,
-    /// 503: over the connection cap.
+    /// 503: `/readyz` when not ready.
     ServiceUnavailable,
 }
 
@@ -622,17 +653,17 @@ mod tests {
 
     #[test]
     fn routing_answers_healthz_and_refuses_the_rest() {
-        assert_eq!(route("GET", "/healthz").status, Status::Ok);
-        assert_eq!(route("HEAD", "/healthz").status, Status::Ok);
-        assert_eq!(route("GET", "/nope").status, Status::NotFound);
-        let post = route("POST", "/healthz");
+        assert_eq!(route("GET", "/healthz", &probe()).status, Status::Ok);
+        assert_eq!(route("HEAD", "/healthz", &probe()).status, Status::Ok);
+        assert_eq!(route("GET", "/nope", &probe()).status, Status::NotFound);
+        let post = route("POST", "/healthz", &probe());
         assert_eq!(post.status, Status::MethodNotAllowed);
         assert_eq!(post.allow, Some("GET, HEAD"));
     }
 
     #[test]
     fn head_answer_keeps_content_length_and_drops_the_body() {
-        let ok = route("GET", "/healthz");
+        let ok = route("GET", "/healthz", &probe());
         let get = String::from_utf8(ok.encode(true)).unwrap();
         let head = String::from_utf8(ok.encode(false)).unwrap();
         assert_eq!(
@@ -641,6 +672,56 @@ mod tests {
              Connection: close\r\n\r\nok\n"
         );
         assert_eq!(head, get.strip_suffix("ok\n").unwrap());
+    }
+
+    /// A probe of a bot that has just polled.
+    fn probe() -> Probe {
+        let metrics = Rc::new(Metrics::default());
+        metrics.polled();
+        Probe {
+            metrics,
+            shutdown: Shutdown::new(),
+            stale: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn readyz_says_why_not_and_metrics_is_prometheus_text() {
+        let ready = probe();
+        assert_eq!(route("GET", "/readyz", &ready).status, Status::Ok);
+        ready.metrics.conflict.set(true);
+        let conflict = route("GET", "/readyz", &ready);
+        assert_eq!(conflict.status, Status::ServiceUnavailable);
+        assert!(conflict.body.contains("409"), "{}", conflict.body);
+        ready.metrics.conflict.set(false);
+        ready.shutdown.request();
+        assert!(route("GET", "/readyz", &ready)
+            .body
+            .contains("shutting down"));
+        let never = Probe {
+            metrics: Rc::default(),
+            shutdown: Shutdown::new(),
+            stale: Duration::from_secs(60),
+        };
+        assert_eq!(
+            route("HEAD", "/readyz", &never).status,
+            Status::ServiceUnavailable
+        );
+
+        let metrics = route("GET", "/metrics", &probe());
+        assert_eq!(metrics.status, Status::Ok);
+        assert!(metrics
+            .content_type
+            .starts_with("text/plain; version=0.0.4"));
+        assert!(
+            metrics.body.contains("smolgram_ready 1"),
+            "{}",
+            metrics.body
+        );
+        assert_eq!(
+            route("POST", "/metrics", &probe()).status,
+            Status::MethodNotAllowed
+        );
     }
 
     // ---- the listener on a real socket ----
@@ -658,7 +739,7 @@ mod tests {
             client()
         });
         let rt = Runtime::new();
-        rt.block_on(future::or(listener.serve(&rt), async {
+        rt.block_on(future::or(listener.serve(&rt, probe()), async {
             let _ = done_rx.recv().await;
         }))
         .expect("tests do not nest block_on");
@@ -856,38 +937,32 @@ mod tests {
     }
 
     #[test]
-    fn connections_over_the_cap_are_closed_at_once() {
-        // A deadline far beyond every wait below: only the cap can close `over`.
+    fn over_the_cap_the_oldest_connection_makes_room() {
+        // A deadline far beyond every wait below: only the cap can close `first`.
         let listener = local()
             .with_max_connections(2)
             .with_deadline(Duration::from_secs(60));
         let addr = listener.local_addr().unwrap();
         serve_during(listener, move || {
-            // Accepted in connect order: `first` and `second` fill the cap.
             let mut first = connect(addr);
+            // `first` is surely accepted and waiting before the others come.
+            first.write_all(b"GET /hea").unwrap();
             let _second = connect(addr);
-            let mut over = connect(addr);
-            let mut answer = Vec::new();
-            match over.read_to_end(&mut answer) {
-                Ok(_) if answer.is_empty() => {}
-                Ok(_) => {
-                    let answer = String::from_utf8_lossy(&answer);
-                    assert_eq!(status_of(&answer), 503, "{answer}");
-                }
+            // Two silent connections fill the cap; a probe still gets in,
+            // and the oldest connection is the one closed for it.
+            let get = exchange(addr, b"GET /healthz HTTP/1.1\r\n\r\n").unwrap();
+            assert_eq!(status_of(&get), 200, "{get}");
+            let mut rest = Vec::new();
+            match first.read_to_end(&mut rest) {
+                Ok(_) => assert!(rest.is_empty(), "closed without an answer"),
                 Err(e) => assert!(
                     !matches!(
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ),
-                    "a connection over the cap was not closed at once: {e}"
+                    "the oldest connection was not closed: {e}"
                 ),
             }
-            // Free a slot: the server sees EOF on `first`, closes it, and its
-            // task is finished before the next accept.
-            first.shutdown(std::net::Shutdown::Write).unwrap();
-            assert_eq!(first.read(&mut [0; 1]).expect("server closes `first`"), 0);
-            let get = exchange(addr, b"GET /healthz HTTP/1.1\r\n\r\n").unwrap();
-            assert_eq!(status_of(&get), 200, "{get}");
         });
     }
 }

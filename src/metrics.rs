@@ -1,31 +1,377 @@
-//! Counters of what the bot did, read by the exit summary (and, later, by
-//! `/metrics`).
+//! Counters and gauges of what the bot does, their Prometheus text for
+//! `/metrics`, the readiness that `/readyz` reports, and the exit summary.
 //!
-//! One thread owns them, so they are `Cell`s: no locks, no atomics, and no
-//! allocation per update.
+//! One thread owns them, so they are `Cell`s: no locks, no atomics. The hot
+//! path only bumps cells; the one label set that grows (Bot API methods) is
+//! looked up by name in a short list and allocates only the first time a
+//! method is seen. Rendering allocates, once per scrape.
 //!
-//! Must not: allocate per update.
+//! Must not: allocate per update, or know how the numbers are produced.
 
-use std::cell::Cell;
-use std::fmt;
+use std::cell::{Cell, RefCell};
+use std::fmt::{self, Write as _};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// The running totals. Shared as `Rc<Counters>` on the executor thread.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
+use crate::Error;
+
+/// Upper bounds of the handler duration histogram, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
+];
+
+/// Everything `/metrics` and `/readyz` read. Shared as `Rc<Metrics>`.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    started: SystemTime,
     /// New updates taken from getUpdates (redeliveries not counted).
     pub(crate) received: Cell<u64>,
     /// Handlers that returned `Ok` (or updates no handler took).
     pub(crate) handled: Cell<u64>,
-    /// Handlers that returned `Err` or panicked.
-    pub(crate) failed: Cell<u64>,
+    /// Handlers that returned `Err`.
+    pub(crate) errors: Cell<u64>,
+    /// Handlers that panicked.
+    pub(crate) panics: Cell<u64>,
+    /// Handlers abandoned at their timeout.
+    pub(crate) timeouts: Cell<u64>,
     /// Updates that broke the schema: logged, skipped, confirmed.
     pub(crate) skipped: Cell<u64>,
+    durations: Histogram,
+    /// Handlers running now.
+    pub(crate) in_flight: Cell<u64>,
+    /// Updates taken and not finished (running or queued in a lane).
+    pub(crate) held: Cell<u64>,
+    /// Lanes (chats with work) now.
+    pub(crate) lanes: Cell<u64>,
+    api: RefCell<Vec<MethodCounts>>,
+    /// Bot API calls tried again.
+    pub(crate) retries: Cell<u64>,
+    /// Bot API calls that failed for good (after retries), `getUpdates` aside.
+    pub(crate) failed_calls: Cell<u64>,
+    /// Sends that waited for the rate limiter, and how long in all.
+    pub(crate) limit_waits: Cell<u64>,
+    pub(crate) limit_waited: Cell<Duration>,
+    /// getUpdates failures: 409, 429, anything else.
+    pub(crate) poll_conflicts: Cell<u64>,
+    pub(crate) poll_rate_limited: Cell<u64>,
+    pub(crate) poll_failures: Cell<u64>,
+    /// When a getUpdates last succeeded.
+    pub(crate) polled_at: Cell<Option<(Instant, SystemTime)>>,
+    /// A 409 episode is under way: another instance holds the token.
+    pub(crate) conflict: Cell<bool>,
 }
 
-impl Counters {
-    pub(crate) fn bump(cell: &Cell<u64>) {
-        cell.set(cell.get() + 1);
+/// One Bot API method's requests by result.
+#[derive(Debug)]
+struct MethodCounts {
+    method: String,
+    /// ok, 4xx, 5xx or not the Bot API, no answer.
+    results: [u64; 4],
+}
+
+const RESULTS: [&str; 4] = ["ok", "client_error", "server_error", "network"];
+
+#[derive(Debug, Default)]
+struct Histogram {
+    counts: [Cell<u64>; BUCKETS.len()],
+    count: Cell<u64>,
+    sum: Cell<f64>,
+}
+
+/// Adds one to a counter.
+pub(crate) fn bump(cell: &Cell<u64>) {
+    cell.set(cell.get() + 1);
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics {
+            started: SystemTime::now(),
+            received: Cell::default(),
+            handled: Cell::default(),
+            errors: Cell::default(),
+            panics: Cell::default(),
+            timeouts: Cell::default(),
+            skipped: Cell::default(),
+            durations: Histogram::default(),
+            in_flight: Cell::default(),
+            held: Cell::default(),
+            lanes: Cell::default(),
+            api: RefCell::default(),
+            retries: Cell::default(),
+            failed_calls: Cell::default(),
+            limit_waits: Cell::default(),
+            limit_waited: Cell::default(),
+            poll_conflicts: Cell::default(),
+            poll_rate_limited: Cell::default(),
+            poll_failures: Cell::default(),
+            polled_at: Cell::default(),
+            conflict: Cell::default(),
+        }
     }
+}
+
+impl Metrics {
+    /// Records how long a handler ran.
+    pub(crate) fn observe_handler(&self, took: Duration) {
+        let h = &self.durations;
+        let seconds = took.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|bound| seconds <= *bound) {
+            bump(&h.counts[i]);
+        }
+        bump(&h.count);
+        h.sum.set(h.sum.get() + seconds);
+    }
+
+    /// Records a Bot API request's outcome.
+    pub(crate) fn observe_request<T>(&self, method: &str, result: &Result<T, Error>) {
+        let slot = match result {
+            Ok(_) => 0,
+            Err(e) => match e.status() {
+                Some(status) if status < 500 && matches!(e, Error::Api { .. }) => 1,
+                Some(_) => 2,
+                None if matches!(e, Error::Decode { .. }) => 2,
+                None => 3,
+            },
+        };
+        let mut api = self.api.borrow_mut();
+        match api.iter_mut().find(|m| m.method == method) {
+            Some(counts) => counts.results[slot] += 1,
+            None => {
+                let mut results = [0; 4];
+                results[slot] = 1;
+                api.push(MethodCounts {
+                    method: method.to_owned(),
+                    results,
+                });
+            }
+        }
+    }
+
+    /// Records a successful getUpdates.
+    pub(crate) fn polled(&self) {
+        self.polled_at
+            .set(Some((Instant::now(), SystemTime::now())));
+        self.conflict.set(false);
+    }
+
+    /// Why the bot is not ready, or `None` if it is: a getUpdates succeeded
+    /// within `stale`, and no 409 episode is under way.
+    pub(crate) fn not_ready(&self, stale: Duration) -> Option<String> {
+        if self.conflict.get() {
+            return Some("another instance is polling this bot (409)".into());
+        }
+        match self.polled_at.get() {
+            None => Some("no getUpdates has succeeded yet".into()),
+            Some((at, _)) if at.elapsed() >= stale => Some(format!(
+                "no getUpdates has succeeded for {}s",
+                at.elapsed().as_secs()
+            )),
+            Some(_) => None,
+        }
+    }
+
+    /// The exit summary.
+    pub(crate) fn summary(&self, unfinished: u64) -> Summary {
+        Summary {
+            handled: self.handled.get(),
+            failed: self.errors.get() + self.panics.get() + self.timeouts.get(),
+            skipped: self.skipped.get(),
+            unfinished,
+            failed_sends: self.failed_calls.get(),
+        }
+    }
+
+    /// The Prometheus text exposition of everything above.
+    pub(crate) fn render(&self, ready: bool) -> String {
+        let mut out = String::with_capacity(4096);
+        // Writing to a String cannot fail.
+        let _ = self.write(&mut out, ready);
+        out
+    }
+
+    fn write(&self, out: &mut String, ready: bool) -> fmt::Result {
+        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
+            writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            )
+        };
+        let gauge = |out: &mut String, name: &str, help: &str, value: f64| {
+            writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            )
+        };
+        counter(
+            out,
+            "smolgram_updates_received_total",
+            "New updates taken from getUpdates.",
+            self.received.get(),
+        )?;
+        counter(
+            out,
+            "smolgram_updates_handled_total",
+            "Updates whose handler finished Ok.",
+            self.handled.get(),
+        )?;
+        writeln!(
+            out,
+            "# HELP smolgram_updates_failed_total Updates whose handler failed, by why."
+        )?;
+        writeln!(out, "# TYPE smolgram_updates_failed_total counter")?;
+        for (reason, value) in [
+            ("error", &self.errors),
+            ("panic", &self.panics),
+            ("timeout", &self.timeouts),
+        ] {
+            writeln!(
+                out,
+                "smolgram_updates_failed_total{{reason=\"{reason}\"}} {}",
+                value.get()
+            )?;
+        }
+        counter(
+            out,
+            "smolgram_updates_skipped_total",
+            "Updates that broke the schema, skipped.",
+            self.skipped.get(),
+        )?;
+
+        let h = &self.durations;
+        writeln!(
+            out,
+            "# HELP smolgram_handler_duration_seconds How long handlers ran."
+        )?;
+        writeln!(out, "# TYPE smolgram_handler_duration_seconds histogram")?;
+        let mut cumulative = 0;
+        for (bound, count) in BUCKETS.iter().zip(&h.counts) {
+            cumulative += count.get();
+            writeln!(
+                out,
+                "smolgram_handler_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            )?;
+        }
+        writeln!(
+            out,
+            "smolgram_handler_duration_seconds_bucket{{le=\"+Inf\"}} {}",
+            h.count.get()
+        )?;
+        writeln!(out, "smolgram_handler_duration_seconds_sum {}", h.sum.get())?;
+        writeln!(
+            out,
+            "smolgram_handler_duration_seconds_count {}",
+            h.count.get()
+        )?;
+
+        gauge(
+            out,
+            "smolgram_handlers_in_flight",
+            "Handlers running now.",
+            self.in_flight.get() as f64,
+        )?;
+        gauge(
+            out,
+            "smolgram_updates_held",
+            "Updates taken and not finished.",
+            self.held.get() as f64,
+        )?;
+        gauge(
+            out,
+            "smolgram_lanes",
+            "Chats with updates running or queued.",
+            self.lanes.get() as f64,
+        )?;
+
+        writeln!(
+            out,
+            "# HELP smolgram_api_requests_total Bot API requests by method and result."
+        )?;
+        writeln!(out, "# TYPE smolgram_api_requests_total counter")?;
+        for m in self.api.borrow().iter() {
+            for (result, value) in RESULTS.iter().zip(m.results) {
+                let method = &m.method;
+                writeln!(out, "smolgram_api_requests_total{{method=\"{method}\",result=\"{result}\"}} {value}")?;
+            }
+        }
+        counter(
+            out,
+            "smolgram_api_retries_total",
+            "Bot API calls tried again.",
+            self.retries.get(),
+        )?;
+        counter(
+            out,
+            "smolgram_api_failed_total",
+            "Bot API calls that failed after retries.",
+            self.failed_calls.get(),
+        )?;
+        counter(
+            out,
+            "smolgram_rate_limit_waits_total",
+            "Sends that waited for the rate limiter.",
+            self.limit_waits.get(),
+        )?;
+        writeln!(
+            out,
+            "# HELP smolgram_rate_limit_wait_seconds_total Time sends waited for the rate limiter."
+        )?;
+        writeln!(out, "# TYPE smolgram_rate_limit_wait_seconds_total counter")?;
+        writeln!(
+            out,
+            "smolgram_rate_limit_wait_seconds_total {}",
+            self.limit_waited.get().as_secs_f64()
+        )?;
+
+        writeln!(
+            out,
+            "# HELP smolgram_poll_errors_total getUpdates failures by kind."
+        )?;
+        writeln!(out, "# TYPE smolgram_poll_errors_total counter")?;
+        for (kind, value) in [
+            ("conflict", &self.poll_conflicts),
+            ("rate_limited", &self.poll_rate_limited),
+            ("failing", &self.poll_failures),
+        ] {
+            writeln!(
+                out,
+                "smolgram_poll_errors_total{{kind=\"{kind}\"}} {}",
+                value.get()
+            )?;
+        }
+        let polled = self.polled_at.get().map_or(0.0, |(_, at)| unix(at));
+        gauge(
+            out,
+            "smolgram_last_poll_success_timestamp_seconds",
+            "When a getUpdates last succeeded.",
+            polled,
+        )?;
+        gauge(
+            out,
+            "smolgram_ready",
+            "1 while /readyz answers 200.",
+            if ready { 1.0 } else { 0.0 },
+        )?;
+        writeln!(out, "# HELP smolgram_build_info The running build.")?;
+        writeln!(out, "# TYPE smolgram_build_info gauge")?;
+        writeln!(
+            out,
+            "smolgram_build_info{{version=\"{}\",commit=\"{}\",target=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION"),
+            env!("SMOLGRAM_COMMIT"),
+            env!("SMOLGRAM_TARGET")
+        )?;
+        gauge(
+            out,
+            "process_start_time_seconds",
+            "When the process started.",
+            unix(self.started),
+        )
+    }
+}
+
+fn unix(at: SystemTime) -> f64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// What a run did, returned when it stops and logged on exit.
@@ -34,7 +380,8 @@ impl Counters {
 pub struct Summary {
     /// Updates whose handler finished `Ok` (or that no handler took).
     pub handled: u64,
-    /// Updates whose handler failed or panicked; they are confirmed all the same.
+    /// Updates whose handler failed, panicked or timed out; they are
+    /// confirmed all the same.
     pub failed: u64,
     /// Updates that broke the schema, skipped and confirmed.
     pub skipped: u64,
@@ -52,5 +399,66 @@ impl fmt::Display for Summary {
             "handled={} failed={} skipped={} unfinished={} failed_sends={}",
             self.handled, self.failed, self.skipped, self.unfinished, self.failed_sends
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_has_every_family_once_and_parses_line_by_line() {
+        let m = Metrics::default();
+        bump(&m.received);
+        m.observe_handler(Duration::from_millis(30));
+        m.observe_request::<()>("sendMessage", &Ok(()));
+        m.observe_request::<()>(
+            "sendMessage",
+            &Err(Error::Network {
+                method: "sendMessage".into(),
+                kind: crate::NetworkKind::Timeout,
+            }),
+        );
+        m.polled();
+        let text = m.render(true);
+        for family in [
+            "smolgram_updates_received_total 1",
+            "smolgram_handler_duration_seconds_bucket{le=\"0.05\"} 1",
+            "smolgram_handler_duration_seconds_bucket{le=\"0.025\"} 0",
+            "smolgram_handler_duration_seconds_count 1",
+            "smolgram_api_requests_total{method=\"sendMessage\",result=\"ok\"} 1",
+            "smolgram_api_requests_total{method=\"sendMessage\",result=\"network\"} 1",
+            "smolgram_ready 1",
+            "smolgram_build_info{version=\"",
+            "process_start_time_seconds ",
+        ] {
+            assert!(text.contains(family), "{family} missing:\n{text}");
+        }
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let value = line.rsplit(' ').next().unwrap();
+            assert!(value.parse::<f64>().is_ok(), "not a sample: {line}");
+        }
+        let types = text
+            .lines()
+            .filter(|l| l.starts_with("# TYPE smolgram_api_requests_total"))
+            .count();
+        assert_eq!(types, 1);
+    }
+
+    #[test]
+    fn readiness_needs_a_recent_poll_and_no_conflict() {
+        let m = Metrics::default();
+        assert!(m
+            .not_ready(Duration::from_secs(60))
+            .unwrap()
+            .contains("yet"));
+        m.polled();
+        assert_eq!(m.not_ready(Duration::from_secs(60)), None);
+        assert!(m.not_ready(Duration::ZERO).unwrap().contains("for"));
+        m.conflict.set(true);
+        assert!(m
+            .not_ready(Duration::from_secs(60))
+            .unwrap()
+            .contains("409"));
     }
 }

@@ -26,6 +26,7 @@ use futures_lite::future;
 use crate::api::retry::{jitter, Backoff};
 use crate::api::Client;
 use crate::dispatch::Dispatcher;
+use crate::metrics::bump;
 use crate::{Error, Shutdown};
 
 /// Telegram's largest `getUpdates` batch, and so the widest window of
@@ -51,6 +52,7 @@ pub(crate) async fn run(
     let mut trouble: Option<(Trouble, u32)> = None;
     let mut last_sent = None;
     let mut nothing_new = false;
+    let metrics = client.metrics();
     loop {
         if !wait_for_room(dispatcher, shutdown, nothing_new).await {
             return Ok(last_sent);
@@ -72,6 +74,7 @@ pub(crate) async fn run(
                 }
                 backoff.reset();
                 conflict_backoff.reset();
+                metrics.polled();
                 last_sent = offset.or(last_sent);
                 nothing_new = dispatcher.accept(batch) == 0;
                 continue;
@@ -80,6 +83,13 @@ pub(crate) async fn run(
             Err(e) => e,
         };
         let kind = Trouble::of(&error);
+        bump(match kind {
+            Trouble::Conflict => &metrics.poll_conflicts,
+            Trouble::RateLimited => &metrics.poll_rate_limited,
+            Trouble::Failing => &metrics.poll_failures,
+        });
+        // Another instance answers this bot's updates: `/readyz` says so until we poll again.
+        metrics.conflict.set(kind == Trouble::Conflict);
         let delay = match (kind, error.retry_after()) {
             // Telegram's number, never less: an early retry only earns another 429.
             (_, Some(after)) => after + jitter(Duration::from_millis(250)),
@@ -161,8 +171,7 @@ async fn wait_for_room(
     shutdown: &Shutdown,
     nothing_new: bool,
 ) -> bool {
-    let ready =
-        || dispatcher.window() <= WINDOW / 2 && !(nothing_new && dispatcher.in_flight() > 0);
+    let ready = || dispatcher.window() <= WINDOW / 2 && !(nothing_new && dispatcher.held() > 0);
     if shutdown.is_requested() {
         return false;
     }

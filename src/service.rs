@@ -24,8 +24,9 @@ use crate::api::types::User;
 use crate::api::Client;
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
-use crate::health::HealthListener;
-use crate::metrics::{Counters, Summary};
+use crate::dispatch::Limits;
+use crate::health::{HealthListener, Probe};
+use crate::metrics::Summary;
 use crate::poll;
 use crate::{Bot, Error, Runtime, Shutdown};
 
@@ -101,9 +102,16 @@ impl Service {
             shutdown,
         } = self;
         let health_addr = health.as_ref().and_then(HealthListener::local_addr);
+        let probe = Probe {
+            metrics: Rc::clone(client.metrics()),
+            shutdown: shutdown.clone(),
+            // A long poll answers at least once per poll timeout; twice that
+            // (plus the request's own slack) without a success is "deaf".
+            stale: config.poll_timeout * 2 + Duration::from_secs(10),
+        };
         let listener = async {
             if let Some(health) = health {
-                health.serve(rt).await;
+                health.serve(rt, probe).await;
             }
             future::pending().await
         };
@@ -114,20 +122,16 @@ impl Service {
             let username = me.username.unwrap_or_default();
             let health = health_addr.map_or_else(|| "off-or-busy".to_owned(), |a| a.to_string());
             log::info!("ready bot=@{username} health={health}");
-            let counters = Rc::new(Counters::default());
-            let dispatcher =
-                Dispatcher::new(rt, bot, client.clone(), username, Rc::clone(&counters));
+            let limits = Limits {
+                max_in_flight: config.max_handlers,
+                timeout: config.handler_timeout,
+            };
+            let dispatcher = Dispatcher::new(rt, bot, client.clone(), username, limits);
             let last_sent = poll::run(&client, &dispatcher, &shutdown, config.poll_timeout).await?;
             drain(&dispatcher, config.drain_timeout).await;
-            let unfinished = dispatcher.in_flight() as u64;
+            let unfinished = dispatcher.held() as u64;
             confirm(&client, dispatcher.offset(), last_sent).await;
-            let summary = Summary {
-                handled: counters.handled.get(),
-                failed: counters.failed.get(),
-                skipped: counters.skipped.get(),
-                unfinished,
-                failed_sends: client.failed_calls(),
-            };
+            let summary = client.metrics().summary(unfinished);
             log::info!("stopped {summary}");
             Ok(summary)
         };
@@ -188,7 +192,7 @@ async fn start(client: &Client, shutdown: &Shutdown) -> Result<Option<User>, Err
 
 /// Lets running handlers finish, up to `deadline`.
 async fn drain(dispatcher: &Dispatcher<'_>, deadline: Duration) {
-    let running = dispatcher.in_flight();
+    let running = dispatcher.held();
     if running == 0 {
         return;
     }
@@ -207,7 +211,7 @@ async fn drain(dispatcher: &Dispatcher<'_>, deadline: Duration) {
     if !finished {
         log::warn!(
             "drain deadline passed unfinished={}; they stay unconfirmed and will be delivered again",
-            dispatcher.in_flight()
+            dispatcher.held()
         );
     }
 }

@@ -376,3 +376,54 @@ fn healthcheck_command_probes_the_local_endpoint() {
         Bin::start(&["healthcheck", "--health-addr", &free], &[]).wait_exit(DEADLINE);
     assert_eq!(status.code(), Some(1), "{out}");
 }
+
+#[test]
+fn readyz_follows_polling_and_metrics_are_prometheus_text() {
+    let api = FakeApi::start();
+    let bin = Bin::against(&api, &[], "info");
+    let addr = bin.health_addr();
+    api.wait_until("the first poll", DEADLINE, |api| {
+        !api.calls("getUpdates").is_empty()
+    });
+    let ping = api.push_text(CHAT, "/ping");
+    // Confirmed means finished, and counted.
+    api.wait_until("the ping handled", DEADLINE, |api| {
+        api.confirmed_offset() > Some(ping)
+    });
+    assert!(http_get(addr, "/readyz").starts_with("HTTP/1.1 200"));
+
+    let metrics = http_get(addr, "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    for family in [
+        "smolgram_updates_received_total 1",
+        "smolgram_updates_handled_total 1",
+        "smolgram_api_requests_total{method=\"sendMessage\",result=\"ok\"} 1",
+        "smolgram_handler_duration_seconds_count 1",
+        "smolgram_build_info{version=",
+        "smolgram_ready 1",
+    ] {
+        assert!(metrics.contains(family), "{family} missing:\n{metrics}");
+    }
+    assert!(!metrics.contains(secret()));
+
+    // Another instance takes the token over: the bot is deaf, and says so.
+    let conflict = "Conflict: terminated by other getUpdates request";
+    let fault = Fault::Api {
+        code: 409,
+        description: conflict.into(),
+        retry_after: None,
+        migrate_to_chat_id: None,
+    };
+    let polls = api.calls("getUpdates").len();
+    api.fault("getUpdates", fault, 1000);
+    api.push_text(CHAT, "wake the poll");
+    // Two 409s answered: the bot took in the first before it asked again.
+    api.wait_until("a second 409", DEADLINE, |api| {
+        api.calls("getUpdates").len() >= polls + 2
+    });
+    let readyz = http_get(addr, "/readyz");
+    assert!(
+        readyz.starts_with("HTTP/1.1 503") && readyz.contains("409"),
+        "{readyz}"
+    );
+}

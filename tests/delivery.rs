@@ -339,20 +339,27 @@ fn block_on_inside_a_handler_is_refused_not_deadlocked() {
 }
 
 #[test]
-fn updates_held_in_memory_are_bounded_by_one_batch() {
+fn updates_held_and_handlers_running_are_bounded() {
     let api = FakeApi::start();
     let (release, gate) = mpsc::channel();
     let bot = TestBot::start(&api, blocking_bot(gate));
-    // 300 chats, every handler blocks: nothing finishes, so nothing may be confirmed
-    // and no more than one getUpdates batch (100) may be taken into memory.
+    // 300 chats, every handler blocks: nothing finishes, so nothing may be confirmed,
+    // no more than one getUpdates batch (100) may be taken into memory, and no
+    // more than 64 handlers (the default cap) may run.
     let ids: Vec<i64> = (0..300)
         .map(|i| api.push_text(ChatId(10_000 + i), "block"))
         .collect();
-    api.wait_until("100 handlers running", DEADLINE, |api| {
-        api.calls("sendChatAction").len() == 100
+    api.wait_until("64 handlers running", DEADLINE, |api| {
+        api.calls("sendChatAction").len() == 64
     });
-    let taken = ids.iter().filter(|id| api.deliveries(**id) > 0).count();
-    assert_eq!(taken, 100, "fetched ahead only within one batch");
+    api.wait_until("a full window taken", DEADLINE, |api| {
+        ids.iter().filter(|id| api.deliveries(**id) > 0).count() == 100
+    });
+    assert_eq!(
+        api.calls("sendChatAction").len(),
+        64,
+        "the other 36 wait for a slot"
+    );
     assert!(
         api.confirmed_offset().is_none_or(|offset| offset <= ids[0]),
         "nothing confirmed"
@@ -364,4 +371,24 @@ fn updates_held_in_memory_are_bounded_by_one_batch() {
     let summary = bot.stop().unwrap();
     assert_eq!(summary.handled, 300);
     assert_eq!(api.pending(), 0);
+}
+
+#[test]
+fn a_stuck_handler_is_abandoned_at_its_timeout_and_its_chat_goes_on() {
+    let api = FakeApi::start();
+    let (_never, gate) = mpsc::channel();
+    let mut config = TestBot::config(&api);
+    config.handler_timeout = Duration::from_secs(1);
+    let bot = TestBot::start_with(config, blocking_bot(gate)).unwrap();
+    let stuck = api.push_text(ChatId(7), "block");
+    api.push_text(ChatId(7), "after");
+    api.wait_until("the next update of the chat", DEADLINE, |api| {
+        api.sent_to(ChatId(7)) == 1
+    });
+    assert_eq!(api.sent()[0].text, "done after");
+    api.wait_until("both confirmed", DEADLINE, |api| {
+        api.confirmed_offset() > Some(stuck + 1)
+    });
+    let summary = bot.stop().unwrap();
+    assert_eq!((summary.handled, summary.failed), (1, 1));
 }

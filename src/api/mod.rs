@@ -18,7 +18,6 @@ mod io;
 pub(crate) mod retry;
 pub mod types;
 
-use std::cell::Cell;
 use std::fmt;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -33,6 +32,7 @@ pub use retry::RetryPolicy;
 use retry::{jitter, Backoff, Verdict};
 use types::{BadUpdate, ChatId, Message, SendMessage, Update, User};
 
+use crate::metrics::{bump, Metrics};
 use crate::{Error, NetworkKind};
 
 /// How long a connection may take to open.
@@ -142,8 +142,8 @@ struct Inner {
     api_url: String,
     agent: ureq::Agent,
     io: IoPool,
-    /// Calls that failed for good (after their retries).
-    failed: Cell<u64>,
+    /// Requests, retries and failures are counted here.
+    metrics: Rc<Metrics>,
 }
 
 impl Client {
@@ -164,7 +164,7 @@ impl Client {
                 api_url,
                 agent: config.into(),
                 io: IoPool::new(io_threads),
-                failed: Cell::new(0),
+                metrics: Rc::default(),
             }),
             retry: RetryPolicy::DEFAULT,
         }
@@ -191,7 +191,12 @@ impl Client {
     /// How many calls (all clones together, `getUpdates` aside) failed for
     /// good, after their retries.
     pub fn failed_calls(&self) -> u64 {
-        self.inner.failed.get()
+        self.inner.metrics.failed_calls.get()
+    }
+
+    /// The counters this client (and the run it belongs to) reports.
+    pub(crate) fn metrics(&self) -> &Rc<Metrics> {
+        &self.inner.metrics
     }
 
     /// Calls any Bot API `method` with `params` (a JSON object) and decodes
@@ -244,6 +249,7 @@ impl Client {
                 return Err(self.failed(error));
             }
             log::debug!("retrying method={method} attempt={attempt} in={delay:.1?} error={error}");
+            bump(&self.inner.metrics.retries);
             async_io::Timer::after(delay).await;
             attempt += 1;
         }
@@ -251,7 +257,7 @@ impl Client {
 
     /// Counts a call that failed for good.
     fn failed(&self, error: Error) -> Error {
-        self.inner.failed.set(self.inner.failed.get() + 1);
+        bump(&self.inner.metrics.failed_calls);
         error
     }
 
@@ -335,6 +341,7 @@ impl Client {
             .io
             .run(method, move || send(&agent, &base, name, &body, deadline))
             .await?;
+        self.inner.metrics.observe_request(method, &result);
         log::debug!(
             "api method={method} result={} ms={}",
             match &result {
