@@ -427,3 +427,34 @@ fn readyz_follows_polling_and_metrics_are_prometheus_text() {
         "{readyz}"
     );
 }
+
+#[test]
+fn a_thousand_slowloris_connections_neither_lock_out_probes_nor_stall_the_bot() {
+    let api = FakeApi::start();
+    let bin = Bin::against(&api, &[], "info");
+    let addr = bin.health_addr();
+    // 1,000 clients that start a request and never finish it (bounded: 1,000
+    // sockets, loopback only, closed when this test ends).
+    let mut idle = Vec::new();
+    for _ in 0..1000 {
+        let mut conn = std::net::TcpStream::connect_timeout(&addr, DEADLINE).unwrap();
+        use std::io::Write;
+        let _ = conn.write_all(b"GET /healthz HTTP/1.1\r\nX-Slow: ");
+        idle.push(conn);
+    }
+    let started = std::time::Instant::now();
+    let answer = http_get(addr, "/healthz");
+    let took = started.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(
+        say(&api, "/ping", 1)[0].text,
+        "pong",
+        "the bot still answers"
+    );
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", bin.pid()))
+        .unwrap()
+        .count();
+    assert!(fds <= 64 + 32, "descriptors bounded: {fds}");
+    println!("healthz with 1000 slowloris connections open: {took:?}, bot fds {fds}");
+    drop(idle);
+}
