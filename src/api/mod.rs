@@ -155,7 +155,14 @@ impl Client {
             // Telegram's errors are JSON bodies on 4xx/5xx: we decode them ourselves.
             .http_status_as_error(false)
             .timeout_connect(Some(CONNECT_TIMEOUT))
+            // One kept-alive connection per io thread: with fewer, a burst
+            // opens and closes connections, and pays for new buffers each time.
+            .max_idle_connections(io_threads.max(1))
             .max_idle_connections_per_host(io_threads.max(1))
+            // ureq's 128 KiB buffers per connection would be most of our RSS;
+            // Bot API heads are small and bodies stream through the buffer.
+            .input_buffer_size(32 * 1024)
+            .output_buffer_size(16 * 1024)
             .user_agent(concat!("smolgram/", env!("CARGO_PKG_VERSION")))
             .build();
         Client {
