@@ -31,9 +31,10 @@ setup-static target="x86_64-unknown-linux-musl":
 demo:
     cargo run --release -- demo
 
-# Benchmarks: not written yet.
-bench:
-    @echo "not yet: see issue 6" >&2; exit 1
+# Throughput, CPU, RSS and health latency of the release binary against the testkit's fake Bot API.
+# Extra arguments go to the benchmark: `just bench --updates 20000 --runs 3`.
+bench *args: build
+    cargo bench --bench throughput -- --bin target/release/smolgram {{args}}
 
 # Fail if tokio, hyper, aws-lc, openssl-sys or native-tls is in the dependency tree.
 forbidden:

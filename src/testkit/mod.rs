@@ -219,6 +219,13 @@ impl FakeApi {
         self.shared.with(|s| s.sent_to(chat))
     }
 
+    /// How many messages were sent with `sendMessage`, in all chats: what
+    /// `sent().len()` answers, without copying them, so a benchmark can
+    /// watch thousands of replies arrive.
+    pub fn sent_count(&self) -> usize {
+        self.shared.with(|s| s.sent().len())
+    }
+
     /// The parameters of every call of `method` (any case), in arrival order,
     /// faulted and refused calls included.
     pub fn calls(&self, method: &str) -> Vec<Value> {
