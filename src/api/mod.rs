@@ -15,6 +15,7 @@
 //! Must not: log or format the token, ever.
 
 mod io;
+mod resolve;
 pub(crate) mod retry;
 pub mod types;
 
@@ -169,7 +170,11 @@ impl Client {
             inner: Rc::new(Inner {
                 base: format!("{api_url}/bot{}/", token.expose()).into(),
                 api_url,
-                agent: config.into(),
+                agent: ureq::Agent::with_parts(
+                    config,
+                    ureq::unversioned::transport::DefaultConnector::default(),
+                    resolve::CachingResolver::default(),
+                ),
                 io: IoPool::new(io_threads),
                 metrics: Rc::default(),
             }),
