@@ -235,7 +235,15 @@ impl Client {
         let mut attempt = 1;
         let mut migrated = false;
         loop {
-            let error = match self.request(method, Arc::clone(&body), CALL_TIMEOUT).await {
+            let error = match self
+                .request(
+                    method,
+                    Arc::clone(&body),
+                    CALL_TIMEOUT,
+                    std::convert::identity,
+                )
+                .await
+            {
                 Ok(result) => return Ok(result),
                 Err(error) => error,
             };
@@ -331,18 +339,21 @@ impl Client {
             timeout: timeout.as_secs(),
         };
         let body = encode("getUpdates", &params)?;
-        let raw: Vec<Box<RawValue>> = self
-            .request("getUpdates", body, timeout + POLL_SLACK)
-            .await?;
-        Ok(raw.into_iter().map(types::parse_update).collect())
+        let parse = |raw: Vec<Box<RawValue>>| raw.into_iter().map(types::parse_update).collect();
+        self.request("getUpdates", body, timeout + POLL_SLACK, parse)
+            .await
     }
 
     /// Sends `body` to `method` on an io thread, once, with a deadline.
-    async fn request<T: DeserializeOwned + Send + 'static>(
+    ///
+    /// The answer is decoded as `R` and turned into `T` by `then` on the io
+    /// thread too, so that decoding never takes the executor's time.
+    async fn request<R: DeserializeOwned + 'static, T: Send + 'static>(
         &self,
         method: &str,
         body: Arc<[u8]>,
         deadline: Duration,
+        then: fn(R) -> T,
     ) -> Result<T, Error> {
         let agent = self.inner.agent.clone();
         let base = Arc::clone(&self.inner.base);
@@ -351,7 +362,9 @@ impl Client {
         let result = self
             .inner
             .io
-            .run(method, move || send(&agent, &base, name, &body, deadline))
+            .run(method, move || {
+                send(&agent, &base, name, &body, deadline).map(then)
+            })
             .await?;
         self.inner.metrics.observe_request(method, &result);
         log::debug!(
