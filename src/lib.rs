@@ -63,6 +63,7 @@ pub mod config; // env + flags → Config
 mod dispatch; // per-chat lanes, offset watermark, panic isolation
 mod error; // the one public Error
 mod health; // /healthz listener: bind policy, deadlines, connection cap
+mod limit; // outbound rate limits: global, per chat, per group; 429 holds
 mod logger; // env_logger that never lets ureq's URLs through
 mod metrics; // counters and the exit Summary
 mod poll; // getUpdates loop, backoff
