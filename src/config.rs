@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::api::{RetryPolicy, Token};
-use crate::Error;
+use crate::{Error, RateLimits};
 
 /// The official Bot API.
 pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
@@ -37,6 +37,9 @@ pub struct Config {
     pub io_threads: usize,
     /// How handlers' Bot API calls are retried.
     pub retry: RetryPolicy,
+    /// Outbound rate limits; `None`: [`RateLimits::for_api`] of `api_url`
+    /// (Telegram's limits for Telegram's API, none for a local fake).
+    pub rate_limits: Option<RateLimits>,
     /// Handlers running at once, over all chats.
     pub max_handlers: usize,
     /// A handler still running after this is abandoned (its update counts as done).
@@ -59,6 +62,7 @@ impl Config {
             // One for the long poll; the rest reach ~30 sends/s at a 300 ms round trip.
             io_threads: 16,
             retry: RetryPolicy::DEFAULT,
+            rate_limits: None,
             max_handlers: 64,
             handler_timeout: Duration::from_secs(60),
             log_filter: "info".to_owned(),
@@ -106,6 +110,10 @@ flags:
   --io-threads N           most blocking HTTP requests at once, 2-256 (default 16)
   --max-handlers N         handlers running at once over all chats, 1-10000 (default 64)
   --handler-timeout SECS   abandon a handler still running after this, 1-3600 (default 60)
+  --rate-limits on|off     outbound limits (default: on for api.telegram.org, off for other API URLs)
+  --global-rate N          messages/s over all chats (default 30; 0 = no limit; implies on)
+  --chat-rate N            messages/s per private chat, burst 3 (default 1; 0 = no limit; implies on)
+  --group-rate N           messages/min per group, burst 3 (default 20; 0 = no limit; implies on)
   --send-attempts N        tries of a handler's failed Bot API call, 1-100 (default 5; 1 = no retry)
   --send-retry-within SECS no retry of such a call starts later than this (default 60)
 
@@ -163,6 +171,26 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
             "--io-threads" => config.io_threads = number(flag, &value()?, 2, 256)?,
             "--max-handlers" => config.max_handlers = number(flag, &value()?, 1, 10_000)?,
             "--handler-timeout" => config.handler_timeout = seconds(flag, &value()?, 1, 3600)?,
+            "--rate-limits" => {
+                config.rate_limits = match value()?.as_str() {
+                    "on" => Some(RateLimits::DEFAULT),
+                    "off" => Some(RateLimits::OFF),
+                    other => {
+                        return Err(config_error(format!(
+                            "--rate-limits {other:?} is not on or off"
+                        )))
+                    }
+                }
+            }
+            "--global-rate" | "--chat-rate" | "--group-rate" => {
+                let rate = number(flag, &value()?, 0, 100_000)? as f64;
+                let limits = config.rate_limits.get_or_insert(RateLimits::DEFAULT);
+                match flag {
+                    "--global-rate" => limits.global_per_sec = rate,
+                    "--chat-rate" => limits.private_per_sec = rate,
+                    _ => limits.group_per_min = rate,
+                }
+            }
             "--send-attempts" => config.retry.attempts = number(flag, &value()?, 1, 100)? as u32,
             "--send-retry-within" => config.retry.within = seconds(flag, &value()?, 0, 3600)?,
             "--serve" if verb == "demo" => serve = true,

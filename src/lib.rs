@@ -52,7 +52,7 @@
 //! - [`testkit`]: the fake Bot API for tests (cargo feature `testkit`, on by default).
 //!
 //! Inside: `poll` (the long-poll loop and its backoff), `dispatch` (per-chat
-//! lanes and the offset watermark), `health` (the listener), `metrics`
+//! lanes and the offset watermark), `limit` (outbound rate limits), `health` (the listener), `metrics`
 //! (counters), `logger` (the logger that keeps ureq's URLs out of the log).
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
@@ -76,6 +76,7 @@ pub mod testkit; // in-process fake Bot API: our tests, `demo`, users' tests
 pub use async_executor::Task;
 pub use bot::{Bot, Context, HandlerError, HandlerResult};
 pub use error::{Error, NetworkKind};
+pub use limit::RateLimits;
 pub use logger::init_logging;
 pub use metrics::Summary;
 pub use runtime::Runtime;

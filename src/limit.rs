@@ -43,7 +43,6 @@ const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
 /// tolerates short bursts; a 429 still holds the chat). The global limit has
 /// no burst: 30/s is one message every 1/30 s, never 31 in a second.
 #[derive(Clone, Copy, Debug, PartialEq)]
-#[allow(dead_code, reason = "used once the Client is wired to the limiter")]
 pub struct RateLimits {
     /// Messages per second over all chats (Telegram: about 30).
     pub global_per_sec: f64,
@@ -57,7 +56,6 @@ pub struct RateLimits {
     pub group_burst: u32,
 }
 
-#[allow(dead_code, reason = "used once the Client is wired to the limiter")]
 impl RateLimits {
     /// Telegram's published limits, with a burst of 3 per chat.
     pub const DEFAULT: RateLimits = RateLimits {
@@ -78,6 +76,27 @@ impl RateLimits {
     };
 }
 
+impl RateLimits {
+    /// The limits for an API at `api_url`: [`RateLimits::DEFAULT`] for
+    /// Telegram's own, [`RateLimits::OFF`] for any other (a test server, an
+    /// emulator, a benchmark's fake), which has no such limits. A 429 holds
+    /// sends either way. A self-hosted Bot API server forwards to Telegram
+    /// and should be given the defaults explicitly (`--rate-limits on`).
+    pub fn for_api(api_url: &str) -> RateLimits {
+        let host = api_url
+            .split("://")
+            .nth(1)
+            .unwrap_or("")
+            .split(['/', ':'])
+            .next();
+        if host == Some("api.telegram.org") {
+            RateLimits::DEFAULT
+        } else {
+            RateLimits::OFF
+        }
+    }
+}
+
 impl Default for RateLimits {
     fn default() -> RateLimits {
         RateLimits::DEFAULT
@@ -86,7 +105,6 @@ impl Default for RateLimits {
 
 /// Waits for the turns the [`RateLimits`] give out. Single-threaded: shared
 /// as `Rc<Limiter>` on the executor thread, `Cell`/`RefCell` inside.
-#[allow(dead_code, reason = "used once the Client is wired to the limiter")]
 pub(crate) struct Limiter {
     limits: RateLimits,
     schedule: RefCell<Schedule>,
@@ -95,7 +113,6 @@ pub(crate) struct Limiter {
     waited_for: Cell<Duration>,
 }
 
-#[allow(dead_code, reason = "used once the Client is wired to the limiter")]
 impl Limiter {
     /// A limiter with nothing sent yet.
     pub(crate) fn new(limits: RateLimits) -> Limiter {
@@ -137,12 +154,6 @@ impl Limiter {
             self.waited_for
                 .set(self.waited_for.get() + started.elapsed());
         }
-    }
-
-    /// Takes a turn now if both `chat`'s and the global one are free; else
-    /// `false`, and nothing is reserved. Never waits.
-    pub(crate) fn try_acquire(&self, chat: Option<ChatId>) -> bool {
-        self.schedule.borrow_mut().try_take(chat, Instant::now())
     }
 
     /// A 429 with `retry_after` for `chat` (`None`: the whole bot): nothing
@@ -374,23 +385,6 @@ impl Schedule {
         }
     }
 
-    fn try_take(&mut self, chat: Option<ChatId>, now: Instant) -> bool {
-        let Some(chat) = chat else {
-            return self.global.hold <= now;
-        };
-        let rule = self.rule(chat);
-        let chat_free = self
-            .chats
-            .get(&chat)
-            .is_none_or(|b| b.next(rule, now) <= now);
-        if !chat_free || self.global.next(self.global_rule, now) > now {
-            return false;
-        }
-        self.reserve_chat(chat, now);
-        self.reserve_global(now);
-        true
-    }
-
     fn penalize(&mut self, chat: Option<ChatId>, now: Instant, retry_after: Duration) {
         match chat {
             None => self.global.hold(self.global_rule, now, retry_after),
@@ -434,6 +428,26 @@ mod tests {
                 s.due(Some(chat), ticket) - t0
             })
             .collect()
+    }
+
+    #[test]
+    fn only_telegrams_own_api_gets_the_limits_by_default() {
+        assert_eq!(
+            RateLimits::for_api("https://api.telegram.org"),
+            RateLimits::DEFAULT
+        );
+        assert_eq!(
+            RateLimits::for_api("https://api.telegram.org:443/"),
+            RateLimits::DEFAULT
+        );
+        assert_eq!(
+            RateLimits::for_api("http://127.0.0.1:8081"),
+            RateLimits::OFF
+        );
+        assert_eq!(
+            RateLimits::for_api("https://api.telegram.org.evil.example"),
+            RateLimits::OFF
+        );
     }
 
     #[test]
@@ -527,9 +541,7 @@ mod tests {
         s.penalize(None, t0, ms(5000));
         assert_eq!(send(&mut s, ChatId(9), t0) - t0, ms(5000));
         assert_eq!(s.due(None, s.unreserved(t0)) - t0, ms(5000));
-        assert!(!s.try_take(None, t0 + ms(4999)));
-        assert!(!s.try_take(Some(ChatId(10)), t0 + ms(1000)));
-        assert!(s.try_take(None, t0 + ms(5000)));
+        assert_eq!(s.due(None, s.unreserved(t0 + ms(5000))) - t0, ms(5000));
     }
 
     #[test]
@@ -545,29 +557,6 @@ mod tests {
         s.penalize(Some(ChatId(1)), t0, ms(2000));
         assert_eq!(send(&mut s, ChatId(2), t0), t0);
         assert_eq!(send(&mut s, ChatId(1), t0) - t0, ms(2000));
-    }
-
-    #[test]
-    fn try_acquire_takes_a_free_turn_or_reserves_nothing() {
-        let t0 = Instant::now();
-        let limits = RateLimits {
-            global_per_sec: 1.0,
-            private_burst: 1,
-            ..RateLimits::DEFAULT
-        };
-        let mut s = Schedule::new(limits, t0);
-        assert!(s.try_take(Some(ChatId(1)), t0));
-        assert!(
-            !s.try_take(Some(ChatId(1)), t0),
-            "chat 1's next turn is at +1 s"
-        );
-        assert!(!s.try_take(Some(ChatId(2)), t0), "the global turn is taken");
-        assert_eq!(s.chats.len(), 1, "a refused try reserves nothing");
-        assert!(s.try_take(Some(ChatId(2)), t0 + ms(1000)));
-        assert!(
-            !s.try_take(Some(ChatId(1)), t0 + ms(1000)),
-            "chat 2 took it"
-        );
     }
 
     #[test]

@@ -5,8 +5,11 @@
 //! handlers have *finished*. A SIGKILL at any instant then loses nothing and
 //! repeats only unfinished work. While an update is held, Telegram answers
 //! at once (with the held updates again) instead of long-polling, so the loop
-//! waits for a handler to finish, or at most [`REFRESH`], before it asks
-//! again: never a hot loop.
+//! waits for a handler to finish, or for a refresh interval that starts at
+//! [`REFRESH_FIRST`] and doubles up to [`REFRESH_MAX`] while polls bring
+//! nothing new: a slow handler delays other chats' updates by at most that
+//! interval, at a cost of at most 20 → 1 `getUpdates` a second. Never a hot
+//! loop.
 //!
 //! Every error waits before the next try: `retry_after` exactly (plus a
 //! little jitter, never less); a 409 (another instance polls the same
@@ -34,8 +37,10 @@ use crate::{Error, Shutdown};
 pub(crate) const WINDOW: usize = 100;
 
 /// While a handler holds the oldest update, look for new updates of other
-/// chats at least this often.
-const REFRESH: Duration = Duration::from_millis(500);
+/// chats this soon after a poll that brought nothing new…
+const REFRESH_FIRST: Duration = Duration::from_millis(50);
+/// …and twice as late after each further one, up to this.
+const REFRESH_MAX: Duration = Duration::from_secs(1);
 
 /// Polls until `shutdown` (returns the last offset sent) or a fatal error.
 pub(crate) async fn run(
@@ -52,9 +57,10 @@ pub(crate) async fn run(
     let mut trouble: Option<(Trouble, u32)> = None;
     let mut last_sent = None;
     let mut nothing_new = false;
+    let mut refresh = REFRESH_FIRST;
     let metrics = client.metrics();
     loop {
-        if !wait_for_room(dispatcher, shutdown, nothing_new).await {
+        if !wait_for_room(dispatcher, shutdown, nothing_new, refresh).await {
             return Ok(last_sent);
         }
         let offset = dispatcher.send_offset();
@@ -77,6 +83,11 @@ pub(crate) async fn run(
                 metrics.polled();
                 last_sent = offset.or(last_sent);
                 nothing_new = dispatcher.accept(batch) == 0;
+                refresh = if nothing_new {
+                    (refresh * 2).min(REFRESH_MAX)
+                } else {
+                    REFRESH_FIRST
+                };
                 continue;
             }
             Err(e) if is_fatal(&e) => return Err(e),
@@ -164,12 +175,13 @@ pub(crate) fn is_fatal(e: &Error) -> bool {
 
 /// Waits until a poll can bring something new: half a batch of room in the
 /// window, and (if the last poll brought only repeats of held updates) a
-/// finished handler, or [`REFRESH`] to look for other chats' updates.
+/// finished handler, or `refresh` to look for other chats' updates.
 /// `false`: stop was requested.
 async fn wait_for_room(
     dispatcher: &Dispatcher<'_>,
     shutdown: &Shutdown,
     nothing_new: bool,
+    refresh: Duration,
 ) -> bool {
     let ready = || dispatcher.window() <= WINDOW / 2 && !(nothing_new && dispatcher.held() > 0);
     if shutdown.is_requested() {
@@ -189,7 +201,7 @@ async fn wait_for_room(
             // A full window brings nothing new: only a finished handler helps.
             future::pending::<()>().await;
         }
-        Timer::after(REFRESH).await;
+        Timer::after(refresh).await;
     };
     future::or(
         async {

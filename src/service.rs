@@ -28,7 +28,7 @@ use crate::dispatch::Limits;
 use crate::health::{HealthListener, Probe};
 use crate::metrics::Summary;
 use crate::poll;
-use crate::{Bot, Error, Runtime, Shutdown};
+use crate::{Bot, Error, RateLimits, Runtime, Shutdown};
 
 /// A bot ready to run: config checked, health port bound (or retrying).
 ///
@@ -71,7 +71,15 @@ impl Service {
             None => None,
         };
         Ok(Service {
-            client: Client::new(&config.api_url, token, config.io_threads).with_retry(config.retry),
+            client: Client::with_limits(
+                &config.api_url,
+                token,
+                config.io_threads,
+                config
+                    .rate_limits
+                    .unwrap_or_else(|| RateLimits::for_api(&config.api_url)),
+            )
+            .with_retry(config.retry),
             bot,
             config: config.clone(),
             health,

@@ -33,6 +33,7 @@ pub use retry::RetryPolicy;
 use retry::{jitter, Backoff, Verdict};
 use types::{BadUpdate, ChatId, Message, SendMessage, Update, User};
 
+use crate::limit::{Limiter, RateLimits};
 use crate::metrics::{bump, Metrics};
 use crate::{Error, NetworkKind};
 
@@ -145,12 +146,25 @@ struct Inner {
     io: IoPool,
     /// Requests, retries and failures are counted here.
     metrics: Rc<Metrics>,
+    /// Sends wait their turn here.
+    limiter: Limiter,
 }
 
 impl Client {
     /// A client of the Bot API at `api_url` (e.g. `https://api.telegram.org`)
-    /// that runs its requests on at most `io_threads` threads.
+    /// that runs its requests on at most `io_threads` threads, with the rate
+    /// limits [`RateLimits::for_api`] gives that URL.
     pub fn new(api_url: &str, token: &Token, io_threads: usize) -> Client {
+        Client::with_limits(api_url, token, io_threads, RateLimits::for_api(api_url))
+    }
+
+    /// [`Client::new`] with explicit rate limits for its sends.
+    pub fn with_limits(
+        api_url: &str,
+        token: &Token,
+        io_threads: usize,
+        limits: RateLimits,
+    ) -> Client {
         let api_url = api_url.trim_end_matches('/').to_owned();
         let config = ureq::Agent::config_builder()
             // Telegram's errors are JSON bodies on 4xx/5xx: we decode them ourselves.
@@ -177,6 +191,7 @@ impl Client {
                 ),
                 io: IoPool::new(io_threads),
                 metrics: Rc::default(),
+                limiter: Limiter::new(limits),
             }),
             retry: RetryPolicy::DEFAULT,
         }
@@ -230,11 +245,19 @@ impl Client {
         params: &impl Serialize,
     ) -> Result<T, Error> {
         let mut body = encode(method, params)?;
+        // Telegram's flood limits are on messages: sends, forwards, copies.
+        let limited = ["send", "forward", "copy"]
+            .iter()
+            .any(|p| method.starts_with(p));
+        let mut chat = if limited { target_chat(&body) } else { None };
         let started = Instant::now();
         let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
         let mut attempt = 1;
         let mut migrated = false;
         loop {
+            if limited {
+                self.wait_turn(chat).await;
+            }
             let error = match self
                 .request(
                     method,
@@ -248,17 +271,22 @@ impl Client {
                 Err(error) => error,
             };
             if let Error::Api {
-                migrate_to: Some(chat),
+                migrate_to: Some(to),
                 ..
             } = error
             {
                 // Telegram's rule: a group that became a supergroup is reached at its new id.
-                if let (false, Some(moved)) = (migrated, with_chat_id(&body, chat)) {
-                    log::info!("chat migrated method={method} to={}; sending there", chat.0);
+                if let (false, Some(moved)) = (migrated, with_chat_id(&body, to)) {
+                    log::info!("chat migrated method={method} to={}; sending there", to.0);
                     body = moved;
+                    chat = Some(to);
                     migrated = true;
                     continue;
                 }
+            }
+            if let (true, Some(after)) = (limited, error.retry_after()) {
+                // Telegram's own word on the pace: hold the chat's later sends too.
+                self.inner.limiter.penalize(chat, after);
             }
             let delay = match retry::verdict(&error) {
                 Verdict::After(after) => after + jitter(Duration::from_millis(250)),
@@ -273,6 +301,15 @@ impl Client {
             async_io::Timer::after(delay).await;
             attempt += 1;
         }
+    }
+
+    /// Waits for the rate limiter's turn for a message to `chat`.
+    async fn wait_turn(&self, chat: Option<ChatId>) {
+        let limiter = &self.inner.limiter;
+        limiter.acquire(chat).await;
+        let (waits, waited) = limiter.waits();
+        self.inner.metrics.limit_waits.set(waits);
+        self.inner.metrics.limit_waited.set(waited);
     }
 
     /// Counts a call that failed for good.
@@ -389,6 +426,19 @@ fn encode(method: &str, params: &impl Serialize) -> Result<Arc<[u8]>, Error> {
             method: method.to_owned(),
             detail: format!("parameters do not encode: {e}"),
         })
+}
+
+/// The numeric `chat_id` a call is addressed to; `None` for none or an
+/// `@username` (those are held only by a 429).
+fn target_chat(body: &[u8]) -> Option<ChatId> {
+    #[derive(Deserialize)]
+    struct Target {
+        chat_id: Option<i64>,
+    }
+    serde_json::from_slice::<Target>(body)
+        .ok()?
+        .chat_id
+        .map(ChatId)
 }
 
 /// `body` with its `chat_id` replaced by `chat`; `None` if it has none.

@@ -1,0 +1,90 @@
+//! Outbound rate limits on a running bot: a chat's flood is paced, and it
+//! does not hold up other chats.
+
+use std::time::Duration;
+
+use smolgram::api::types::{ChatId, SendMessage};
+use smolgram::testkit::{FakeApi, TestBot};
+use smolgram::{Bot, RateLimits};
+
+const DEADLINE: Duration = Duration::from_secs(10);
+const FLOOD: ChatId = ChatId(1);
+const OTHER: ChatId = ChatId(2);
+
+fn flood_bot() -> Bot {
+    Bot::new()
+        .command("flood", |ctx| async move {
+            for i in 0..10 {
+                ctx.send_message(&SendMessage::new(FLOOD, format!("flood {i}")))
+                    .await?;
+            }
+            Ok(())
+        })
+        .text(|ctx| async move {
+            ctx.reply("hi").await?;
+            Ok(())
+        })
+}
+
+#[test]
+fn a_flood_to_one_chat_is_paced_and_other_chats_do_not_wait_for_it() {
+    let api = FakeApi::start();
+    let mut config = TestBot::config(&api);
+    // 4/s per chat, no burst: the flood takes over two seconds.
+    config.rate_limits = Some(RateLimits {
+        private_per_sec: 4.0,
+        private_burst: 1,
+        ..RateLimits::DEFAULT
+    });
+    let bot = TestBot::start_with(config, flood_bot).unwrap();
+    api.push_text(FLOOD, "/flood");
+    api.wait_until("the flood under way", DEADLINE, |api| {
+        api.sent_to(FLOOD) >= 2
+    });
+    api.push_text(OTHER, "me too");
+    api.wait_until("the flood done", DEADLINE, |api| api.sent_to(FLOOD) == 10);
+    let order: Vec<ChatId> = api.sent().iter().map(|s| s.chat).collect();
+    let other_at = order
+        .iter()
+        .position(|c| *c == OTHER)
+        .expect("the other chat answered");
+    assert!(
+        other_at < 6,
+        "the other chat waited behind the flood: {order:?}"
+    );
+
+    let times = api.call_times("sendMessage");
+    let flood_times: Vec<_> = api
+        .calls("sendMessage")
+        .iter()
+        .zip(&times)
+        .filter(|(params, _)| params["chat_id"] == FLOOD.0)
+        .map(|(_, at)| *at)
+        .collect();
+    for pair in flood_times.windows(2) {
+        // Timers never fire early: the pace is a lower bound on every gap.
+        assert!(
+            pair[1] - pair[0] >= Duration::from_millis(249),
+            "{:?}",
+            pair[1] - pair[0]
+        );
+    }
+    bot.stop().unwrap();
+}
+
+#[test]
+fn with_limits_off_a_flood_is_not_paced() {
+    let api = FakeApi::start();
+    let mut config = TestBot::config(&api);
+    config.rate_limits = Some(RateLimits::OFF);
+    let bot = TestBot::start_with(config, flood_bot).unwrap();
+    api.push_text(FLOOD, "/flood");
+    api.wait_until("the flood done", DEADLINE, |api| api.sent_to(FLOOD) == 10);
+    let times = api.call_times("sendMessage");
+    assert!(
+        times[9] - times[0] < Duration::from_secs(5),
+        "no pacing: {:?}",
+        times[9] - times[0]
+    );
+    bot.stop().unwrap();
+}
