@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use event_listener::{Event, EventListener};
 use futures_lite::{future, FutureExt};
 
-use crate::api::types::{BadUpdate, ChatId, Update, UserId};
+use crate::api::types::{self, BadUpdate, ChatId, Update, UpdateKind, UserId};
 use crate::api::Client;
 use crate::metrics::{bump, Metrics};
 use crate::{Bot, Runtime};
@@ -90,12 +90,14 @@ enum LaneKey {
 
 impl LaneKey {
     fn of(update: &Update) -> LaneKey {
-        if let Some(chat) = update.chat() {
-            LaneKey::Chat(chat.id)
-        } else if let Some(user) = update.from() {
-            LaneKey::User(user.id)
-        } else {
-            LaneKey::Alone(update.id)
+        let (chat, user) = match &update.kind {
+            UpdateKind::Other(raw) => types::actors_of(raw),
+            _ => (update.chat().map(|c| c.id), update.from().map(|u| u.id)),
+        };
+        match (chat, user) {
+            (Some(chat), _) => LaneKey::Chat(chat),
+            (None, Some(user)) => LaneKey::User(user),
+            (None, None) => LaneKey::Alone(update.id),
         }
     }
 }

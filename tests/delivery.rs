@@ -392,3 +392,50 @@ fn a_stuck_handler_is_abandoned_at_its_timeout_and_its_chat_goes_on() {
     let summary = bot.stop().unwrap();
     assert_eq!((summary.handled, summary.failed), (1, 1));
 }
+
+#[test]
+fn updates_without_a_chat_are_ordered_per_user() {
+    let api = FakeApi::start();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let bot = TestBot::start(&api, move || {
+        Bot::new().fallback(move |ctx| {
+            let log = Arc::clone(&log);
+            async move {
+                let raw = match &ctx.update().kind {
+                    UpdateKind::Other(raw) => raw.get().to_owned(),
+                    _ => return Ok(()),
+                };
+                let query: serde_json::Value = serde_json::from_str(&raw)?;
+                let id = query["inline_query"]["id"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .to_owned();
+                log.lock().unwrap().push(format!("start {id}"));
+                let _: bool = ctx
+                    .call(
+                        "sendChatAction",
+                        &json!({"chat_id": 77, "action": "typing"}),
+                    )
+                    .await?;
+                log.lock().unwrap().push(format!("end {id}"));
+                Ok(())
+            }
+        })
+    });
+    for id in ["q1", "q2", "q3"] {
+        api.push_raw(json!({"inline_query": {"id": id, "from": {"id": 77, "is_bot": false, "first_name": "U"}, "query": "x", "offset": ""}}));
+    }
+    api.wait_until("three queries handled", DEADLINE, |_| {
+        seen.lock().unwrap().len() == 6
+    });
+    bot.stop().unwrap();
+    let expected = [
+        "start q1", "end q1", "start q2", "end q2", "start q3", "end q3",
+    ];
+    assert_eq!(
+        *seen.lock().unwrap(),
+        expected,
+        "one user's queries, one at a time, in order"
+    );
+}

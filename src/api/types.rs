@@ -140,6 +140,35 @@ impl Update {
     }
 }
 
+/// The chat and the user an update kind smolgram does not type is about,
+/// read from its raw JSON (`chat.id`, `from.id` or `user.id` of the kind's
+/// object: inline queries, chat member updates, poll answers, …).
+pub(crate) fn actors_of(raw: &RawValue) -> (Option<ChatId>, Option<UserId>) {
+    #[derive(Deserialize)]
+    struct Id {
+        id: i64,
+    }
+    #[derive(Deserialize)]
+    struct Actors {
+        chat: Option<Id>,
+        from: Option<Id>,
+        user: Option<Id>,
+    }
+    let Ok(fields) = serde_json::from_str::<std::collections::HashMap<&str, &RawValue>>(raw.get())
+    else {
+        return (None, None);
+    };
+    let Some(actors) = fields
+        .iter()
+        .filter(|(key, _)| **key != "update_id")
+        .find_map(|(_, value)| serde_json::from_str::<Actors>(value.get()).ok())
+    else {
+        return (None, None);
+    };
+    let user = actors.from.or(actors.user).map(|u| UserId(u.id));
+    (actors.chat.map(|c| ChatId(c.id)), user)
+}
+
 /// An update that breaks the Bot API schema (valid JSON, wrong shape).
 #[derive(Clone, Debug)]
 pub struct BadUpdate {
@@ -310,6 +339,22 @@ mod tests {
             UpdateKind::Other(r) => assert_eq!(r.get(), json),
             other => panic!("expected Other, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn actors_of_untyped_kinds_are_found() {
+        let inline = raw(
+            r#"{"update_id":1,"inline_query":{"id":"q","from":{"id":77,"is_bot":false},"query":"x"}}"#,
+        );
+        assert_eq!(actors_of(&inline), (None, Some(UserId(77))));
+        let member = raw(r#"{"update_id":2,"chat_member":{"chat":{"id":-5},"from":{"id":8}}}"#);
+        assert_eq!(actors_of(&member), (Some(ChatId(-5)), Some(UserId(8))));
+        let poll = raw(r#"{"update_id":3,"poll_answer":{"poll_id":"p","user":{"id":9}}}"#);
+        assert_eq!(actors_of(&poll), (None, Some(UserId(9))));
+        assert_eq!(
+            actors_of(&raw(r#"{"update_id":4,"weird":[1,2]}"#)),
+            (None, None)
+        );
     }
 
     #[test]
