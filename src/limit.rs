@@ -432,22 +432,14 @@ mod tests {
 
     #[test]
     fn only_telegrams_own_api_gets_the_limits_by_default() {
-        assert_eq!(
-            RateLimits::for_api("https://api.telegram.org"),
-            RateLimits::DEFAULT
-        );
-        assert_eq!(
-            RateLimits::for_api("https://api.telegram.org:443/"),
-            RateLimits::DEFAULT
-        );
-        assert_eq!(
-            RateLimits::for_api("http://127.0.0.1:8081"),
-            RateLimits::OFF
-        );
-        assert_eq!(
-            RateLimits::for_api("https://api.telegram.org.evil.example"),
-            RateLimits::OFF
-        );
+        for (url, limits) in [
+            ("https://api.telegram.org", RateLimits::DEFAULT),
+            ("https://api.telegram.org:443/", RateLimits::DEFAULT),
+            ("http://127.0.0.1:8081", RateLimits::OFF),
+            ("https://api.telegram.org.evil.example", RateLimits::OFF),
+        ] {
+            assert_eq!(RateLimits::for_api(url), limits, "{url}");
+        }
     }
 
     #[test]

@@ -214,22 +214,17 @@ impl Metrics {
             "Updates whose handler finished Ok.",
             self.handled.get(),
         )?;
-        writeln!(
+        labeled(
             out,
-            "# HELP smolgram_updates_failed_total Updates whose handler failed, by why."
+            "smolgram_updates_failed_total",
+            "Updates whose handler failed, by why.",
+            "reason",
+            &[
+                ("error", &self.errors),
+                ("panic", &self.panics),
+                ("timeout", &self.timeouts),
+            ],
         )?;
-        writeln!(out, "# TYPE smolgram_updates_failed_total counter")?;
-        for (reason, value) in [
-            ("error", &self.errors),
-            ("panic", &self.panics),
-            ("timeout", &self.timeouts),
-        ] {
-            writeln!(
-                out,
-                "smolgram_updates_failed_total{{reason=\"{reason}\"}} {}",
-                value.get()
-            )?;
-        }
         counter(
             out,
             "smolgram_updates_skipped_total",
@@ -322,22 +317,17 @@ impl Metrics {
             self.limit_waited.get().as_secs_f64()
         )?;
 
-        writeln!(
+        labeled(
             out,
-            "# HELP smolgram_poll_errors_total getUpdates failures by kind."
+            "smolgram_poll_errors_total",
+            "getUpdates failures by kind.",
+            "kind",
+            &[
+                ("conflict", &self.poll_conflicts),
+                ("rate_limited", &self.poll_rate_limited),
+                ("failing", &self.poll_failures),
+            ],
         )?;
-        writeln!(out, "# TYPE smolgram_poll_errors_total counter")?;
-        for (kind, value) in [
-            ("conflict", &self.poll_conflicts),
-            ("rate_limited", &self.poll_rate_limited),
-            ("failing", &self.poll_failures),
-        ] {
-            writeln!(
-                out,
-                "smolgram_poll_errors_total{{kind=\"{kind}\"}} {}",
-                value.get()
-            )?;
-        }
         let polled = self.polled_at.get().map_or(0.0, |(_, at)| unix(at));
         gauge(
             out,
@@ -367,6 +357,21 @@ impl Metrics {
             unix(self.started),
         )
     }
+}
+
+/// A counter family with one label: `name{label="value"} n` per entry.
+fn labeled(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: &[(&str, &Cell<u64>)],
+) -> fmt::Result {
+    writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter")?;
+    for (value, count) in values {
+        writeln!(out, "{name}{{{label}=\"{value}\"}} {}", count.get())?;
+    }
+    Ok(())
 }
 
 fn unix(at: SystemTime) -> f64 {
@@ -429,6 +434,8 @@ mod tests {
             "smolgram_api_requests_total{method=\"sendMessage\",result=\"ok\"} 1",
             "smolgram_api_requests_total{method=\"sendMessage\",result=\"network\"} 1",
             "smolgram_ready 1",
+            "smolgram_updates_failed_total{reason=\"timeout\"} 0",
+            "smolgram_poll_errors_total{kind=\"conflict\"} 0",
             "smolgram_build_info{version=\"",
             "process_start_time_seconds ",
         ] {
