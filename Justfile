@@ -43,3 +43,13 @@ forbidden:
 # Everything the CI runs, as the CI runs it (installs what is missing).
 ci:
     bash .ci/run
+
+# Needs a Docker engine; then `docker run -e TELEGRAM_BOT_TOKEN -p 8080:8080 smolgram`. See Dockerfile.
+# The `FROM scratch` image from the static binary.
+docker target="x86_64-unknown-linux-musl" tag="smolgram": (static target)
+    docker build --build-arg TARGET='{{target}}' -t '{{tag}}' .
+
+# No Docker engine needed: the COPY source exists, is static, runs as the image's user, fits 3 MiB.
+# The image's layout checked without Docker, and its would-be size.
+docker-check target="x86_64-unknown-linux-musl": (static target)
+    scripts/check-image-layout '{{target}}'
