@@ -117,7 +117,7 @@ flags:
   --send-attempts N        tries of a handler's failed Bot API call, 1-100 (default 5; 1 = no retry)
   --send-retry-within SECS no retry of such a call starts later than this (default 60)
 
-env: TELEGRAM_BOT_TOKEN, TELEGRAM_API_URL, PORT, RUST_LOG (default info)
+env: TELEGRAM_BOT_TOKEN (or TELEGRAM_BOT_TOKEN_FILE), TELEGRAM_API_URL, PORT, RUST_LOG (default info)
 exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad configuration or busy required port,
             3 token rejected by Telegram, 130/143 second SIGINT/SIGTERM";
 
@@ -232,15 +232,9 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
 
     match verb {
         "run" => {
-            let token = env("TELEGRAM_BOT_TOKEN")
-                .filter(|t| !t.trim().is_empty())
-                .ok_or_else(|| {
-                    config_error(
-                        "TELEGRAM_BOT_TOKEN is not set; get a token from @BotFather".into(),
-                    )
-                })?;
+            let (token, source) = token(&env)?;
             config.token = Some(Token::parse(&token).map_err(|e| match e {
-                Error::Config(why) => config_error(format!("TELEGRAM_BOT_TOKEN: {why}")),
+                Error::Config(why) => config_error(format!("{source}: {why}")),
                 other => other,
             })?);
             Ok(Command::Run(config))
@@ -267,6 +261,26 @@ pub fn from_env() -> Result<Config, Error> {
             "this bot takes only the run flags (see the smolgram README); set TELEGRAM_BOT_TOKEN"
                 .into(),
         )),
+    }
+}
+
+/// The token and where it came from: `TELEGRAM_BOT_TOKEN`, else the file
+/// `TELEGRAM_BOT_TOKEN_FILE` names (a Docker secret, a systemd credential).
+fn token(env: &impl Fn(&str) -> Option<String>) -> Result<(String, &'static str), Error> {
+    if let Some(token) = env("TELEGRAM_BOT_TOKEN").filter(|t| !t.trim().is_empty()) {
+        return Ok((token, "TELEGRAM_BOT_TOKEN"));
+    }
+    let Some(path) = env("TELEGRAM_BOT_TOKEN_FILE").filter(|p| !p.trim().is_empty()) else {
+        return Err(config_error(
+            "TELEGRAM_BOT_TOKEN is not set (nor TELEGRAM_BOT_TOKEN_FILE); get a token from @BotFather".into(),
+        ));
+    };
+    match std::fs::read_to_string(path.trim()) {
+        Ok(token) => Ok((token.trim().to_owned(), "TELEGRAM_BOT_TOKEN_FILE")),
+        Err(e) => Err(config_error(format!(
+            "TELEGRAM_BOT_TOKEN_FILE: cannot read {path:?}: {}",
+            e.kind()
+        ))),
     }
 }
 
@@ -421,6 +435,28 @@ mod tests {
             assert!(line.contains(expected), "{line:?} lacks {expected:?}");
             assert!(!line.contains("SECRET") && !line.contains('\n'), "{line:?}");
         }
+    }
+
+    #[test]
+    fn token_can_come_from_a_file() {
+        let path = std::env::temp_dir().join(format!("smolgram-token-{}", std::process::id()));
+        std::fs::write(&path, format!("{TOKEN}\n")).unwrap();
+        let file = path.to_str().unwrap();
+        let c = run(&[], &[("TELEGRAM_BOT_TOKEN_FILE", file)]).unwrap();
+        assert_eq!(c.token.unwrap().bot_id(), 123456);
+        std::fs::write(&path, "SECRETgarbage").unwrap();
+        let e = run(&[], &[("TELEGRAM_BOT_TOKEN_FILE", file)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("TELEGRAM_BOT_TOKEN_FILE") && !e.contains("SECRET"),
+            "{e}"
+        );
+        std::fs::remove_file(&path).unwrap();
+        let e = run(&[], &[("TELEGRAM_BOT_TOKEN_FILE", file)])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot read"), "{e}");
     }
 
     #[test]
