@@ -19,13 +19,19 @@ lint:
     cargo clippy --all-targets -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 
-# Static release binary for a musl target; checks it is static, prints path and size.
+# Targets: x86_64-unknown-linux-musl, aarch64-unknown-linux-musl, armv7-unknown-linux-musleabihf.
+# Static release binary for a target; checks it is static and stripped, prints path and size.
 static target="x86_64-unknown-linux-musl":
     scripts/build-static '{{target}}'
 
-# Install the musl Rust target and musl-tools (a C compiler for ring) if missing.
+# Install what `just static TARGET` needs (Rust target, a C compiler for ring), if missing.
 setup-static target="x86_64-unknown-linux-musl":
     scripts/setup-static '{{target}}'
+
+# Rust targets (or rust-src), musl-tools, zig and cargo-zigbuild in a venv, qemu-user-static, file.
+# Install what `just dist` and `just verify-dist` need for every target, skipping what is there.
+setup-cross:
+    scripts/setup-static --build --run all
 
 # The built-in demo bot against the in-process fake Bot API.
 demo:
