@@ -33,6 +33,10 @@ setup-static target="x86_64-unknown-linux-musl":
 setup-cross:
     scripts/setup-static --build --run all
 
+# Release binaries for all targets: dist/smolgram-<version>-<target> and dist/SHA256SUMS.
+dist:
+    scripts/dist
+
 # The built-in demo bot against the in-process fake Bot API.
 demo:
     cargo run --release -- demo
