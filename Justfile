@@ -37,6 +37,10 @@ setup-cross:
 dist:
     scripts/dist
 
+# Run each binary in dist/ (ARM ones under qemu-user): --version, the demo, health endpoint, SIGTERM.
+verify-dist:
+    scripts/verify-dist
+
 # The built-in demo bot against the in-process fake Bot API.
 demo:
     cargo run --release -- demo
