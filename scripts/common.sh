@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # sourced: its variables are used by the scripts
 # Sourced, not run: what several scripts in scripts/ must agree on.
 
 # The targets `just dist` builds and `just verify-dist` runs, in that order (the first that
