@@ -97,6 +97,14 @@ impl Service {
         self.shutdown.clone()
     }
 
+    /// This service, stopped by `shutdown` instead of a handle of its own:
+    /// one whose signal handlers were installed before the service bound
+    /// its health port, so no SIGTERM falls between the two.
+    pub fn with_shutdown(mut self, shutdown: Shutdown) -> Service {
+        self.shutdown = shutdown;
+        self
+    }
+
     /// Runs the bot on `rt` until a stop is requested or a fatal error.
     ///
     /// # Errors
@@ -154,9 +162,12 @@ impl Service {
 /// As [`Service::new`] and [`Service::run`]; [`Error::Io`] if the signal
 /// handlers cannot be installed.
 pub fn run(bot: Bot, config: &Config) -> Result<Summary, Error> {
-    let service = Service::new(bot, config)?;
+    // Signals first: a supervisor may send SIGTERM as soon as the health port answers.
+    let shutdown = Shutdown::new();
+    let signals = shutdown.watch_signals()?;
+    let service = Service::new(bot, config)?.with_shutdown(shutdown);
     let rt = Runtime::new();
-    rt.spawn(service.shutdown().watch_signals()?).detach();
+    rt.spawn(signals).detach();
     rt.block_on(service.run(&rt))?
 }
 

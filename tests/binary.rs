@@ -458,3 +458,28 @@ fn a_thousand_slowloris_connections_neither_lock_out_probes_nor_stall_the_bot() 
     println!("healthz with 1000 slowloris connections open: {took:?}, bot fds {fds}");
     drop(idle);
 }
+
+#[test]
+fn sigterm_as_soon_as_the_health_port_is_up_is_a_clean_stop() {
+    // Signal handlers are installed before the port is bound, and the demo's
+    // script gives up quietly when the bot stops under it: exit 0 both ways.
+    for args in [
+        &["demo", "--serve", "--health-addr", "127.0.0.1:0"][..],
+        &["--health-addr", "127.0.0.1:0"][..],
+    ] {
+        let api = FakeApi::start();
+        let url = api.url();
+        let bin = Bin::start(
+            args,
+            &[
+                ("TELEGRAM_BOT_TOKEN", FakeApi::TOKEN),
+                ("TELEGRAM_API_URL", &url),
+                ("RUST_LOG", "info"),
+            ],
+        );
+        bin.health_addr();
+        bin.signal("TERM");
+        let (status, out) = bin.wait_exit(Duration::from_secs(20));
+        assert_eq!(status.code(), Some(0), "{args:?}: {out}");
+    }
+}

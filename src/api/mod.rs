@@ -43,6 +43,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// A long poll may take its own `timeout` plus this much.
 const POLL_SLACK: Duration = Duration::from_secs(10);
+/// A `getUpdates` with `timeout=0` (the confirmation on the way out) gets
+/// this long: with the 8 s drain it ends within Docker's 10 s grace.
+const SHORT_POLL_DEADLINE: Duration = Duration::from_millis(1500);
 /// The largest response body we read (a full getUpdates batch is far smaller).
 const BODY_LIMIT: u64 = 16 * 1024 * 1024;
 
@@ -377,8 +380,12 @@ impl Client {
         };
         let body = encode("getUpdates", &params)?;
         let parse = |raw: Vec<Box<RawValue>>| raw.into_iter().map(types::parse_update).collect();
-        self.request("getUpdates", body, timeout + POLL_SLACK, parse)
-            .await
+        let deadline = if timeout.is_zero() {
+            SHORT_POLL_DEADLINE
+        } else {
+            timeout + POLL_SLACK
+        };
+        self.request("getUpdates", body, deadline, parse).await
     }
 
     /// Sends `body` to `method` on an io thread, once, with a deadline.

@@ -15,7 +15,7 @@ use std::time::Duration;
 use smolgram::api::{types::ChatId, Token};
 use smolgram::config::Config;
 use smolgram::testkit::FakeApi;
-use smolgram::{Runtime, Service};
+use smolgram::{Runtime, Service, Shutdown};
 
 use crate::{echo, exit_code, healthcheck};
 
@@ -29,11 +29,16 @@ pub(crate) fn run(mut config: Config, serve: bool) -> ExitCode {
     // Cannot fail: the testkit's token is well formed (its own tests check it).
     config.token = Some(Token::parse(FakeApi::TOKEN).expect("testkit token is valid"));
     config.api_url = api.url();
-    let service = match Service::new(echo::bot(), &config) {
-        Ok(service) => service,
+    // Signals first: a supervisor may send SIGTERM as soon as the health port answers.
+    let shutdown = Shutdown::new();
+    let signals = match shutdown.watch_signals() {
+        Ok(signals) => signals,
         Err(e) => return exit_code(Err(e)),
     };
-    let shutdown = service.shutdown();
+    let service = match Service::new(echo::bot(), &config) {
+        Ok(service) => service.with_shutdown(shutdown.clone()),
+        Err(e) => return exit_code(Err(e)),
+    };
     let health = service.health_addr();
     println!("smolgram demo: fake Bot API at {}", api.url());
     match health {
@@ -41,15 +46,14 @@ pub(crate) fn run(mut config: Config, serve: bool) -> ExitCode {
         None => println!("health: off"),
     }
     let rt = Runtime::new();
-    match shutdown.watch_signals() {
-        Ok(signals) => rt.spawn(signals).detach(),
-        Err(e) => return exit_code(Err(e)),
-    }
+    rt.spawn(signals).detach();
     let user = Arc::clone(&api);
     let script = thread::spawn(move || {
-        let outcome = conversation(&user, health);
+        let outcome = conversation(&user, health, &shutdown);
         match &outcome {
-            Ok(()) if serve => println!("serving until SIGTERM or Ctrl-C"),
+            Ok(()) if serve && !shutdown.is_requested() => {
+                println!("serving until SIGTERM or Ctrl-C")
+            }
             Ok(()) => shutdown.request(),
             Err(e) => {
                 eprintln!("smolgram demo: {e}");
@@ -68,22 +72,31 @@ pub(crate) fn run(mut config: Config, serve: bool) -> ExitCode {
 }
 
 /// The scripted user: four messages and a button press, each waiting for
-/// the bot's answer; then a health probe.
-fn conversation(api: &FakeApi, health: Option<SocketAddr>) -> Result<(), String> {
+/// the bot's answer; then a health probe. A signal ends it early, quietly:
+/// the bot is stopping, and that is no failure of the demo.
+fn conversation(api: &FakeApi, health: Option<SocketAddr>, stop: &Shutdown) -> Result<(), String> {
     for text in ["/start", "hello, smolgram", "/echo alpha beta 42", "/ping"] {
         println!("user > {text}");
         let before = api.sent_to(CHAT);
         api.push_text(CHAT, text);
-        show_replies(api, before)?;
+        if !show_replies(api, before, stop)? {
+            return Ok(());
+        }
     }
     println!("user > [presses Ping]");
     let before = api.sent_to(CHAT);
     api.push_callback(CHAT, "ping");
-    if !api.wait_for(DEADLINE, |api| !api.calls("answerCallbackQuery").is_empty()) {
-        return Err("the button press was not answered".into());
+    match wait(api, stop, |api| {
+        !api.calls("answerCallbackQuery").is_empty()
+    }) {
+        Waited::Done => {}
+        Waited::Stopped => return Ok(()),
+        Waited::TimedOut => return Err("the button press was not answered".into()),
     }
     println!("bot  : answerCallbackQuery (the button stops spinning)");
-    show_replies(api, before)?;
+    if !show_replies(api, before, stop)? {
+        return Ok(());
+    }
     if let Some(addr) = health {
         let status = healthcheck::get_healthz(addr).map_err(|e| format!("health probe: {e}"))?;
         println!("GET /healthz -> {status}");
@@ -91,10 +104,16 @@ fn conversation(api: &FakeApi, health: Option<SocketAddr>) -> Result<(), String>
     Ok(())
 }
 
-/// Waits for the bot's next message in the demo chat and prints it.
-fn show_replies(api: &FakeApi, before: usize) -> Result<(), String> {
-    if !api.wait_for(DEADLINE, |api| api.sent_to(CHAT) > before) {
+/// Waits for the bot's next message in the demo chat and prints it;
+/// `false` if a stop came first.
+fn show_replies(api: &FakeApi, before: usize, stop: &Shutdown) -> Result<bool, String> {
+    if !api.wait_for(DEADLINE, |api| {
+        api.sent_to(CHAT) > before || stop.is_requested()
+    }) {
         return Err(format!("no answer within {DEADLINE:?}"));
+    }
+    if api.sent_to(CHAT) == before {
+        return Ok(false);
     }
     for sent in api.sent().iter().filter(|s| s.chat == CHAT).skip(before) {
         let buttons: Vec<&str> = sent.params["reply_markup"]["inline_keyboard"]
@@ -111,5 +130,26 @@ fn show_replies(api: &FakeApi, before: usize) -> Result<(), String> {
             println!("       [{}]", buttons.join("] ["));
         }
     }
-    Ok(())
+    Ok(true)
+}
+
+enum Waited {
+    Done,
+    Stopped,
+    TimedOut,
+}
+
+/// Waits up to [`DEADLINE`] for `cond`, looking at `stop` every 100 ms too:
+/// a stop may come before the bot ever calls the fake again.
+fn wait(api: &FakeApi, stop: &Shutdown, mut cond: impl FnMut(&FakeApi) -> bool) -> Waited {
+    let until = std::time::Instant::now() + DEADLINE;
+    while std::time::Instant::now() < until {
+        if api.wait_for(Duration::from_millis(100), &mut cond) {
+            return Waited::Done;
+        }
+        if stop.is_requested() {
+            return Waited::Stopped;
+        }
+    }
+    Waited::TimedOut
 }
