@@ -26,7 +26,7 @@ use std::time::Duration;
 use async_io::Timer;
 use futures_lite::future;
 
-use crate::api::retry::{jitter, Backoff};
+use crate::api::retry::{self, Backoff};
 use crate::api::Client;
 use crate::dispatch::Dispatcher;
 use crate::metrics::bump;
@@ -49,7 +49,7 @@ pub(crate) async fn run(
     shutdown: &Shutdown,
     timeout: Duration,
 ) -> Result<Option<i64>, Error> {
-    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    let mut backoff = Backoff::transient();
     // A deploy's overlap ends within seconds, so 409 retries stay near 1 s at
     // first; a second instance that stays still backs us off to 30 s.
     let mut conflict_backoff =
@@ -103,7 +103,7 @@ pub(crate) async fn run(
         metrics.conflict.set(kind == Trouble::Conflict);
         let delay = match (kind, error.retry_after()) {
             // Telegram's number, never less: an early retry only earns another 429.
-            (_, Some(after)) => after + jitter(Duration::from_millis(250)),
+            (_, Some(after)) => retry::after(after),
             (Trouble::Conflict, None) => conflict_backoff.next(),
             (_, None) => backoff.next(),
         };

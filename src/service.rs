@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use futures_lite::future;
 
-use crate::api::retry::Backoff;
+use crate::api::retry::{self, Backoff};
 use crate::api::types::User;
 use crate::api::Client;
 use crate::config::Config;
@@ -174,7 +174,7 @@ pub fn run(bot: Bot, config: &Config) -> Result<Summary, Error> {
 /// `getMe` until it answers: network trouble is retried with backoff and
 /// logged once per change; a rejected token is fatal. `None`: stopped first.
 async fn start(client: &Client, shutdown: &Shutdown) -> Result<Option<User>, Error> {
-    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    let mut backoff = Backoff::transient();
     let mut failing: Option<String> = None;
     loop {
         // This loop is the retry policy here: one try per attempt, logged per change.
@@ -195,7 +195,7 @@ async fn start(client: &Client, shutdown: &Shutdown) -> Result<Option<User>, Err
             }
             Some(Err(e)) if poll::is_fatal(&e) => return Err(e),
             Some(Err(e)) => {
-                let delay = e.retry_after().unwrap_or_else(|| backoff.next());
+                let delay = e.retry_after().map_or_else(|| backoff.next(), retry::after);
                 let line = e.to_string();
                 if failing.as_deref() != Some(line.as_str()) {
                     log::warn!("bot api not reachable error={line:?}; retrying with backoff");

@@ -30,7 +30,7 @@ use serde_json::value::RawValue;
 
 pub(crate) use io::IoPool;
 pub use retry::RetryPolicy;
-use retry::{jitter, Backoff, Verdict};
+use retry::{Backoff, Verdict};
 use types::{BadUpdate, ChatId, Message, SendMessage, Update, User};
 
 use crate::limit::{Limiter, RateLimits};
@@ -254,7 +254,7 @@ impl Client {
             .any(|p| method.starts_with(p));
         let mut chat = if limited { target_chat(&body) } else { None };
         let started = Instant::now();
-        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+        let mut backoff = Backoff::transient();
         let mut attempt = 1;
         let mut migrated = false;
         loop {
@@ -292,7 +292,7 @@ impl Client {
                 self.inner.limiter.penalize(chat, after);
             }
             let delay = match retry::verdict(&error) {
-                Verdict::After(after) => after + jitter(Duration::from_millis(250)),
+                Verdict::After(after) => retry::after(after),
                 Verdict::Backoff => backoff.next(),
                 Verdict::Never => return Err(self.failed(error)),
             };

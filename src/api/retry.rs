@@ -91,6 +91,12 @@ pub(crate) fn jitter(max: Duration) -> Duration {
     max.mul_f64(fastrand::f64())
 }
 
+/// How long to wait after Telegram's `retry_after`: never less, plus up to
+/// 250 ms so that the clients it slowed down do not all return at once.
+pub(crate) fn after(retry_after: Duration) -> Duration {
+    retry_after + jitter(Duration::from_millis(250))
+}
+
 /// Jittered exponential backoff: the ceiling grows ×1.5 per failure from
 /// `first` up to `max`, and each delay is drawn from the upper half of it,
 /// so retries of many bots do not line up. From 0.5 s, three failures in a
@@ -111,6 +117,12 @@ impl Backoff {
             growth: 1.5,
             ceiling: first,
         }
+    }
+
+    /// The backoff for transient failures everywhere (getUpdates, getMe at
+    /// startup, handlers' calls): from 0.5 s, ×1.5, up to 30 s.
+    pub(crate) fn transient() -> Backoff {
+        Backoff::new(Duration::from_millis(500), Duration::from_secs(30))
     }
 
     /// The same, with the ceiling multiplied by `growth` per failure.
@@ -148,7 +160,7 @@ mod tests {
 
     #[test]
     fn backoff_grows_within_bounds_and_resets() {
-        let mut b = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+        let mut b = Backoff::transient();
         let delays: Vec<_> = (0..15).map(|_| b.next()).collect();
         assert!(delays[0] >= Duration::from_millis(250) && delays[0] <= Duration::from_millis(500));
         assert!(
