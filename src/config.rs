@@ -1,9 +1,11 @@
-//! Env variables and flags → one validated [`Config`] (or another
-//! [`Command`]), with one clear line for anything wrong.
+//! Env variables and flags → one validated [`Config`] of a run, with one
+//! clear line for anything wrong.
 //!
 //! Flags win over env variables, env variables over defaults. The
 //! environment is passed in as a function, so this module is the only one
-//! that reads it and tests need no process-wide state.
+//! that reads it and tests need no process-wide state. The run's flags are
+//! all it knows: commands (`demo`, `healthcheck`, `--help`) belong to the
+//! program that calls it, such as the `smolgram` binary.
 //!
 //! Must not: read the environment outside this module, or repeat the token
 //! in an error.
@@ -21,8 +23,8 @@ pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Config {
-    /// The bot token; `None` only for `demo`, which uses the testkit's.
-    pub token: Option<Token>,
+    /// The bot token.
+    pub token: Token,
     /// Where the Bot API is: `$TELEGRAM_API_URL`, default [`DEFAULT_API_URL`].
     pub api_url: String,
     /// The health listener's address; `None` turns it off.
@@ -50,7 +52,7 @@ pub struct Config {
 
 impl Config {
     /// The defaults, with `token`.
-    pub fn new(token: Option<Token>) -> Config {
+    pub fn new(token: Token) -> Config {
         Config {
             token,
             api_url: DEFAULT_API_URL.to_owned(),
@@ -70,84 +72,49 @@ impl Config {
     }
 }
 
-/// What the command line asks for.
-#[derive(Debug)]
-pub enum Command {
-    /// Run the bot.
-    Run(Config),
-    /// Run the bot against the built-in fake Bot API with a scripted
-    /// conversation; with `serve`, keep running until a signal.
-    Demo {
-        /// The configuration (its token and API URL are the fake's).
-        config: Config,
-        /// Keep running after the script.
-        serve: bool,
-    },
-    /// Probe the local health endpoint and exit 0 if it answers 200.
-    Healthcheck(Config),
-    /// Print the usage.
-    Help,
-    /// Print the version.
-    Version,
-}
-
-/// The usage text for `--help`.
-pub const USAGE: &str = "\
-smolgram: a Telegram bot runtime for small machines
-
-usage: smolgram [run] [flags]      run the bot (needs TELEGRAM_BOT_TOKEN)
-       smolgram demo [--serve]     the bot against a built-in fake Bot API, no token, no network
-       smolgram healthcheck        exit 0 if the local /healthz answers 200, else 1
-       smolgram --help | --version
-
-flags:
-  --health-addr HOST:PORT  health listener address (default 0.0.0.0:$PORT, else 0.0.0.0:8080; port 0 picks one)
-  --no-health              no health listener
-  --require-health         exit 2 if the health port is busy (default: warn and keep retrying)
-  --api-url URL            Bot API base URL (default $TELEGRAM_API_URL, else https://api.telegram.org)
-  --poll-timeout SECS      getUpdates long-poll timeout, 1-50 (default 25)
-  --drain-timeout SECS     how long a stop waits for running handlers (default 8)
-  --io-threads N           most blocking HTTP requests at once, 2-256 (default 16)
-  --max-handlers N         handlers running at once over all chats, 1-10000 (default 64)
-  --handler-timeout SECS   abandon a handler still running after this, 1-3600 (default 60)
-  --rate-limits on|off     outbound limits (default: on for api.telegram.org, off for other API URLs)
-  --global-rate N          messages/s over all chats (default 30; 0 = no limit; implies on)
-  --chat-rate N            messages/s per private chat, burst 3 (default 1; 0 = no limit; implies on)
-  --group-rate N           messages/min per group, burst 3 (default 20; 0 = no limit; implies on)
-  --send-attempts N        tries of a handler's failed Bot API call, 1-100 (default 5; 1 = no retry)
-  --send-retry-within SECS no retry of such a call starts later than this (default 60)
-
-env: TELEGRAM_BOT_TOKEN (or TELEGRAM_BOT_TOKEN_FILE), TELEGRAM_API_URL, PORT, RUST_LOG (default info)
-exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad configuration or busy required port,
-            3 token rejected by Telegram, 130/143 second SIGINT/SIGTERM";
-
-/// Parses the arguments (without the program name) and the environment.
+/// Parses the run's flags (`args`, without the program name) and the
+/// environment, the token included.
 ///
 /// # Errors
 /// [`Error::Config`] with one line naming the flag or variable at fault.
 ///
 /// ```
-/// use smolgram::config::{parse, Command};
-/// let env = |key: &str| (key == "PORT").then(|| "9000".to_owned());
-/// let Command::Demo { config, serve } = parse(&["demo".into()], env).unwrap() else { panic!() };
+/// use smolgram::config::parse;
+/// let env = |key: &str| match key {
+///     "TELEGRAM_BOT_TOKEN" => Some("123:abc".to_owned()),
+///     "PORT" => Some("9000".to_owned()),
+///     _ => None,
+/// };
+/// let config = parse(&["--drain-timeout".into(), "3".into()], env).unwrap();
 /// assert_eq!(config.health.unwrap().port(), 9000);
-/// assert!(!serve);
+/// assert_eq!(config.drain_timeout.as_secs(), 3);
 /// assert!(parse(&[], |_| None).unwrap_err().to_string().contains("TELEGRAM_BOT_TOKEN"));
 /// ```
-pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Command, Error> {
-    let mut args = args.iter().map(String::as_str).peekable();
-    let verb = match args.peek() {
-        Some(&word) if !word.starts_with('-') => {
-            args.next();
-            word
-        }
-        _ => "run",
-    };
-    let mut config = Config::new(None);
+pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+    let (token, source) = token(&env)?;
+    let token = Token::parse(&token).map_err(|e| match e {
+        Error::Config(why) => config_error(format!("{source}: {why}")),
+        other => other,
+    })?;
+    parse_over(Config::new(token), args, env)
+}
+
+/// Parses the run's flags and the environment over `defaults` (its token
+/// included: none is read), for a program that has a token of its own or
+/// other defaults, such as `smolgram demo`.
+///
+/// # Errors
+/// As [`parse`].
+pub fn parse_over(
+    defaults: Config,
+    args: &[String],
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Config, Error> {
+    let mut config = defaults;
+    let mut args = args.iter().map(String::as_str);
     let mut health_flag = None;
     let mut no_health = false;
     let mut api_flag = None;
-    let mut serve = false;
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((flag, value)) if flag.starts_with("--") => (flag, Some(value)),
@@ -160,8 +127,6 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
                 .ok_or_else(|| config_error(format!("{flag} needs a value; see --help")))
         };
         match flag {
-            "-h" | "--help" => return Ok(Command::Help),
-            "-V" | "--version" => return Ok(Command::Version),
             "--health-addr" => health_flag = Some(value()?),
             "--no-health" => no_health = true,
             "--require-health" => config.require_health = true,
@@ -193,10 +158,9 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
             }
             "--send-attempts" => config.retry.attempts = number(flag, &value()?, 1, 100)? as u32,
             "--send-retry-within" => config.retry.within = seconds(flag, &value()?, 0, 3600)?,
-            "--serve" if verb == "demo" => serve = true,
             _ => {
                 return Err(config_error(format!(
-                    "unknown argument {arg:?} for '{verb}'; see --help"
+                    "unknown argument {arg:?}; see --help"
                 )))
             }
         }
@@ -223,45 +187,20 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
             .parse()
             .map_err(|_| config_error(format!("PORT={port:?} is not a port number (0-65535)")))?;
         Some(SocketAddr::from(([0, 0, 0, 0], port)))
-    } else if verb == "demo" {
-        // The demo must not collide with a real bot on 8080: any free port.
-        Some(SocketAddr::from(([127, 0, 0, 1], 0)))
     } else {
         config.health
     };
-
-    match verb {
-        "run" => {
-            let (token, source) = token(&env)?;
-            config.token = Some(Token::parse(&token).map_err(|e| match e {
-                Error::Config(why) => config_error(format!("{source}: {why}")),
-                other => other,
-            })?);
-            Ok(Command::Run(config))
-        }
-        "demo" => Ok(Command::Demo { config, serve }),
-        "healthcheck" => Ok(Command::Healthcheck(config)),
-        _ => Err(config_error(format!(
-            "unknown command {verb:?}; see --help"
-        ))),
-    }
+    Ok(config)
 }
 
 /// For a bot's own `main`: the process's flags and environment as the
-/// [`Config`] of a run. `demo`, `healthcheck`, `--help` and `--version`
-/// belong to the `smolgram` binary and are errors here.
+/// [`Config`] of a run.
 ///
 /// # Errors
 /// As [`parse`].
 pub fn from_env() -> Result<Config, Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match parse(&args, |key| std::env::var(key).ok())? {
-        Command::Run(config) => Ok(config),
-        _ => Err(config_error(
-            "this bot takes only the run flags (see the smolgram README); set TELEGRAM_BOT_TOKEN"
-                .into(),
-        )),
-    }
+    parse(&args, |key| std::env::var(key).ok())
 }
 
 /// The token and where it came from: `TELEGRAM_BOT_TOKEN`, else the file
@@ -334,16 +273,11 @@ mod tests {
 
     fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Config, Error> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        match parse(&args, |key| {
-            env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
-        })? {
-            Command::Run(config) => Ok(config),
-            other => panic!("expected run, got {other:?}"),
-        }
+        parse(&args, |key| {
+            env.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.to_string())
+        })
     }
 
     #[test]
@@ -427,7 +361,7 @@ mod tests {
             (
                 &["fly"],
                 &[("TELEGRAM_BOT_TOKEN", TOKEN)],
-                "unknown command",
+                "unknown argument \"fly\"",
             ),
         ];
         for (args, env, expected) in cases {
@@ -443,7 +377,7 @@ mod tests {
         std::fs::write(&path, format!("{TOKEN}\n")).unwrap();
         let file = path.to_str().unwrap();
         let c = run(&[], &[("TELEGRAM_BOT_TOKEN_FILE", file)]).unwrap();
-        assert_eq!(c.token.unwrap().bot_id(), 123456);
+        assert_eq!(c.token.bot_id(), 123456);
         std::fs::write(&path, "SECRETgarbage").unwrap();
         let e = run(&[], &[("TELEGRAM_BOT_TOKEN_FILE", file)])
             .unwrap_err()
@@ -467,5 +401,29 @@ mod tests {
             !shown.contains("SECRET") && shown.contains("Token(***)"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn parse_over_keeps_the_callers_token_and_defaults_unless_overridden() {
+        let token = Token::parse("42:callers").unwrap();
+        let mut defaults = Config::new(token.clone());
+        defaults.health = Some("127.0.0.1:0".parse().unwrap());
+        let over = |args: &[&str], env: &[(&str, &str)]| {
+            let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            parse_over(defaults.clone(), &args, |key| {
+                env.iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| v.to_string())
+            })
+            .unwrap()
+        };
+        let c = over(&[], &[("TELEGRAM_BOT_TOKEN", TOKEN)]);
+        assert_eq!(c.token, token, "no token is read");
+        assert_eq!(c.health, defaults.health);
+        assert_eq!(
+            over(&[], &[("PORT", "3000")]).health,
+            Some("0.0.0.0:3000".parse().unwrap())
+        );
+        assert_eq!(over(&["--no-health"], &[]).health, None);
     }
 }

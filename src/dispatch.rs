@@ -27,13 +27,14 @@ use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use event_listener::{Event, EventListener};
-use futures_lite::{future, FutureExt};
+use event_listener::Event;
+use futures_lite::FutureExt;
 
 use crate::api::types::{self, BadUpdate, ChatId, Update, UpdateKind, UserId};
 use crate::api::Client;
+use crate::logger::panic_message;
 use crate::metrics::{bump, Metrics};
-use crate::{Bot, Runtime};
+use crate::{wait, Bot, Runtime};
 
 /// How handlers run: how many at once, and for how long at most.
 #[derive(Clone, Copy, Debug)]
@@ -59,6 +60,8 @@ struct Shared {
     state: RefCell<State>,
     /// Notified whenever an update finishes.
     changed: Event,
+    /// Updates finished so far: lets a waiter tell that one finished.
+    finished: Cell<u64>,
     /// Handler slots free now, out of `limits.max_in_flight`.
     free: Cell<usize>,
     /// Notified whenever a slot frees.
@@ -103,24 +106,26 @@ impl LaneKey {
 }
 
 impl<'rt> Dispatcher<'rt> {
-    /// A dispatcher that spawns its lanes on `rt`.
+    /// A dispatcher that spawns its lanes on `rt` and counts into `metrics`.
     pub(crate) fn new(
         rt: &'rt Runtime,
         bot: Bot,
         client: Client,
         username: String,
         limits: Limits,
+        metrics: Rc<Metrics>,
     ) -> Self {
         Dispatcher {
             rt,
             shared: Rc::new(Shared {
                 bot,
-                metrics: Rc::clone(client.metrics()),
+                metrics,
                 client,
                 username,
                 limits,
                 state: RefCell::default(),
                 changed: Event::new(),
+                finished: Cell::new(0),
                 free: Cell::new(limits.max_in_flight.max(1)),
                 freed: Event::new(),
             }),
@@ -162,10 +167,15 @@ impl<'rt> Dispatcher<'rt> {
         state.held.len() + done
     }
 
-    /// A listener notified when an update finishes. Take it *before*
-    /// checking the condition it should change, so no wake-up is missed.
-    pub(crate) fn listen(&self) -> EventListener {
-        self.shared.changed.listen()
+    /// How many updates have finished so far; compare two readings to tell
+    /// whether one finished in between.
+    pub(crate) fn finished(&self) -> u64 {
+        self.shared.finished.get()
+    }
+
+    /// Waits until `ready()` holds, looking again whenever an update finishes.
+    pub(crate) async fn until(&self, ready: impl FnMut() -> bool) {
+        wait::until(&self.shared.changed, ready).await;
     }
 
     /// Takes a `getUpdates` batch: new updates go to their lanes, ones
@@ -233,16 +243,7 @@ impl<'rt> Dispatcher<'rt> {
 
     /// Waits until no handler is running.
     pub(crate) async fn idle(&self) {
-        loop {
-            if self.held() == 0 {
-                return;
-            }
-            let listener = self.listen();
-            if self.held() == 0 {
-                return;
-            }
-            listener.await;
-        }
+        self.until(|| self.held() == 0).await;
     }
 }
 
@@ -288,6 +289,7 @@ async fn run_lane(shared: Rc<Shared>, key: LaneKey, first: Update) {
         shared.metrics.held.set(state.held.len() as u64);
         shared.metrics.lanes.set(state.lanes.len() as u64);
         drop(state);
+        shared.finished.set(shared.finished.get() + 1);
         shared.changed.notify(usize::MAX);
     }
 }
@@ -298,16 +300,7 @@ struct Slot<'a>(&'a Shared);
 impl<'a> Slot<'a> {
     /// Waits for a free slot.
     async fn take(shared: &'a Shared) -> Slot<'a> {
-        loop {
-            if shared.free.get() > 0 {
-                break;
-            }
-            let freed = shared.freed.listen();
-            if shared.free.get() > 0 {
-                break;
-            }
-            freed.await;
-        }
+        wait::until(&shared.freed, || shared.free.get() > 0).await;
         shared.free.set(shared.free.get() - 1);
         bump(&shared.metrics.in_flight);
         Slot(shared)
@@ -339,14 +332,7 @@ async fn handle(shared: &Shared, update: Update) {
     let timeout = shared.limits.timeout;
     // The handler's state is its own and dropped with it, so nothing
     // half-updated is seen again after a panic or a timeout.
-    let outcome = future::or(
-        async { Some(AssertUnwindSafe(handler).catch_unwind().await) },
-        async {
-            async_io::Timer::after(timeout).await;
-            None
-        },
-    )
-    .await;
+    let outcome = wait::within(timeout, AssertUnwindSafe(handler).catch_unwind()).await;
     metrics.observe_handler(started.elapsed());
     match outcome {
         Some(Ok(Ok(()))) => bump(&metrics.handled),
@@ -355,11 +341,7 @@ async fn handle(shared: &Shared, update: Update) {
             bump(&metrics.errors);
         }
         Some(Err(panic)) => {
-            let message = panic
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("non-string panic");
+            let message = panic_message(&*panic);
             log::error!("handler panicked update_id={id} panic={message:?}; the bot goes on");
             bump(&metrics.panics);
         }

@@ -104,15 +104,25 @@ impl Error {
         }
     }
 
+    /// Whether Telegram rejected the token: 401 (revoked) or 404 (no such
+    /// bot). Nothing to retry; the run ends.
+    pub fn is_token_rejected(&self) -> bool {
+        matches!(
+            self,
+            Error::Api {
+                code: 401 | 404,
+                ..
+            }
+        )
+    }
+
     /// The process exit code this error calls for: 2 for a bad configuration
     /// or a health port that cannot be bound, 3 when Telegram rejects the
-    /// token (401/404), 1 for anything else.
+    /// token, 1 for anything else.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(_) | Error::Bind { .. } => 2,
-            Error::Api {
-                code: 401 | 404, ..
-            } => 3,
+            e if e.is_token_rejected() => 3,
             _ => 1,
         }
     }
@@ -191,6 +201,43 @@ impl std::error::Error for Error {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn api(code: u16) -> Error {
+        Error::Api {
+            method: "getUpdates".into(),
+            code,
+            description: String::new(),
+            retry_after: None,
+            migrate_to: None,
+        }
+    }
+
+    #[test]
+    fn only_an_unknown_or_revoked_token_is_rejected() {
+        assert!(api(401).is_token_rejected());
+        assert!(api(404).is_token_rejected());
+        assert!(!api(409).is_token_rejected());
+        assert!(!api(429).is_token_rejected());
+        assert!(!Error::Http {
+            method: "getUpdates".into(),
+            status: 401
+        }
+        .is_token_rejected());
+    }
+
+    #[test]
+    fn exit_codes_follow_one_rule() {
+        assert_eq!(Error::Config("x".into()).exit_code(), 2);
+        let bind = Error::Bind {
+            addr: "127.0.0.1:8080".parse().unwrap(),
+            kind: std::io::ErrorKind::AddrInUse,
+        };
+        assert_eq!(bind.exit_code(), 2);
+        assert_eq!(api(401).exit_code(), 3);
+        assert_eq!(api(404).exit_code(), 3);
+        assert_eq!(api(500).exit_code(), 1);
+        assert_eq!(Error::AlreadyRunning.exit_code(), 1);
+    }
 
     #[test]
     fn display_is_one_lowercase_line_without_trailing_period() {

@@ -42,7 +42,8 @@ use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use log::{debug, info, warn};
 
 use crate::metrics::Metrics;
-use crate::{Error, Runtime, Shutdown};
+use crate::readiness::Readiness;
+use crate::{Error, Runtime};
 
 /// How often a listener whose port was busy tries to bind it again.
 pub(crate) const RETRY: Duration = Duration::from_secs(2);
@@ -65,22 +66,10 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// What `/readyz` and `/metrics` report; the service provides it.
 #[derive(Debug)]
 pub(crate) struct Probe {
-    /// The run's counters, gauges and readiness.
+    /// The run's counters and gauges.
     pub(crate) metrics: Rc<Metrics>,
-    /// A stop in progress makes the bot not ready.
-    pub(crate) shutdown: Shutdown,
-    /// Not ready when no getUpdates has succeeded for this long.
-    pub(crate) stale: Duration,
-}
-
-impl Probe {
-    /// Why the bot is not ready; `None` if it is.
-    fn not_ready(&self) -> Option<String> {
-        if self.shutdown.is_requested() {
-            return Some("shutting down".into());
-        }
-        self.metrics.not_ready(self.stale)
-    }
+    /// Whether the run is ready, and why not.
+    pub(crate) readiness: Rc<Readiness>,
 }
 
 /// The health listener: bound (or waiting for its port) and ready to
@@ -435,16 +424,13 @@ fn is_token(b: u8) -> bool {
 fn route(method: &str, path: &str, probe: &Probe) -> Response {
     match (method, path) {
         ("GET" | "HEAD", "/healthz") => Response::text(Status::Ok, "ok\n"),
-        ("GET" | "HEAD", "/readyz") => match probe.not_ready() {
+        ("GET" | "HEAD", "/readyz") => match probe.readiness.not_ready() {
             None => Response::text(Status::Ok, "ready\n"),
             Some(why) => Response::text(Status::ServiceUnavailable, format!("not ready: {why}\n")),
         },
         ("GET" | "HEAD", "/metrics") => Response {
             content_type: "text/plain; version=0.0.4; charset=utf-8",
-            ..Response::text(
-                Status::Ok,
-                probe.metrics.render(probe.not_ready().is_none()),
-            )
+            ..Response::text(Status::Ok, probe.metrics.render(&probe.readiness))
         },
         (_, "/healthz" | "/readyz" | "/metrics") => Response {
             allow: Some("GET, HEAD"),
@@ -548,6 +534,7 @@ impl Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Shutdown;
 
     use std::io::{Read, Write};
     use std::net::TcpStream as StdStream;
@@ -674,34 +661,38 @@ mod tests {
         assert_eq!(head, get.strip_suffix("ok\n").unwrap());
     }
 
-    /// A probe of a bot that has just polled.
+    /// A probe of a bot that has just polled, and its stop handle.
+    fn probe_stopped_by() -> (Probe, Shutdown) {
+        let shutdown = Shutdown::new();
+        let readiness = Readiness::new(Duration::from_secs(60), shutdown.clone());
+        readiness.polled();
+        let probe = Probe {
+            metrics: Rc::default(),
+            readiness: Rc::new(readiness),
+        };
+        (probe, shutdown)
+    }
+
     fn probe() -> Probe {
-        let metrics = Rc::new(Metrics::default());
-        metrics.polled();
-        Probe {
-            metrics,
-            shutdown: Shutdown::new(),
-            stale: Duration::from_secs(60),
-        }
+        probe_stopped_by().0
     }
 
     #[test]
     fn readyz_says_why_not_and_metrics_is_prometheus_text() {
-        let ready = probe();
+        let (ready, shutdown) = probe_stopped_by();
         assert_eq!(route("GET", "/readyz", &ready).status, Status::Ok);
-        ready.metrics.conflict.set(true);
+        ready.readiness.set_conflict(true);
         let conflict = route("GET", "/readyz", &ready);
         assert_eq!(conflict.status, Status::ServiceUnavailable);
         assert!(conflict.body.contains("409"), "{}", conflict.body);
-        ready.metrics.conflict.set(false);
-        ready.shutdown.request();
+        ready.readiness.set_conflict(false);
+        shutdown.request();
         assert!(route("GET", "/readyz", &ready)
             .body
             .contains("shutting down"));
         let never = Probe {
             metrics: Rc::default(),
-            shutdown: Shutdown::new(),
-            stale: Duration::from_secs(60),
+            readiness: Rc::new(Readiness::new(Duration::from_secs(60), Shutdown::new())),
         };
         assert_eq!(
             route("HEAD", "/readyz", &never).status,

@@ -21,12 +21,14 @@
 //! Must not: sleep the executor thread (waits are `async_io` timers) or drop
 //! a message (every `acquire` gets its turn, however late).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::api::types::ChatId;
+use crate::metrics::{bump, Metrics};
 
 /// The chat map is swept of idle buckets when it reaches this size, then
 /// each time it has doubled since the last sweep (amortised O(1) per send).
@@ -103,56 +105,127 @@ impl Default for RateLimits {
     }
 }
 
+/// How the limiter treats a Bot API method; [`Pace::of`] is the one table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pace {
+    /// A new message in a chat (sends, forwards, copies): the chat's turn,
+    /// then a global turn.
+    Message,
+    /// An edit of a message already sent, or a chat action ("typing…"): no
+    /// turn of its own, since Telegram does not count it as a message, but
+    /// held while a 429 holds its chat or the whole bot.
+    Held,
+    /// Everything else (`getMe`, `answerCallbackQuery`, …): never waits.
+    Free,
+}
+
+impl Pace {
+    /// The pace of `method` (exact, case-sensitive Bot API name).
+    pub(crate) fn of(method: &str) -> Pace {
+        // Telegram's flood limits count messages that appear in a chat.
+        const MESSAGES: &[&str] = &[
+            "copyMessage",
+            "copyMessages",
+            "forwardMessage",
+            "forwardMessages",
+            "sendAnimation",
+            "sendAudio",
+            "sendContact",
+            "sendDice",
+            "sendDocument",
+            "sendGame",
+            "sendInvoice",
+            "sendLocation",
+            "sendMediaGroup",
+            "sendMessage",
+            "sendPaidMedia",
+            "sendPhoto",
+            "sendPoll",
+            "sendSticker",
+            "sendVenue",
+            "sendVideo",
+            "sendVideoNote",
+            "sendVoice",
+        ];
+        const HELD: &[&str] = &[
+            "editMessageCaption",
+            "editMessageLiveLocation",
+            "editMessageMedia",
+            "editMessageReplyMarkup",
+            "editMessageText",
+            "sendChatAction",
+            "stopMessageLiveLocation",
+            "stopPoll",
+        ];
+        if MESSAGES.binary_search(&method).is_ok() {
+            Pace::Message
+        } else if HELD.binary_search(&method).is_ok() {
+            Pace::Held
+        } else {
+            Pace::Free
+        }
+    }
+}
+
 /// Waits for the turns the [`RateLimits`] give out. Single-threaded: shared
-/// as `Rc<Limiter>` on the executor thread, `Cell`/`RefCell` inside.
+/// as `Rc<Limiter>` on the executor thread, `RefCell` inside.
 pub(crate) struct Limiter {
     limits: RateLimits,
     schedule: RefCell<Schedule>,
-    /// Acquires that had to wait, and their waits in all (for /metrics).
-    waited: Cell<u64>,
-    waited_for: Cell<Duration>,
+    /// The run's counters: acquires that had to wait, and their waits in all.
+    metrics: Rc<Metrics>,
 }
 
 impl Limiter {
-    /// A limiter with nothing sent yet.
-    pub(crate) fn new(limits: RateLimits) -> Limiter {
+    /// A limiter with nothing sent yet, counting its waits in `metrics`.
+    pub(crate) fn new(limits: RateLimits, metrics: Rc<Metrics>) -> Limiter {
         Limiter {
             limits,
             schedule: RefCell::new(Schedule::new(limits, Instant::now())),
-            waited: Cell::new(0),
-            waited_for: Cell::new(Duration::ZERO),
+            metrics,
         }
     }
 
-    /// Waits until one message to `chat` may go, and takes that turn.
+    /// Waits until a call of `pace` to `chat` may go, and takes its turn.
     ///
-    /// The chat's turn comes first, then the global one: a message reserves
-    /// a global turn only once its chat's has come, so a chat's flood never
-    /// holds global turns while it waits for its own. A call with no chat
-    /// (`getMe`, `answerCallbackQuery`, …) takes no turn at all and waits
-    /// only for a whole-bot 429 (see [`Limiter::penalize`]).
+    /// A message takes its chat's turn first, then a global one: it
+    /// reserves a global turn only once its chat's has come, so a chat's
+    /// flood never holds global turns while it waits for its own. A message
+    /// with no numeric chat (`@channel`), and a [`Pace::Held`] call, take no
+    /// turn and wait only for the 429 holds on their chat and the whole bot
+    /// (see [`Limiter::penalize`]); a [`Pace::Free`] call never waits.
     ///
     /// Dropped while waiting, it leaves its turn unused: later ones do not
     /// move up, so the limiter errs on the slow side.
-    pub(crate) async fn acquire(&self, chat: Option<ChatId>) {
+    pub(crate) async fn acquire(&self, pace: Pace, chat: Option<ChatId>) {
         let started = Instant::now();
         let mut waited = false;
-        if let Some(chat) = chat {
-            // Bound first: a `RefCell` borrow must not live across `.await`.
-            let ticket = self.schedule.borrow_mut().reserve_chat(chat, started);
-            if let Some(ticket) = ticket {
-                waited |= self.wait(Some(chat), ticket).await;
+        match (pace, chat) {
+            (Pace::Free, _) => return,
+            (Pace::Message, Some(chat)) => {
+                // Bound first: a `RefCell` borrow must not live across `.await`.
+                let ticket = self.schedule.borrow_mut().reserve_chat(chat, started);
+                if let Some(ticket) = ticket {
+                    waited |= self.wait(Some(chat), ticket).await;
+                }
+                let ticket = self.schedule.borrow_mut().reserve_global(Instant::now());
+                waited |= self.wait(None, ticket).await;
             }
-            let ticket = self.schedule.borrow_mut().reserve_global(Instant::now());
-            waited |= self.wait(None, ticket).await;
-        } else {
-            let ticket = self.schedule.borrow().unreserved(started);
-            waited = self.wait(None, ticket).await;
+            (_, chat) => {
+                if let Some(chat) = chat {
+                    let ticket = self.schedule.borrow().unreserved(Some(chat), started);
+                    waited |= self.wait(Some(chat), ticket).await;
+                }
+                let ticket = self.schedule.borrow().unreserved(None, Instant::now());
+                waited |= self.wait(None, ticket).await;
+            }
         }
         if waited {
-            self.waited.set(self.waited.get() + 1);
-            self.waited_for
-                .set(self.waited_for.get() + started.elapsed());
+            let metrics = &self.metrics;
+            bump(&metrics.limit_waits);
+            metrics
+                .limit_waited
+                .set(metrics.limit_waited.get() + started.elapsed());
         }
     }
 
@@ -166,11 +239,6 @@ impl Limiter {
         self.schedule
             .borrow_mut()
             .penalize(chat, Instant::now(), retry_after);
-    }
-
-    /// How many acquires had to wait, and their total wait (for /metrics).
-    pub(crate) fn waits(&self) -> (u64, Duration) {
-        (self.waited.get(), self.waited_for.get())
     }
 
     /// Chats with a bucket right now: the busy ones, plus idle ones not yet
@@ -200,7 +268,6 @@ impl fmt::Debug for Limiter {
         f.debug_struct("Limiter")
             .field("limits", &self.limits)
             .field("tracked_chats", &self.tracked_chats())
-            .field("waits", &self.waits())
             .finish_non_exhaustive()
     }
 }
@@ -368,11 +435,16 @@ impl Schedule {
         self.global.reserve(self.global_rule, now)
     }
 
-    /// A turn that takes nothing: due now, or when a whole-bot hold ends.
-    fn unreserved(&self, now: Instant) -> Ticket {
+    /// A turn that takes nothing: due now, or when the hold on `chat`'s
+    /// bucket (`None`: the whole bot's) ends.
+    fn unreserved(&self, chat: Option<ChatId>, now: Instant) -> Ticket {
+        let bucket = match chat {
+            None => Some(&self.global),
+            Some(chat) => self.chats.get(&chat),
+        };
         Ticket {
             at: now,
-            shifted: self.global.shifted,
+            shifted: bucket.map_or(Duration::ZERO, |b| b.shifted),
         }
     }
 
@@ -532,8 +604,11 @@ mod tests {
         let mut s = Schedule::new(RateLimits::DEFAULT, t0);
         s.penalize(None, t0, ms(5000));
         assert_eq!(send(&mut s, ChatId(9), t0) - t0, ms(5000));
-        assert_eq!(s.due(None, s.unreserved(t0)) - t0, ms(5000));
-        assert_eq!(s.due(None, s.unreserved(t0 + ms(5000))) - t0, ms(5000));
+        assert_eq!(s.due(None, s.unreserved(None, t0)) - t0, ms(5000));
+        assert_eq!(
+            s.due(None, s.unreserved(None, t0 + ms(5000))) - t0,
+            ms(5000)
+        );
     }
 
     #[test]
@@ -579,7 +654,8 @@ mod tests {
             private_burst: 1,
             ..RateLimits::DEFAULT
         };
-        let limiter = Rc::new(Limiter::new(limits));
+        let metrics = Rc::new(Metrics::default());
+        let limiter = Rc::new(Limiter::new(limits, Rc::clone(&metrics)));
         let done = Rc::new(RefCell::new(Vec::new()));
         let rt = crate::Runtime::new();
         let started = Instant::now();
@@ -588,7 +664,7 @@ mod tests {
             .map(|(name, chat)| {
                 let (limiter, done) = (Rc::clone(&limiter), Rc::clone(&done));
                 rt.spawn(async move {
-                    limiter.acquire(Some(ChatId(chat))).await;
+                    limiter.acquire(Pace::Message, Some(ChatId(chat))).await;
                     done.borrow_mut().push((name, started.elapsed()));
                 })
             })
@@ -611,8 +687,55 @@ mod tests {
             done[2].1 >= ms(1000),
             "a2 went before chat 1's turn: {done:?}"
         );
-        let (waits, total) = limiter.waits();
+        let (waits, total) = (metrics.limit_waits.get(), metrics.limit_waited.get());
         assert_eq!(waits, 2, "b for the global pace, a2 for its chat");
         assert!(total >= ms(1000), "{total:?}");
+    }
+
+    #[test]
+    fn methods_are_paced_by_one_sorted_table() {
+        assert_eq!(Pace::of("sendMessage"), Pace::Message);
+        assert_eq!(Pace::of("copyMessages"), Pace::Message);
+        assert_eq!(Pace::of("sendChatAction"), Pace::Held, "see: #10");
+        assert_eq!(Pace::of("editMessageText"), Pace::Held);
+        assert_eq!(Pace::of("getMe"), Pace::Free);
+        assert_eq!(Pace::of("answerCallbackQuery"), Pace::Free);
+        assert_eq!(Pace::of("sendmessage"), Pace::Free, "names are exact");
+        // `binary_search` needs both lists sorted; a name added out of order
+        // would silently lose its pace.
+        let source = include_str!("limit.rs");
+        for list in ["const MESSAGES", "const HELD"] {
+            let at = source.find(list).unwrap();
+            let names: Vec<&str> = source[at..]
+                .lines()
+                .skip(1)
+                .take_while(|l| !l.trim().starts_with("];"))
+                .map(|l| l.trim().trim_end_matches(',').trim_matches('"'))
+                .collect();
+            assert!(names.len() > 5, "{list}: {names:?}");
+            assert!(
+                names.windows(2).all(|w| w[0] < w[1]),
+                "{list} unsorted: {names:?}"
+            );
+            assert!(names.iter().all(|n| Pace::of(n) != Pace::Free), "{list}");
+        }
+    }
+
+    #[test]
+    fn a_held_call_takes_no_turn_but_waits_out_its_chats_429() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(RateLimits::DEFAULT, t0);
+        s.penalize(Some(ChatId(5)), t0, ms(3000));
+        assert_eq!(
+            s.due(Some(ChatId(5)), s.unreserved(Some(ChatId(5)), t0)) - t0,
+            ms(3000)
+        );
+        assert_eq!(
+            s.due(Some(ChatId(6)), s.unreserved(Some(ChatId(6)), t0)),
+            t0
+        );
+        // No turn taken: chat 6's first message still goes at once.
+        let first = s.reserve_chat(ChatId(6), t0).unwrap();
+        assert_eq!(s.due(Some(ChatId(6)), first), t0);
     }
 }

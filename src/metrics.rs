@@ -1,17 +1,22 @@
-//! Counters and gauges of what the bot does, their Prometheus text for
-//! `/metrics`, the readiness that `/readyz` reports, and the exit summary.
+//! Counters and gauges of what the bot does, and their Prometheus text for
+//! `/metrics`.
 //!
 //! One thread owns them, so they are `Cell`s: no locks, no atomics. The hot
 //! path only bumps cells; the one label set that grows (Bot API methods) is
 //! looked up by name in a short list and allocates only the first time a
 //! method is seen. Rendering allocates, once per scrape.
 //!
+//! The run creates one `Rc<Metrics>` and hands it to everything that counts
+//! (the client, the limiter, the dispatcher, the poller) and to the health
+//! listener, which renders it.
+//!
 //! Must not: allocate per update, or know how the numbers are produced.
 
 use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::readiness::Readiness;
 use crate::Error;
 
 /// Upper bounds of the handler duration histogram, in seconds.
@@ -19,7 +24,7 @@ const BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
 ];
 
-/// Everything `/metrics` and `/readyz` read. Shared as `Rc<Metrics>`.
+/// Everything `/metrics` counts. Shared as `Rc<Metrics>`.
 #[derive(Debug)]
 pub(crate) struct Metrics {
     started: SystemTime,
@@ -54,10 +59,6 @@ pub(crate) struct Metrics {
     pub(crate) poll_conflicts: Cell<u64>,
     pub(crate) poll_rate_limited: Cell<u64>,
     pub(crate) poll_failures: Cell<u64>,
-    /// When a getUpdates last succeeded.
-    pub(crate) polled_at: Cell<Option<(Instant, SystemTime)>>,
-    /// A 409 episode is under way: another instance holds the token.
-    pub(crate) conflict: Cell<bool>,
 }
 
 /// One Bot API method's requests by result.
@@ -104,8 +105,6 @@ impl Default for Metrics {
             poll_conflicts: Cell::default(),
             poll_rate_limited: Cell::default(),
             poll_failures: Cell::default(),
-            polled_at: Cell::default(),
-            conflict: Cell::default(),
         }
     }
 }
@@ -147,49 +146,15 @@ impl Metrics {
         }
     }
 
-    /// Records a successful getUpdates.
-    pub(crate) fn polled(&self) {
-        self.polled_at
-            .set(Some((Instant::now(), SystemTime::now())));
-        self.conflict.set(false);
-    }
-
-    /// Why the bot is not ready, or `None` if it is: a getUpdates succeeded
-    /// within `stale`, and no 409 episode is under way.
-    pub(crate) fn not_ready(&self, stale: Duration) -> Option<String> {
-        if self.conflict.get() {
-            return Some("another instance is polling this bot (409)".into());
-        }
-        match self.polled_at.get() {
-            None => Some("no getUpdates has succeeded yet".into()),
-            Some((at, _)) if at.elapsed() >= stale => Some(format!(
-                "no getUpdates has succeeded for {}s",
-                at.elapsed().as_secs()
-            )),
-            Some(_) => None,
-        }
-    }
-
-    /// The exit summary.
-    pub(crate) fn summary(&self, unfinished: u64) -> Summary {
-        Summary {
-            handled: self.handled.get(),
-            failed: self.errors.get() + self.panics.get() + self.timeouts.get(),
-            skipped: self.skipped.get(),
-            unfinished,
-            failed_sends: self.failed_calls.get(),
-        }
-    }
-
-    /// The Prometheus text exposition of everything above.
-    pub(crate) fn render(&self, ready: bool) -> String {
+    /// The Prometheus text exposition of everything above, and of `readiness`.
+    pub(crate) fn render(&self, readiness: &Readiness) -> String {
         let mut out = String::with_capacity(4096);
         // Writing to a String cannot fail.
-        let _ = self.write(&mut out, ready);
+        let _ = self.write(&mut out, readiness);
         out
     }
 
-    fn write(&self, out: &mut String, ready: bool) -> fmt::Result {
+    fn write(&self, out: &mut String, readiness: &Readiness) -> fmt::Result {
         let counter = |out: &mut String, name: &str, help: &str, value: u64| {
             writeln!(
                 out,
@@ -328,7 +293,7 @@ impl Metrics {
                 ("failing", &self.poll_failures),
             ],
         )?;
-        let polled = self.polled_at.get().map_or(0.0, |(_, at)| unix(at));
+        let polled = readiness.last_poll().map_or(0.0, unix);
         gauge(
             out,
             "smolgram_last_poll_success_timestamp_seconds",
@@ -339,7 +304,7 @@ impl Metrics {
             out,
             "smolgram_ready",
             "1 while /readyz answers 200.",
-            if ready { 1.0 } else { 0.0 },
+            if readiness.is_ready() { 1.0 } else { 0.0 },
         )?;
         writeln!(out, "# HELP smolgram_build_info The running build.")?;
         writeln!(out, "# TYPE smolgram_build_info gauge")?;
@@ -379,34 +344,6 @@ fn unix(at: SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// What a run did, returned when it stops and logged on exit.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Summary {
-    /// Updates whose handler finished `Ok` (or that no handler took).
-    pub handled: u64,
-    /// Updates whose handler failed, panicked or timed out; they are
-    /// confirmed all the same.
-    pub failed: u64,
-    /// Updates that broke the schema, skipped and confirmed.
-    pub skipped: u64,
-    /// Updates whose handler had not finished at the drain deadline: left
-    /// unconfirmed, so the next start gets them again.
-    pub unfinished: u64,
-    /// Bot API calls from handlers that failed for good, after their retries.
-    pub failed_sends: u64,
-}
-
-impl fmt::Display for Summary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "handled={} failed={} skipped={} unfinished={} failed_sends={}",
-            self.handled, self.failed, self.skipped, self.unfinished, self.failed_sends
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,8 +361,9 @@ mod tests {
                 kind: crate::NetworkKind::Timeout,
             }),
         );
-        m.polled();
-        let text = m.render(true);
+        let readiness = Readiness::new(Duration::from_secs(60), crate::Shutdown::new());
+        readiness.polled();
+        let text = m.render(&readiness);
         for family in [
             "smolgram_updates_received_total 1",
             "smolgram_handler_duration_seconds_bucket{le=\"0.05\"} 1",
@@ -450,22 +388,5 @@ mod tests {
             .filter(|l| l.starts_with("# TYPE smolgram_api_requests_total"))
             .count();
         assert_eq!(types, 1);
-    }
-
-    #[test]
-    fn readiness_needs_a_recent_poll_and_no_conflict() {
-        let m = Metrics::default();
-        assert!(m
-            .not_ready(Duration::from_secs(60))
-            .unwrap()
-            .contains("yet"));
-        m.polled();
-        assert_eq!(m.not_ready(Duration::from_secs(60)), None);
-        assert!(m.not_ready(Duration::ZERO).unwrap().contains("for"));
-        m.conflict.set(true);
-        assert!(m
-            .not_ready(Duration::from_secs(60))
-            .unwrap()
-            .contains("409"));
     }
 }

@@ -29,7 +29,8 @@ use futures_lite::future;
 use crate::api::retry::{self, Backoff};
 use crate::api::Client;
 use crate::dispatch::Dispatcher;
-use crate::metrics::bump;
+use crate::metrics::{bump, Metrics};
+use crate::readiness::Readiness;
 use crate::{Error, Shutdown};
 
 /// Telegram's largest `getUpdates` batch, and so the widest window of
@@ -42,13 +43,22 @@ const REFRESH_FIRST: Duration = Duration::from_millis(50);
 /// …and twice as late after each further one, up to this.
 const REFRESH_MAX: Duration = Duration::from_secs(1);
 
+/// What the loop reports into: the run's counters and its readiness.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Reports<'a> {
+    pub(crate) metrics: &'a Metrics,
+    pub(crate) readiness: &'a Readiness,
+}
+
 /// Polls until `shutdown` (returns the last offset sent) or a fatal error.
 pub(crate) async fn run(
     client: &Client,
     dispatcher: &Dispatcher<'_>,
     shutdown: &Shutdown,
+    reports: Reports<'_>,
     timeout: Duration,
 ) -> Result<Option<i64>, Error> {
+    let Reports { metrics, readiness } = reports;
     let mut backoff = Backoff::transient();
     // A deploy's overlap ends within seconds, so 409 retries stay near 1 s at
     // first; a second instance that stays still backs us off to 30 s.
@@ -58,19 +68,17 @@ pub(crate) async fn run(
     let mut last_sent = None;
     let mut nothing_new = false;
     let mut refresh = REFRESH_FIRST;
-    let metrics = client.metrics();
     loop {
-        if !wait_for_room(dispatcher, shutdown, nothing_new, refresh).await {
+        if shutdown
+            .race(wait_for_room(dispatcher, nothing_new, refresh))
+            .await
+            .is_none()
+        {
             return Ok(last_sent);
         }
         let offset = dispatcher.send_offset();
-        let poll = async { Some(client.get_updates(offset, WINDOW as u32, timeout).await) };
-        let Some(result) = future::or(poll, async {
-            shutdown.requested().await;
-            None
-        })
-        .await
-        else {
+        let poll = client.get_updates(offset, WINDOW as u32, timeout);
+        let Some(result) = shutdown.race(poll).await else {
             return Ok(last_sent);
         };
         let error = match result {
@@ -80,7 +88,7 @@ pub(crate) async fn run(
                 }
                 backoff.reset();
                 conflict_backoff.reset();
-                metrics.polled();
+                readiness.polled();
                 last_sent = offset.or(last_sent);
                 nothing_new = dispatcher.accept(batch) == 0;
                 refresh = if nothing_new {
@@ -90,7 +98,7 @@ pub(crate) async fn run(
                 };
                 continue;
             }
-            Err(e) if is_fatal(&e) => return Err(e),
+            Err(e) if e.is_token_rejected() => return Err(e),
             Err(e) => e,
         };
         let kind = Trouble::of(&error);
@@ -100,7 +108,7 @@ pub(crate) async fn run(
             Trouble::Failing => &metrics.poll_failures,
         });
         // Another instance answers this bot's updates: `/readyz` says so until we poll again.
-        metrics.conflict.set(kind == Trouble::Conflict);
+        readiness.set_conflict(kind == Trouble::Conflict);
         let delay = match (kind, error.retry_after()) {
             // Telegram's number, never less: an early retry only earns another 429.
             (_, Some(after)) => retry::after(after),
@@ -125,7 +133,7 @@ pub(crate) async fn run(
                 trouble = Some((kind, 1));
             }
         }
-        if !sleep(delay, shutdown).await {
+        if !shutdown.sleep(delay).await {
             return Ok(last_sent);
         }
     }
@@ -162,95 +170,22 @@ impl std::fmt::Display for Trouble {
     }
 }
 
-/// 401 (token revoked) and 404 (no such bot): nothing to retry.
-pub(crate) fn is_fatal(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::Api {
-            code: 401 | 404,
-            ..
-        }
-    )
-}
-
 /// Waits until a poll can bring something new: half a batch of room in the
 /// window, and (if the last poll brought only repeats of held updates) a
 /// finished handler, or `refresh` to look for other chats' updates.
-/// `false`: stop was requested.
-async fn wait_for_room(
-    dispatcher: &Dispatcher<'_>,
-    shutdown: &Shutdown,
-    nothing_new: bool,
-    refresh: Duration,
-) -> bool {
-    let ready = || dispatcher.window() <= WINDOW / 2 && !(nothing_new && dispatcher.held() > 0);
-    if shutdown.is_requested() {
-        return false;
+async fn wait_for_room(dispatcher: &Dispatcher<'_>, nothing_new: bool, refresh: Duration) {
+    let seen = dispatcher.finished();
+    let room = || dispatcher.window() <= WINDOW / 2;
+    // Repeats only: nothing new comes until a handler finishes, or another chat writes.
+    let ready = || room() && !(nothing_new && dispatcher.held() > 0);
+    // A finished handler is a reason to look again, even before there is room.
+    let woken = dispatcher.until(|| ready() || dispatcher.finished() != seen);
+    if dispatcher.window() >= WINDOW {
+        // A full window brings nothing new: only a finished handler helps.
+        return woken.await;
     }
-    if ready() {
-        return true;
-    }
-    // Listening before the second look: a handler finishing in between still wakes us.
-    let finished = dispatcher.listen();
-    if ready() {
-        return true;
-    }
-    let full = dispatcher.window() >= WINDOW;
     let refresh = async {
-        if full {
-            // A full window brings nothing new: only a finished handler helps.
-            future::pending::<()>().await;
-        }
         Timer::after(refresh).await;
     };
-    future::or(
-        async {
-            future::or(finished, refresh).await;
-            true
-        },
-        async {
-            shutdown.requested().await;
-            false
-        },
-    )
-    .await
-}
-
-/// Sleeps for `delay` unless a stop is requested first (`false`).
-pub(crate) async fn sleep(delay: Duration, shutdown: &Shutdown) -> bool {
-    future::or(
-        async {
-            Timer::after(delay).await;
-            true
-        },
-        async {
-            shutdown.requested().await;
-            false
-        },
-    )
-    .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_an_unknown_token_is_fatal() {
-        let api = |code| Error::Api {
-            method: "getUpdates".into(),
-            code,
-            description: String::new(),
-            retry_after: None,
-            migrate_to: None,
-        };
-        assert!(is_fatal(&api(401)));
-        assert!(is_fatal(&api(404)));
-        assert!(!is_fatal(&api(409)));
-        assert!(!is_fatal(&api(429)));
-        assert!(!is_fatal(&Error::Http {
-            method: "getUpdates".into(),
-            status: 502
-        }));
-    }
+    future::or(woken, refresh).await;
 }

@@ -1,11 +1,14 @@
 //! One bot run, wired together: startup (`getMe`), the poller, the
-//! dispatcher, the health listener, the drain and the final confirmation.
+//! dispatcher, the health listener, the drain and the final confirmation;
+//! and the run's own state, which it creates and hands out: the metrics,
+//! the readiness, and at the end the [`Summary`].
 //!
-//! [`Service::new`] does the synchronous part (checks the config, binds the
-//! health port) so that a caller knows the health address, or gets a bind
-//! error, before anything runs. [`Service::run`] is one future on the
-//! runtime: the health listener and the bot race inside it, so when the bot
-//! stops, the listener is dropped with it.
+//! [`Service::new`] does the synchronous part (binds the health port) so
+//! that a caller knows the health address, or gets a bind error, before
+//! anything runs. [`Service::run_until`] is one future on the runtime: the
+//! health listener and the bot race inside it, so when the bot stops, the
+//! listener is dropped with it. The caller supplies the stop: a
+//! [`Shutdown`] that a signal, a thread or a test requests.
 //!
 //! On stop: no new `getUpdates`; running handlers get up to the drain
 //! timeout; then one `getUpdates` with `timeout=0` confirms what finished.
@@ -13,6 +16,7 @@
 //!
 //! Must not: contain routing, polling or listener logic of its own.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
@@ -23,67 +27,52 @@ use crate::api::retry::{self, Backoff};
 use crate::api::types::User;
 use crate::api::Client;
 use crate::config::Config;
-use crate::dispatch::Dispatcher;
-use crate::dispatch::Limits;
+use crate::dispatch::{Dispatcher, Limits};
 use crate::health::{HealthListener, Probe};
-use crate::metrics::Summary;
-use crate::poll;
-use crate::{Bot, Error, RateLimits, Runtime, Shutdown};
+use crate::metrics::Metrics;
+use crate::poll::{self, Reports};
+use crate::readiness::Readiness;
+use crate::{wait, Bot, Error, RateLimits, Runtime, Shutdown};
 
-/// A bot ready to run: config checked, health port bound (or retrying).
+/// A bot ready to run: health port bound (or retrying).
 ///
 /// # Examples
 /// ```
-/// use smolgram::{config::Config, api::Token, testkit::FakeApi, Bot, Runtime, Service};
+/// use smolgram::{config::Config, api::Token, testkit::FakeApi, Bot, Runtime, Service, Shutdown};
 ///
 /// let api = FakeApi::start();
-/// let mut config = Config::new(Some(Token::parse(FakeApi::TOKEN).unwrap()));
+/// let mut config = Config::new(Token::parse(FakeApi::TOKEN).unwrap());
 /// config.api_url = api.url();
 /// config.health = None;
 /// let service = Service::new(Bot::new(), &config).unwrap();
-/// service.shutdown().request(); // stops at once: nothing to do
+/// let shutdown = Shutdown::new();
+/// shutdown.request(); // stops at once: nothing to do
 /// let rt = Runtime::new();
-/// let summary = rt.block_on(service.run(&rt)).unwrap().unwrap();
+/// let summary = rt.block_on(service.run_until(&rt, &shutdown)).unwrap().unwrap();
 /// assert_eq!(summary.handled, 0);
 /// ```
 #[derive(Debug)]
 pub struct Service {
     bot: Bot,
     config: Config,
-    client: Client,
     health: Option<HealthListener>,
-    shutdown: Shutdown,
 }
 
 impl Service {
-    /// Checks `config` and binds the health listener.
+    /// Binds the health listener of `config`.
     ///
     /// # Errors
-    /// [`Error::Config`] without a token; [`Error::Bind`] if the health
-    /// address cannot be bound (a busy port only with `require_health`).
+    /// [`Error::Bind`] if the health address cannot be bound (a busy port
+    /// only with `require_health`).
     pub fn new(bot: Bot, config: &Config) -> Result<Service, Error> {
-        let token = config
-            .token
-            .as_ref()
-            .ok_or_else(|| Error::Config("no bot token; set TELEGRAM_BOT_TOKEN".into()))?;
         let health = match config.health {
             Some(addr) => Some(HealthListener::bind(addr, config.require_health)?),
             None => None,
         };
         Ok(Service {
-            client: Client::with_limits(
-                &config.api_url,
-                token,
-                config.io_threads,
-                config
-                    .rate_limits
-                    .unwrap_or_else(|| RateLimits::for_api(&config.api_url)),
-            )
-            .with_retry(config.retry),
             bot,
             config: config.clone(),
             health,
-            shutdown: Shutdown::new(),
         })
     }
 
@@ -92,38 +81,35 @@ impl Service {
         self.health.as_ref().and_then(HealthListener::local_addr)
     }
 
-    /// The handle that stops this run (from any thread).
-    pub fn shutdown(&self) -> Shutdown {
-        self.shutdown.clone()
-    }
-
-    /// This service, stopped by `shutdown` instead of a handle of its own:
-    /// one whose signal handlers were installed before the service bound
-    /// its health port, so no SIGTERM falls between the two.
-    pub fn with_shutdown(mut self, shutdown: Shutdown) -> Service {
-        self.shutdown = shutdown;
-        self
-    }
-
-    /// Runs the bot on `rt` until a stop is requested or a fatal error.
+    /// Runs the bot on `rt` until `shutdown` is requested or a fatal error.
     ///
     /// # Errors
     /// [`Error::Api`] with code 401 or 404 when Telegram rejects the token.
-    pub async fn run(self, rt: &Runtime) -> Result<Summary, Error> {
+    pub async fn run_until(self, rt: &Runtime, shutdown: &Shutdown) -> Result<Summary, Error> {
         let Service {
             bot,
             config,
-            client,
             health,
-            shutdown,
         } = self;
         let health_addr = health.as_ref().and_then(HealthListener::local_addr);
+        let metrics = Rc::new(Metrics::default());
+        // A long poll answers at least once per poll timeout; twice that
+        // (plus the request's own slack) without a success is "deaf".
+        let stale = config.poll_timeout * 2 + Duration::from_secs(10);
+        let readiness = Rc::new(Readiness::new(stale, shutdown.clone()));
+        let client = Client::with_metrics(
+            &config.api_url,
+            &config.token,
+            config.io_threads,
+            config
+                .rate_limits
+                .unwrap_or_else(|| RateLimits::for_api(&config.api_url)),
+            Rc::clone(&metrics),
+        )
+        .with_retry(config.retry);
         let probe = Probe {
-            metrics: Rc::clone(client.metrics()),
-            shutdown: shutdown.clone(),
-            // A long poll answers at least once per poll timeout; twice that
-            // (plus the request's own slack) without a success is "deaf".
-            stale: config.poll_timeout * 2 + Duration::from_secs(10),
+            metrics: Rc::clone(&metrics),
+            readiness: Rc::clone(&readiness),
         };
         let listener = async {
             if let Some(health) = health {
@@ -132,7 +118,7 @@ impl Service {
             future::pending().await
         };
         let bot = async {
-            let Some(me) = start(&client, &shutdown).await? else {
+            let Some(me) = start(&client, shutdown).await? else {
                 return Ok(Summary::default());
             };
             let username = me.username.unwrap_or_default();
@@ -142,12 +128,24 @@ impl Service {
                 max_in_flight: config.max_handlers,
                 timeout: config.handler_timeout,
             };
-            let dispatcher = Dispatcher::new(rt, bot, client.clone(), username, limits);
-            let last_sent = poll::run(&client, &dispatcher, &shutdown, config.poll_timeout).await?;
+            let dispatcher = Dispatcher::new(
+                rt,
+                bot,
+                client.clone(),
+                username,
+                limits,
+                Rc::clone(&metrics),
+            );
+            let reports = Reports {
+                metrics: &metrics,
+                readiness: &readiness,
+            };
+            let last_sent =
+                poll::run(&client, &dispatcher, shutdown, reports, config.poll_timeout).await?;
             drain(&dispatcher, config.drain_timeout).await;
             let unfinished = dispatcher.held() as u64;
             confirm(&client, dispatcher.offset(), last_sent).await;
-            let summary = client.metrics().summary(unfinished);
+            let summary = Summary::of(&metrics, unfinished);
             log::info!("stopped {summary}");
             Ok(summary)
         };
@@ -155,20 +153,36 @@ impl Service {
     }
 }
 
-/// Runs `bot` with `config` in this process until SIGTERM or SIGINT: the
+/// Runs `bot` with `config` on this thread until SIGTERM or SIGINT: the
 /// whole lifecycle in one call, for a `main`.
 ///
 /// # Errors
-/// As [`Service::new`] and [`Service::run`]; [`Error::Io`] if the signal
-/// handlers cannot be installed.
+/// As [`run_with`].
 pub fn run(bot: Bot, config: &Config) -> Result<Summary, Error> {
-    // Signals first: a supervisor may send SIGTERM as soon as the health port answers.
-    let shutdown = Shutdown::new();
+    run_with(bot, config, &Shutdown::new(), |_| {})
+}
+
+/// [`run`], stopped by `shutdown` as well as by the signals, with a look at
+/// the bound [`Service`] (its health address, say) before it runs.
+///
+/// Signal handlers come first, then the bind: a supervisor may send SIGTERM
+/// as soon as the health port answers, and it must find them installed.
+///
+/// # Errors
+/// [`Error::Io`] if the signal handlers cannot be installed; as
+/// [`Service::new`] and [`Service::run_until`] otherwise.
+pub fn run_with(
+    bot: Bot,
+    config: &Config,
+    shutdown: &Shutdown,
+    bound: impl FnOnce(&Service),
+) -> Result<Summary, Error> {
     let signals = shutdown.watch_signals()?;
-    let service = Service::new(bot, config)?.with_shutdown(shutdown);
+    let service = Service::new(bot, config)?;
+    bound(&service);
     let rt = Runtime::new();
     rt.spawn(signals).detach();
-    rt.block_on(service.run(&rt))?
+    rt.block_on(service.run_until(&rt, shutdown))?
 }
 
 /// `getMe` until it answers: network trouble is retried with backoff and
@@ -176,32 +190,28 @@ pub fn run(bot: Bot, config: &Config) -> Result<Summary, Error> {
 async fn start(client: &Client, shutdown: &Shutdown) -> Result<Option<User>, Error> {
     let mut backoff = Backoff::transient();
     let mut failing: Option<String> = None;
+    // This loop is the retry policy here: one try per attempt, logged per change.
+    let client = client.without_retries();
     loop {
-        // This loop is the retry policy here: one try per attempt, logged per change.
-        let attempt = future::or(
-            async { Some(client.without_retries().get_me().await) },
-            async {
-                shutdown.requested().await;
-                None
-            },
-        );
-        match attempt.await {
-            None => return Ok(None),
-            Some(Ok(me)) => {
+        let Some(attempt) = shutdown.race(client.get_me()).await else {
+            return Ok(None);
+        };
+        match attempt {
+            Ok(me) => {
                 if failing.is_some() {
                     log::info!("bot api reachable again");
                 }
                 return Ok(Some(me));
             }
-            Some(Err(e)) if poll::is_fatal(&e) => return Err(e),
-            Some(Err(e)) => {
+            Err(e) if e.is_token_rejected() => return Err(e),
+            Err(e) => {
                 let delay = e.retry_after().map_or_else(|| backoff.next(), retry::after);
                 let line = e.to_string();
                 if failing.as_deref() != Some(line.as_str()) {
                     log::warn!("bot api not reachable error={line:?}; retrying with backoff");
                     failing = Some(line);
                 }
-                if !poll::sleep(delay, shutdown).await {
+                if !shutdown.sleep(delay).await {
                     return Ok(None);
                 }
             }
@@ -216,18 +226,7 @@ async fn drain(dispatcher: &Dispatcher<'_>, deadline: Duration) {
         return;
     }
     log::info!("draining handlers={running} deadline={deadline:?}");
-    let finished = future::or(
-        async {
-            dispatcher.idle().await;
-            true
-        },
-        async {
-            async_io::Timer::after(deadline).await;
-            false
-        },
-    )
-    .await;
-    if !finished {
+    if wait::within(deadline, dispatcher.idle()).await.is_none() {
         log::warn!(
             "drain deadline passed unfinished={}; they stay unconfirmed and will be delivered again",
             dispatcher.held()
@@ -249,5 +248,46 @@ async fn confirm(client: &Client, offset: Option<i64>, last_sent: Option<i64>) {
         Err(e) => log::warn!(
             "final confirmation failed offset={offset} error={e}; those updates may come again"
         ),
+    }
+}
+
+/// What a run did, returned when it stops and logged on exit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Summary {
+    /// Updates whose handler finished `Ok` (or that no handler took).
+    pub handled: u64,
+    /// Updates whose handler failed, panicked or timed out; they are
+    /// confirmed all the same.
+    pub failed: u64,
+    /// Updates that broke the schema, skipped and confirmed.
+    pub skipped: u64,
+    /// Updates whose handler had not finished at the drain deadline: left
+    /// unconfirmed, so the next start gets them again.
+    pub unfinished: u64,
+    /// Bot API calls from handlers that failed for good, after their retries.
+    pub failed_sends: u64,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "handled={} failed={} skipped={} unfinished={} failed_sends={}",
+            self.handled, self.failed, self.skipped, self.unfinished, self.failed_sends
+        )
+    }
+}
+
+impl Summary {
+    /// What `metrics` counted, with `unfinished` updates left at the drain deadline.
+    fn of(metrics: &Metrics, unfinished: u64) -> Summary {
+        Summary {
+            handled: metrics.handled.get(),
+            failed: metrics.errors.get() + metrics.panics.get() + metrics.timeouts.get(),
+            skipped: metrics.skipped.get(),
+            unfinished,
+            failed_sends: metrics.failed_calls.get(),
+        }
     }
 }

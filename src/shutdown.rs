@@ -10,14 +10,21 @@
 
 use std::fmt;
 use std::future::Future;
+use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
+use async_io::Timer;
 use async_signal::{Signal, Signals};
 use event_listener::Event;
-use futures_lite::StreamExt;
+use futures_lite::{future, Stream, StreamExt};
 
-use crate::Error;
+use crate::{wait, Error};
+
+/// After a failed read of the signal stream, wait this long before the
+/// next, so that a persistent failure cannot spin the executor thread.
+const SIGNAL_RETRY: Duration = Duration::from_millis(100);
 
 /// A cloneable stop handle. The first [`request`](Shutdown::request) starts a
 /// graceful stop; every loop races its work against
@@ -61,17 +68,31 @@ impl Shutdown {
 
     /// Waits until a stop is requested (at once if it already was).
     pub async fn requested(&self) {
-        loop {
-            if self.is_requested() {
-                return;
-            }
-            let listener = self.inner.event.listen();
-            // Checked again: a request between the check and `listen` would be missed.
-            if self.is_requested() {
-                return;
-            }
-            listener.await;
-        }
+        wait::until(&self.inner.event, || self.is_requested()).await;
+    }
+
+    /// Runs `work` until it finishes (`Some` of its output) or a stop is
+    /// requested first (`None`; `work` is dropped, which cancels it).
+    ///
+    /// ```
+    /// let shutdown = smolgram::Shutdown::new();
+    /// let rt = smolgram::Runtime::new();
+    /// assert_eq!(rt.block_on(shutdown.race(async { 1 })).unwrap(), Some(1));
+    /// shutdown.request();
+    /// let never = futures_lite::future::pending::<()>();
+    /// assert_eq!(rt.block_on(shutdown.race(never)).unwrap(), None);
+    /// ```
+    pub async fn race<T>(&self, work: impl Future<Output = T>) -> Option<T> {
+        future::or(async { Some(work.await) }, async {
+            self.requested().await;
+            None
+        })
+        .await
+    }
+
+    /// Sleeps for `delay` unless a stop is requested first; `false` then.
+    pub async fn sleep(&self, delay: Duration) -> bool {
+        self.race(Timer::after(delay)).await.is_some()
     }
 
     /// Installs SIGTERM and SIGINT handlers now and returns the future that
@@ -84,30 +105,57 @@ impl Shutdown {
     /// # Errors
     /// [`Error::Io`] if the handlers cannot be installed.
     pub fn watch_signals(&self) -> Result<impl Future<Output = ()> + 'static, Error> {
-        let mut signals = Signals::new([Signal::Term, Signal::Int]).map_err(|e| Error::Io {
+        let signals = Signals::new([Signal::Term, Signal::Int]).map_err(|e| Error::Io {
             what: "installing signal handlers",
             kind: e.kind(),
         })?;
         let shutdown = self.clone();
         Ok(async move {
-            let mut seen = 0;
-            while let Some(Ok(signal)) = signals.next().await {
-                let (name, number) = match signal {
-                    Signal::Term => ("SIGTERM", 15),
-                    _ => ("SIGINT", 2),
-                };
-                seen += 1;
-                if seen == 1 {
-                    log::info!("stopping signal={name}; a second signal exits at once");
-                    shutdown.request();
-                } else {
-                    log::warn!(
-                        "exiting at once signal={name}; unfinished updates will be delivered again"
-                    );
-                    std::process::exit(128 + number);
-                }
-            }
+            let number = serve_signals(signals, &shutdown).await;
+            std::process::exit(128 + number);
         })
+    }
+}
+
+/// Turns `signals` into stop requests until the second signal, and returns
+/// that signal's number. A read error is logged (once per kind) and the
+/// stream read again after [`SIGNAL_RETRY`]: SIGTERM must keep working.
+async fn serve_signals(
+    mut signals: impl Stream<Item = io::Result<Signal>> + Unpin,
+    shutdown: &Shutdown,
+) -> i32 {
+    let mut seen = 0;
+    let mut failing = None;
+    loop {
+        let signal = match signals.next().await {
+            Some(Ok(signal)) => signal,
+            Some(Err(e)) => {
+                if failing != Some(e.kind()) {
+                    log::warn!("signal stream failed error={e}; reading it again");
+                    failing = Some(e.kind());
+                }
+                Timer::after(SIGNAL_RETRY).await;
+                continue;
+            }
+            // Signals' stream never ends; if one did, nothing more could come.
+            None => {
+                log::error!("signal stream ended; SIGTERM and SIGINT are no longer handled");
+                return future::pending().await;
+            }
+        };
+        failing = None;
+        let (name, number) = match signal {
+            Signal::Term => ("SIGTERM", 15),
+            _ => ("SIGINT", 2),
+        };
+        seen += 1;
+        if seen == 1 {
+            log::info!("stopping signal={name}; a second signal exits at once");
+            shutdown.request();
+        } else {
+            log::warn!("exiting at once signal={name}; unfinished updates will be delivered again");
+            return number;
+        }
     }
 }
 
@@ -134,5 +182,22 @@ mod tests {
         shutdown.request();
         waiter.join().unwrap();
         assert!(shutdown.is_requested());
+    }
+
+    #[test]
+    fn a_signal_stream_error_is_survived_and_the_next_signals_still_count() {
+        let shutdown = Shutdown::new();
+        let stream = futures_lite::stream::iter([
+            Err(io::Error::other("read failed")),
+            Ok(Signal::Term),
+            Err(io::Error::other("read failed")),
+            Ok(Signal::Int),
+        ]);
+        let number = async_io::block_on(serve_signals(stream, &shutdown));
+        assert!(
+            shutdown.is_requested(),
+            "the first SIGTERM after the error stops"
+        );
+        assert_eq!(number, 2, "the second signal exits, with SIGINT's number");
     }
 }

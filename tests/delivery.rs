@@ -311,7 +311,7 @@ fn three_500s_on_get_updates_are_survived() {
 fn a_rejected_token_ends_the_run_with_the_401() {
     let api = FakeApi::start();
     let mut config = TestBot::config(&api);
-    config.token = Some(smolgram::api::Token::parse("42:SECRETnotTheFakesToken").unwrap());
+    config.token = smolgram::api::Token::parse("42:SECRETnotTheFakesToken").unwrap();
     let bot = TestBot::start_with(config, Bot::new).unwrap();
     let err = bot.join(DEADLINE).unwrap_err();
     assert!(matches!(err, Error::Api { code: 401, .. }), "{err:?}");

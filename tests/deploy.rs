@@ -13,7 +13,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use smolgram::config::{self, Config, USAGE};
+use smolgram::api::Token;
+use smolgram::config::{self, Config};
+use smolgram::testkit::FakeApi;
 
 /// Where `just static` puts the x86_64 binary, and so what the image copies by default.
 const STATIC_BINARY: &str = "target/x86_64-unknown-linux-musl/release/smolgram";
@@ -30,16 +32,40 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
 }
 
-fn default_drain() -> Duration {
-    Config::new(None).drain_timeout
+/// The defaults of a run, whatever the token.
+fn defaults() -> Config {
+    Config::new(Token::parse(FakeApi::TOKEN).unwrap())
 }
 
-/// `smolgram ARGS…` as the binary would parse it, with `env` as its environment.
-fn parse(args: &[&str], env: &[(String, String)]) -> Result<config::Command, smolgram::Error> {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    config::parse(&args, |key| {
-        env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
-    })
+fn default_drain() -> Duration {
+    defaults().drain_timeout
+}
+
+/// `smolgram [VERB] ARGS…` with `env` as its environment: the verb (`run`
+/// if none), and the run's config as the library parses it (a `healthcheck`
+/// reads no token).
+fn parse(args: &[&str], env: &[(String, String)]) -> Result<(String, Config), smolgram::Error> {
+    let (verb, rest) = match args.split_first() {
+        Some((word, rest)) if !word.starts_with('-') => (word.to_string(), rest),
+        _ => ("run".to_owned(), args),
+    };
+    let rest: Vec<String> = rest.iter().map(|a| a.to_string()).collect();
+    let env = |key: &str| env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let config = match verb.as_str() {
+        "healthcheck" => config::parse_over(defaults(), &rest, env)?,
+        _ => config::parse(&rest, env)?,
+    };
+    Ok((verb, config))
+}
+
+/// `smolgram --help`, as the binary prints it.
+fn usage() -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smolgram"))
+        .arg("--help")
+        .output()
+        .expect("the smolgram binary runs");
+    assert!(out.status.success(), "smolgram --help: {out:?}");
+    String::from_utf8(out.stdout).expect("utf-8 usage")
 }
 
 /// contrib/env.example's variables: what the unit's EnvironmentFile starts from.
@@ -166,7 +192,7 @@ fn dockerfile_copies_the_static_build_by_default() {
 fn dockerfile_health_check_is_the_binarys_own_probe_of_the_exposed_port() {
     let docker = dockerfile();
     let exposed: u16 = only(&docker, "EXPOSE").parse().expect("EXPOSE PORT");
-    let default_health = Config::new(None).health.expect("health is on by default");
+    let default_health = defaults().health.expect("health is on by default");
     assert_eq!(
         exposed,
         default_health.port(),
@@ -188,7 +214,7 @@ fn dockerfile_health_check_is_the_binarys_own_probe_of_the_exposed_port() {
         &command[1..].iter().map(String::as_str).collect::<Vec<_>>(),
         &[],
     ) {
-        Ok(config::Command::Healthcheck(config)) => {
+        Ok((verb, config)) if verb == "healthcheck" => {
             assert_eq!(config.health.map(|a| a.port()), Some(exposed))
         }
         other => panic!("`smolgram healthcheck` is not the probe: {other:?}"),
@@ -462,7 +488,7 @@ fn procfile_runs_the_bot_as_one_worker() {
     assert_eq!(words[0], "./target/release/smolgram");
     assert!(matches!(
         parse(&words[1..], &example_env()),
-        Ok(config::Command::Run(_))
+        Ok((verb, _)) if verb == "run"
     ));
 }
 
@@ -534,7 +560,7 @@ fn unit_config() -> Config {
         "where the guide installs it"
     );
     match parse(&words[1..], &example_env()) {
-        Ok(config::Command::Run(config)) => config,
+        Ok((verb, config)) if verb == "run" => config,
         other => panic!("ExecStart={exec}: {other:?}"),
     }
 }
@@ -599,8 +625,9 @@ fn systemd_unit_does_not_restart_on_bad_config_or_rejected_token() {
     assert_eq!(service_one("Restart"), "on-failure");
     assert!(timespan(&service_one("RestartSec")) >= Duration::from_secs(1));
     // The exit codes the binary documents.
-    assert!(USAGE.contains("2 bad configuration"), "{USAGE}");
-    assert!(USAGE.contains("3 token rejected"), "{USAGE}");
+    let usage = usage();
+    assert!(usage.contains("2 bad configuration"), "{usage}");
+    assert!(usage.contains("3 token rejected"), "{usage}");
     let codes = |key: &str| -> BTreeSet<String> {
         service(key)
             .iter()

@@ -48,7 +48,7 @@ impl TestBot {
     pub fn config(api: &FakeApi) -> Config {
         // Cannot fail: the fake's token is a valid token (its tests check it).
         let token = Token::parse(FakeApi::TOKEN).expect("the testkit token is well formed");
-        let mut config = Config::new(Some(token));
+        let mut config = Config::new(token);
         config.api_url = api.url();
         config.health = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
         config.poll_timeout = Duration::from_secs(5);
@@ -77,6 +77,8 @@ impl TestBot {
     ) -> Result<TestBot, Error> {
         let (started_tx, started_rx) = mpsc::channel();
         let (done_tx, done) = mpsc::channel();
+        let shutdown = Shutdown::new();
+        let stop = shutdown.clone();
         let thread = thread::Builder::new()
             .name("smolgram-test-bot".into())
             .spawn(move || {
@@ -87,9 +89,9 @@ impl TestBot {
                         return;
                     }
                 };
-                let _ = started_tx.send(Ok((service.shutdown(), service.health_addr())));
+                let _ = started_tx.send(Ok(service.health_addr()));
                 let rt = Runtime::new();
-                let result = rt.block_on(service.run(&rt)).and_then(|r| r);
+                let result = rt.block_on(service.run_until(&rt, &stop)).and_then(|r| r);
                 let _ = done_tx.send(result);
             })
             .map_err(|e| Error::Io {
@@ -97,7 +99,7 @@ impl TestBot {
                 kind: e.kind(),
             })?;
         match started_rx.recv() {
-            Ok(Ok((shutdown, health))) => Ok(TestBot {
+            Ok(Ok(health)) => Ok(TestBot {
                 shutdown,
                 health,
                 done,

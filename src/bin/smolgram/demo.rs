@@ -10,12 +10,12 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use smolgram::api::{types::ChatId, Token};
+use smolgram::api::types::ChatId;
 use smolgram::config::Config;
 use smolgram::testkit::FakeApi;
-use smolgram::{Runtime, Service, Shutdown};
+use smolgram::Shutdown;
 
 use crate::{echo, exit_code, healthcheck};
 
@@ -23,51 +23,46 @@ use crate::{echo, exit_code, healthcheck};
 const CHAT: ChatId = ChatId(1001);
 /// How long the script waits for each answer.
 const DEADLINE: Duration = Duration::from_secs(10);
+/// How often a waiting script looks whether the bot was stopped under it:
+/// a stop need not change anything the fake would wake it for.
+const LOOK: Duration = Duration::from_millis(100);
 
 pub(crate) fn run(mut config: Config, serve: bool) -> ExitCode {
     let api = Arc::new(FakeApi::start());
-    // Cannot fail: the testkit's token is well formed (its own tests check it).
-    config.token = Some(Token::parse(FakeApi::TOKEN).expect("testkit token is valid"));
     config.api_url = api.url();
-    // Signals first: a supervisor may send SIGTERM as soon as the health port answers.
     let shutdown = Shutdown::new();
-    let signals = match shutdown.watch_signals() {
-        Ok(signals) => signals,
-        Err(e) => return exit_code(Err(e)),
-    };
-    let service = match Service::new(echo::bot(), &config) {
-        Ok(service) => service.with_shutdown(shutdown.clone()),
-        Err(e) => return exit_code(Err(e)),
-    };
-    let health = service.health_addr();
-    println!("smolgram demo: fake Bot API at {}", api.url());
-    match health {
-        Some(addr) => println!("health: http://{addr}/healthz"),
-        None => println!("health: off"),
-    }
-    let rt = Runtime::new();
-    rt.spawn(signals).detach();
-    let user = Arc::clone(&api);
-    let script = thread::spawn(move || {
-        let outcome = conversation(&user, health, &shutdown);
-        match &outcome {
-            Ok(()) if serve && !shutdown.is_requested() => {
-                println!("serving until SIGTERM or Ctrl-C")
-            }
-            Ok(()) => shutdown.request(),
-            Err(e) => {
-                eprintln!("smolgram demo: {e}");
-                shutdown.request();
-            }
+    let mut script = None;
+    let result = smolgram::run_with(echo::bot(), &config, &shutdown, |service| {
+        let health = service.health_addr();
+        println!("smolgram demo: fake Bot API at {}", api.url());
+        match health {
+            Some(addr) => println!("health: http://{addr}/healthz"),
+            None => println!("health: off"),
         }
-        outcome
+        let (user, stop) = (Arc::clone(&api), shutdown.clone());
+        script = Some(thread::spawn(move || {
+            let outcome = conversation(&user, health, &stop);
+            match &outcome {
+                Ok(()) if serve && !stop.is_requested() => {
+                    println!("serving until SIGTERM or Ctrl-C")
+                }
+                Ok(()) => stop.request(),
+                Err(e) => {
+                    eprintln!("smolgram demo: {e}");
+                    stop.request();
+                }
+            }
+            outcome
+        }));
     });
-    let code = exit_code(rt.block_on(service.run(&rt)).and_then(|r| r));
+    let code = exit_code(result);
     // The fake lives until here: the bot's final confirmation still reaches it.
     drop(api);
-    match script.join() {
-        Ok(Ok(())) => code,
-        _ => ExitCode::FAILURE,
+    match script.map(thread::JoinHandle::join) {
+        // The run failed before the script started: its exit code says why.
+        None => code,
+        Some(Ok(Ok(()))) => code,
+        Some(_) => ExitCode::FAILURE,
     }
 }
 
@@ -107,13 +102,10 @@ fn conversation(api: &FakeApi, health: Option<SocketAddr>, stop: &Shutdown) -> R
 /// Waits for the bot's next message in the demo chat and prints it;
 /// `false` if a stop came first.
 fn show_replies(api: &FakeApi, before: usize, stop: &Shutdown) -> Result<bool, String> {
-    if !api.wait_for(DEADLINE, |api| {
-        api.sent_to(CHAT) > before || stop.is_requested()
-    }) {
-        return Err(format!("no answer within {DEADLINE:?}"));
-    }
-    if api.sent_to(CHAT) == before {
-        return Ok(false);
+    match wait(api, stop, |api| api.sent_to(CHAT) > before) {
+        Waited::Done => {}
+        Waited::Stopped => return Ok(false),
+        Waited::TimedOut => return Err(format!("no answer within {DEADLINE:?}")),
     }
     for sent in api.sent().iter().filter(|s| s.chat == CHAT).skip(before) {
         let buttons: Vec<&str> = sent.params["reply_markup"]["inline_keyboard"]
@@ -139,12 +131,12 @@ enum Waited {
     TimedOut,
 }
 
-/// Waits up to [`DEADLINE`] for `cond`, looking at `stop` every 100 ms too:
-/// a stop may come before the bot ever calls the fake again.
+/// Waits up to [`DEADLINE`] for `cond`, looking at `stop` every [`LOOK`]
+/// too: a stop may come before the bot ever calls the fake again.
 fn wait(api: &FakeApi, stop: &Shutdown, mut cond: impl FnMut(&FakeApi) -> bool) -> Waited {
-    let until = std::time::Instant::now() + DEADLINE;
-    while std::time::Instant::now() < until {
-        if api.wait_for(Duration::from_millis(100), &mut cond) {
+    let until = Instant::now() + DEADLINE;
+    while Instant::now() < until {
+        if api.wait_for(LOOK, &mut cond) {
             return Waited::Done;
         }
         if stop.is_requested() {

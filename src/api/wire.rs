@@ -1,0 +1,224 @@
+//! The wire: a call's JSON body, the one POST an io thread makes, and
+//! every shape of answer decoded into a result or one [`Error`].
+//!
+//! Every response shape is decoded: `ok/result`; `ok: false` with
+//! `error_code`, `description` and `parameters` (`retry_after`,
+//! `migrate_to_chat_id`), whatever the HTTP status; and a body that is not
+//! JSON at all (an nginx 502 page) becomes [`Error::Http`]. `ureq`'s errors
+//! are reduced to a [`NetworkKind`], because some of them print the URI,
+//! and the URI holds the token.
+//!
+//! Must not: log, or keep anything of a request once it is answered.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Serialize};
+
+use super::types::ChatId;
+use crate::{Error, NetworkKind};
+
+/// The largest response body we read (a full getUpdates batch is far smaller).
+const BODY_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// The JSON body of a call.
+pub(super) fn encode(method: &str, params: &impl Serialize) -> Result<Arc<[u8]>, Error> {
+    serde_json::to_vec(params)
+        .map(Arc::from)
+        .map_err(|e| Error::Decode {
+            method: method.to_owned(),
+            detail: format!("parameters do not encode: {e}"),
+        })
+}
+
+/// The numeric `chat_id` a call is addressed to; `None` for none or an
+/// `@username` (those are held only by a 429).
+pub(super) fn target_chat(body: &[u8]) -> Option<ChatId> {
+    #[derive(Deserialize)]
+    struct Target {
+        chat_id: Option<i64>,
+    }
+    serde_json::from_slice::<Target>(body)
+        .ok()?
+        .chat_id
+        .map(ChatId)
+}
+
+/// `body` with its `chat_id` replaced by `chat`; `None` if it has none.
+pub(super) fn with_chat_id(body: &[u8], chat: ChatId) -> Option<Arc<[u8]>> {
+    let mut params: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).ok()?;
+    let slot = params.get_mut("chat_id")?;
+    *slot = chat.0.into();
+    serde_json::to_vec(&params).ok().map(Arc::from)
+}
+
+/// On an io thread: one POST, its body read and decoded.
+pub(super) fn send<T: DeserializeOwned>(
+    agent: &ureq::Agent,
+    base: &str,
+    method: String,
+    body: &[u8],
+    deadline: Duration,
+) -> Result<T, Error> {
+    let network = |kind| Error::Network {
+        method: method.clone(),
+        kind,
+    };
+    let mut response = agent
+        .post(format!("{base}{method}"))
+        .header("content-type", "application/json")
+        .config()
+        .timeout_global(Some(deadline))
+        .build()
+        .send(body)
+        .map_err(|e| network(network_kind(&e)))?;
+    let status = response.status().as_u16();
+    let bytes = response
+        .body_mut()
+        .with_config()
+        .limit(BODY_LIMIT)
+        .read_to_vec()
+        .map_err(|e| network(network_kind(&e)))?;
+    decode(method, status, &bytes)
+}
+
+/// What a Bot API answer says; every field but `ok` is optional on the wire.
+#[derive(Deserialize)]
+struct Envelope<T> {
+    ok: bool,
+    result: Option<T>,
+    error_code: Option<u16>,
+    description: Option<String>,
+    parameters: Option<Parameters>,
+}
+
+#[derive(Deserialize)]
+struct Parameters {
+    retry_after: Option<u64>,
+    migrate_to_chat_id: Option<i64>,
+}
+
+/// Turns a status and body into `T` or the one error that says what happened.
+fn decode<T: DeserializeOwned>(method: String, status: u16, body: &[u8]) -> Result<T, Error> {
+    if (200..300).contains(&status) {
+        return match serde_json::from_slice::<Envelope<T>>(body) {
+            Ok(Envelope {
+                ok: true,
+                result: Some(result),
+                ..
+            }) => Ok(result),
+            Ok(Envelope {
+                ok: true,
+                result: None,
+                ..
+            }) => Err(Error::Decode {
+                method,
+                detail: "ok without a result".into(),
+            }),
+            Ok(env) => Err(api_error(method, status, env)),
+            Err(e) => Err(Error::Decode {
+                method,
+                detail: e.to_string(),
+            }),
+        };
+    }
+    match serde_json::from_slice::<Envelope<IgnoredAny>>(body) {
+        Ok(env) if !env.ok => Err(api_error(method, status, env)),
+        _ => Err(Error::Http { method, status }),
+    }
+}
+
+fn api_error<T>(method: String, status: u16, env: Envelope<T>) -> Error {
+    let parameters = env.parameters.unwrap_or(Parameters {
+        retry_after: None,
+        migrate_to_chat_id: None,
+    });
+    Error::Api {
+        method,
+        code: env.error_code.unwrap_or(status),
+        description: env.description.unwrap_or_default(),
+        retry_after: parameters.retry_after.map(Duration::from_secs),
+        migrate_to: parameters.migrate_to_chat_id.map(ChatId),
+    }
+}
+
+/// What kind of failure a `ureq` error is, without its text (it may hold the URL).
+fn network_kind(e: &ureq::Error) -> NetworkKind {
+    match e {
+        ureq::Error::Timeout(_) => NetworkKind::Timeout,
+        ureq::Error::HostNotFound => NetworkKind::Dns,
+        ureq::Error::ConnectionFailed => NetworkKind::Connect,
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => NetworkKind::Tls,
+        ureq::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => NetworkKind::Connect,
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => NetworkKind::Timeout,
+            _ => NetworkKind::Broken,
+        },
+        _ => NetworkKind::Broken,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn decoded(status: u16, body: &str) -> Result<Value, Error> {
+        decode("sendMessage".into(), status, body.as_bytes())
+    }
+
+    #[test]
+    fn ok_result_is_returned() {
+        assert_eq!(
+            decoded(200, r#"{"ok":true,"result":{"a":1}}"#).unwrap()["a"],
+            1
+        );
+    }
+
+    #[test]
+    fn retry_after_is_read_from_a_429() {
+        let e = decoded(
+            429,
+            r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 7","parameters":{"retry_after":7}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+        assert_eq!(e.status(), Some(429));
+    }
+
+    #[test]
+    fn migrate_to_chat_id_is_read() {
+        let e = decoded(
+            400,
+            r#"{"ok":false,"error_code":400,"description":"Bad Request: group chat was upgraded to a supergroup chat","parameters":{"migrate_to_chat_id":-1001234}}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            Error::Api {
+                migrate_to: Some(ChatId(-1001234)),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn an_html_error_page_is_an_http_error() {
+        let e = decoded(502, "<html><body><h1>502 Bad Gateway</h1></body></html>").unwrap_err();
+        assert!(matches!(e, Error::Http { status: 502, .. }), "{e:?}");
+    }
+
+    #[test]
+    fn truncated_json_on_200_is_a_decode_error() {
+        let e = decoded(200, r#"{"ok":true,"result":[{"update_id":1"#).unwrap_err();
+        assert!(matches!(e, Error::Decode { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn error_code_missing_falls_back_to_the_status() {
+        let e = decoded(500, r#"{"ok":false,"description":"Internal Server Error"}"#).unwrap_err();
+        assert_eq!(e.status(), Some(500));
+    }
+}

@@ -1,0 +1,175 @@
+//! The command line: the verb (`run`, `demo`, `healthcheck`, `--help`,
+//! `--version`), the verbs' own flags (`--serve`), and the usage text. The
+//! run's flags and the environment are the library's: [`config`] parses
+//! them.
+//!
+//! Must not: parse a run flag itself, or read the environment but through
+//! the function it is given.
+
+use smolgram::api::Token;
+use smolgram::config::{self, Config};
+use smolgram::testkit::FakeApi;
+use smolgram::Error;
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Run the bot.
+    Run(Config),
+    /// Run the bot against the built-in fake Bot API with a scripted
+    /// conversation; with `serve`, keep running until a signal.
+    Demo { config: Config, serve: bool },
+    /// Probe the local health endpoint and exit 0 if it answers 200.
+    Healthcheck(Config),
+    /// Print the usage.
+    Help,
+    /// Print the version.
+    Version,
+}
+
+/// The usage text for `--help`.
+pub(crate) const USAGE: &str = "\
+smolgram: a Telegram bot runtime for small machines
+
+usage: smolgram [run] [flags]      run the bot (needs TELEGRAM_BOT_TOKEN)
+       smolgram demo [--serve]     the bot against a built-in fake Bot API, no token, no network
+       smolgram healthcheck        exit 0 if the local /healthz answers 200, else 1
+       smolgram --help | --version
+
+flags:
+  --health-addr HOST:PORT  health listener address (default 0.0.0.0:$PORT, else 0.0.0.0:8080; port 0 picks one)
+  --no-health              no health listener
+  --require-health         exit 2 if the health port is busy (default: warn and keep retrying)
+  --api-url URL            Bot API base URL (default $TELEGRAM_API_URL, else https://api.telegram.org)
+  --poll-timeout SECS      getUpdates long-poll timeout, 1-50 (default 25)
+  --drain-timeout SECS     how long a stop waits for running handlers (default 8)
+  --io-threads N           most blocking HTTP requests at once, 2-256 (default 16)
+  --max-handlers N         handlers running at once over all chats, 1-10000 (default 64)
+  --handler-timeout SECS   abandon a handler still running after this, 1-3600 (default 60)
+  --rate-limits on|off     outbound limits (default: on for api.telegram.org, off for other API URLs)
+  --global-rate N          messages/s over all chats (default 30; 0 = no limit; implies on)
+  --chat-rate N            messages/s per private chat, burst 3 (default 1; 0 = no limit; implies on)
+  --group-rate N           messages/min per group, burst 3 (default 20; 0 = no limit; implies on)
+  --send-attempts N        tries of a handler's failed Bot API call, 1-100 (default 5; 1 = no retry)
+  --send-retry-within SECS no retry of such a call starts later than this (default 60)
+
+env: TELEGRAM_BOT_TOKEN (or TELEGRAM_BOT_TOKEN_FILE), TELEGRAM_API_URL, PORT, RUST_LOG (default info)
+exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad configuration or busy required port,
+            3 token rejected by Telegram, 130/143 second SIGINT/SIGTERM";
+
+/// Parses the arguments (without the program name) and the environment.
+///
+/// # Errors
+/// [`Error::Config`] with one line naming the argument or variable at fault.
+pub(crate) fn parse(
+    args: &[String],
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Command, Error> {
+    let (verb, rest) = match args.split_first() {
+        Some((word, rest)) if !word.starts_with('-') => (word.as_str(), rest),
+        _ => ("run", args),
+    };
+    let asked = |names: [&str; 2]| rest.iter().any(|a| names.contains(&a.as_str()));
+    if asked(["-h", "--help"]) {
+        return Ok(Command::Help);
+    }
+    if asked(["-V", "--version"]) {
+        return Ok(Command::Version);
+    }
+    match verb {
+        "run" => Ok(Command::Run(config::parse(rest, env)?)),
+        "demo" => {
+            let serve = rest.iter().any(|a| a == "--serve");
+            let flags: Vec<String> = rest.iter().filter(|a| *a != "--serve").cloned().collect();
+            let mut defaults = Config::new(fake_token());
+            // The demo must not collide with a real bot on 8080: any free port.
+            defaults.health = Some(([127, 0, 0, 1], 0).into());
+            let config = config::parse_over(defaults, &flags, env)?;
+            Ok(Command::Demo { config, serve })
+        }
+        // The probe needs only the health address; it sends no Bot API call.
+        "healthcheck" => Ok(Command::Healthcheck(config::parse_over(
+            Config::new(fake_token()),
+            rest,
+            env,
+        )?)),
+        _ => Err(Error::Config(format!(
+            "unknown command {verb:?}; see --help"
+        ))),
+    }
+}
+
+/// The testkit's token: the demo's fake accepts it, and the health probe
+/// needs none.
+fn fake_token() -> Token {
+    // Cannot fail: the testkit's token is well formed (its own tests check it).
+    Token::parse(FakeApi::TOKEN).expect("the testkit token is well formed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(args: &[&str], env: &[(&str, &str)]) -> Result<Command, Error> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        parse(&args, |key| {
+            env.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn the_verb_comes_first_and_run_is_the_default() {
+        let token = [("TELEGRAM_BOT_TOKEN", "123:abc")];
+        assert!(matches!(command(&[], &token), Ok(Command::Run(_))));
+        assert!(
+            matches!(command(&["run", "--no-health"], &token), Ok(Command::Run(c)) if c.health.is_none())
+        );
+        assert!(matches!(command(&["--help"], &[]), Ok(Command::Help)));
+        assert!(matches!(
+            command(&["demo", "-V"], &[]),
+            Ok(Command::Version)
+        ));
+        let e = command(&["fly"], &token).unwrap_err().to_string();
+        assert!(e.contains("unknown command \"fly\""), "{e}");
+    }
+
+    #[test]
+    fn demo_needs_no_token_and_takes_any_free_port_unless_told() {
+        let Ok(Command::Demo { config, serve }) = command(&["demo"], &[]) else {
+            panic!("demo without a token")
+        };
+        assert_eq!(config.health, Some("127.0.0.1:0".parse().unwrap()));
+        assert!(!serve);
+        let Ok(Command::Demo { config, serve }) =
+            command(&["demo", "--serve"], &[("PORT", "9000")])
+        else {
+            panic!("demo --serve")
+        };
+        assert_eq!(config.health, Some("0.0.0.0:9000".parse().unwrap()));
+        assert!(serve);
+    }
+
+    #[test]
+    fn serve_belongs_to_the_demo_only() {
+        let token = [("TELEGRAM_BOT_TOKEN", "123:abc")];
+        for args in [&["--serve"][..], &["healthcheck", "--serve"]] {
+            let e = command(args, &token).unwrap_err().to_string();
+            assert!(e.contains("--serve"), "{args:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn healthcheck_reads_the_health_address_like_a_run() {
+        let Ok(Command::Healthcheck(config)) = command(&["healthcheck"], &[("PORT", "3000")])
+        else {
+            panic!("healthcheck")
+        };
+        assert_eq!(config.health, Some("0.0.0.0:3000".parse().unwrap()));
+        let Ok(Command::Healthcheck(config)) = command(&["healthcheck"], &[]) else {
+            panic!("healthcheck")
+        };
+        assert_eq!(config.health, Some("0.0.0.0:8080".parse().unwrap()));
+    }
+}
