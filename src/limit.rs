@@ -18,6 +18,12 @@
 //! when the map of chats has doubled since the last sweep: a bot that talks
 //! to a million chats over months keeps only the recently busy ones.
 //!
+//! Which methods are paced at all is one table, [`Pace::of`]: messages take
+//! turns; edits and chat actions only wait out 429 holds; the rest never wait.
+//!
+//! One mechanism, one file: the schedule's arithmetic and the tests that pin
+//! it down (about half the file) belong together.
+//!
 //! Must not: sleep the executor thread (waits are `async_io` timers) or drop
 //! a message (every `acquire` gets its turn, however late).
 

@@ -3,7 +3,7 @@
 //!
 //! A request is encoded on the executor thread, sent and decoded on an io
 //! thread (`ureq` blocks), and its typed result comes back over a channel.
-//! [`wire`] holds the encoding and every shape of answer; [`token`] the
+//! `wire` holds the encoding and every shape of answer; `token` the
 //! token. The request URL is `{api_url}/bot{token}/{method}`: it is built
 //! here and never leaves this module.
 //!
