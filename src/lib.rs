@@ -52,8 +52,9 @@
 //! - [`testkit`]: the fake Bot API for tests (cargo feature `testkit`, on by default).
 //!
 //! Inside: `poll` (the long-poll loop and its backoff), `dispatch` (per-chat
-//! lanes and the offset watermark), `limit` (outbound rate limits), `health` (the listener), `metrics`
-//! (counters), `logger` (the logger that keeps ureq's URLs out of the log).
+//! lanes and the offset watermark), `limit` (outbound rate limits), `health` (the listener), `http`
+//! (request heads and responses, for `health` and the testkit), `metrics` (counters), `logger` (the
+//! logger that keeps ureq's URLs out of the log).
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
@@ -63,6 +64,7 @@ pub mod config; // env + flags → Config
 mod dispatch; // per-chat lanes, offset watermark, panic isolation
 mod error; // the one public Error
 mod health; // /healthz listener: bind policy, deadlines, connection cap
+mod http; // HTTP/1.1 request heads and responses, for health and the testkit
 mod limit; // outbound rate limits: global, per chat, per group; 429 holds
 mod logger; // env_logger that never lets ureq's URLs through
 mod metrics; // counters and the exit Summary
