@@ -55,7 +55,8 @@
 //!
 //! Inside: `poll` (the long-poll loop and its backoff), `dispatch` (per-chat
 //! lanes and the offset watermark), `limit` (outbound rate limits and which
-//! methods they pace), `health` (the listener), `metrics` (counters and
+//! methods they pace), `health` (the listener), `http` (request heads and
+//! responses, for `health` and the testkit), `metrics` (counters and
 //! their Prometheus text), `readiness` (what `/readyz` answers), `wait`
 //! (a deadline, a condition), `logger` (the logger that keeps ureq's URLs
 //! out of the log, and panics on one line).
@@ -87,6 +88,7 @@ pub mod config; // env + flags → Config
 mod dispatch; // per-chat lanes, offset watermark, panic isolation
 mod error; // the one public Error
 mod health; // /healthz listener: bind policy, deadlines, connection cap
+mod http; // HTTP/1.1 request heads and responses, for health and the testkit
 mod limit; // outbound rate limits: global, per chat, per group; 429 holds
 mod logger; // env_logger that never lets ureq's URLs through; panics as one line
 mod metrics; // counters and their Prometheus text

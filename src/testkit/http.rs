@@ -1,27 +1,39 @@
-//! The server side of HTTP/1.1, as much as a Bot API client needs: request
-//! line, headers, a `Content-Length` body, the query string, keep-alive, and
-//! one buffered write per response.
+//! The server side of HTTP/1.1 for the fake Bot API, on top of
+//! [`crate::http`]: a `Content-Length` body, keep-alive and pipelining,
+//! `100 Continue`, and the query string's and forms' decoding.
 //!
-//! Clients reuse connections, so a [`Conn`] keeps the bytes it read past one
-//! request for the next (pipelining works). Bodies must carry
-//! `Content-Length`: `Transfer-Encoding` (chunked) is answered 411 and the
-//! connection closed, as a Bot API client never needs it. Caps: 16 KiB of
-//! head, 1 MiB of body; past them the answer is 400 and the connection closes.
+//! Heads are read and parsed by `crate::http`, as strictly as the health
+//! listener's, and answers encoded by it. Clients reuse connections, so a
+//! [`Conn`] keeps the bytes it read past one request for the next
+//! (pipelining works). Bodies must carry `Content-Length`:
+//! `Transfer-Encoding` (chunked) is answered 411 and the connection closed,
+//! as a Bot API client never needs it. Caps: 16 KiB of head, 1 MiB of body;
+//! past them the answer is 400 and the connection closes. Every close after
+//! an answer lingers, so that a refused client reads its 400, not a reset.
 //!
 //! Must not: panic on any input, know about Telegram, or read beyond the caps.
 
+use std::borrow::Cow;
 use std::io;
+use std::time::Duration;
 
+use async_io::Timer;
 use async_net::TcpStream;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::{future, AsyncReadExt, AsyncWriteExt};
+
+pub(crate) use crate::http::Response;
+use crate::http::{self, BodyLength, Connection, Head, HeadRead};
 
 /// Most bytes of request line plus headers.
 pub(crate) const MAX_HEAD: usize = 16 * 1024;
 /// Most bytes of request body.
 pub(crate) const MAX_BODY: usize = 1024 * 1024;
+/// How long a closing connection waits for the client to stop sending.
+const LINGER: Duration = Duration::from_secs(1);
 
-/// One parsed request. Its method is not kept: like the Bot API, the fake
-/// answers GET and POST alike.
+/// One parsed request, owned: it outlives the connection's buffer that its
+/// head was parsed from. Its method is not kept: like the Bot API, the fake answers
+/// GET and POST alike.
 #[derive(Debug)]
 pub(crate) struct Request {
     /// The target up to `?`.
@@ -36,6 +48,20 @@ pub(crate) struct Request {
 }
 
 impl Request {
+    /// Copies out of `head` what the server reads; the body comes later.
+    fn new(head: &Head<'_>) -> Request {
+        Request {
+            path: head.path().to_owned(),
+            query: head.query().to_owned(),
+            headers: head
+                .headers()
+                .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+                .collect(),
+            keep_alive: head.keep_alive(),
+            body: Vec::new(),
+        }
+    }
+
     /// The first header called `name` (lowercase).
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -63,38 +89,24 @@ impl ReadError {
     }
 }
 
-/// A response, written in one piece.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Response {
-    pub(crate) status: u16,
-    pub(crate) content_type: &'static str,
-    pub(crate) body: Vec<u8>,
-}
-
+// The fake's own ways to build the shared `Response`: they are testkit
+// policy (JSON, the proxy's HTML), so they live here, not in `crate::http`.
 impl Response {
     /// A JSON body with `status`.
     pub(crate) fn json(status: u16, body: &serde_json::Value) -> Response {
-        Response {
-            status,
-            content_type: "application/json",
-            body: body.to_string().into_bytes(),
-        }
+        Response::new(status, "application/json", body.to_string())
     }
 
     /// A body sent verbatim; JSON-looking bodies are labelled as JSON, the
     /// rest as HTML (what a proxy in front of the Bot API sends).
-    pub(crate) fn raw(status: u16, body: impl Into<Vec<u8>>) -> Response {
+    pub(crate) fn raw(status: u16, body: impl Into<Cow<'static, str>>) -> Response {
         let body = body.into();
-        let content_type = if body.trim_ascii_start().starts_with(b"{") {
+        let content_type = if body.trim_ascii_start().starts_with('{') {
             "application/json"
         } else {
             "text/html"
         };
-        Response {
-            status,
-            content_type,
-            body,
-        }
+        Response::new(status, content_type, body)
     }
 }
 
@@ -117,31 +129,14 @@ impl Conn {
 
     /// Reads the next request. `Ok(None)`: the client closed cleanly between requests.
     pub(crate) async fn read_request(&mut self) -> Result<Option<Request>, ReadError> {
-        let mut scanned = 0;
-        let head_len = loop {
-            // Re-scan only the new bytes (and 3 before them, for a split "\r\n\r\n").
-            if let Some(i) = find(&self.buf[scanned..], b"\r\n\r\n") {
-                break scanned + i + 4;
-            }
-            scanned = self.buf.len().saturating_sub(3);
-            if self.buf.len() > MAX_HEAD {
-                return Err(ReadError::bad("headers too large"));
-            }
-            if self.fill().await == 0 {
-                return if self.buf.is_empty() {
-                    Ok(None)
-                } else {
-                    Err(ReadError::Gone)
-                };
-            }
+        let head_len = match http::read_head(&mut self.stream, &mut self.buf, MAX_HEAD).await {
+            HeadRead::Complete(len) => len,
+            HeadRead::Closed => return Ok(None),
+            // A reset is a departure like any other: nobody is left to answer.
+            HeadRead::Cut | HeadRead::Failed => return Err(ReadError::Gone),
+            HeadRead::TooLarge => return Err(ReadError::bad("headers too large")),
         };
-        if head_len > MAX_HEAD {
-            return Err(ReadError::bad("headers too large"));
-        }
-        let head = std::str::from_utf8(&self.buf[..head_len - 4])
-            .map_err(|_| ReadError::bad("headers are not utf-8"))?;
-        let mut req = parse_head(head)?;
-        let len = body_len(&req)?;
+        let (mut req, len) = request(&self.buf[..head_len])?;
         if len > 0
             && self.buf.len() < head_len + len
             && req
@@ -165,20 +160,43 @@ impl Conn {
         Ok(Some(req))
     }
 
-    /// Writes `resp`; `keep_alive: false` announces `Connection: close`.
+    /// Writes `resp`; `keep_alive: false` announces `Connection: close` and
+    /// then [lingers](Conn::linger), so that the client reads the answer.
     pub(crate) async fn write(&mut self, resp: &Response, keep_alive: bool) -> io::Result<()> {
-        let head = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
-            resp.status,
-            reason_phrase(resp.status),
-            resp.content_type,
-            resp.body.len(),
-            if keep_alive { "keep-alive" } else { "close" },
-        );
-        let mut out = Vec::with_capacity(head.len() + resp.body.len());
-        out.extend_from_slice(head.as_bytes());
-        out.extend_from_slice(&resp.body);
-        self.write_raw(&out).await
+        let connection = if keep_alive {
+            Connection::KeepAlive
+        } else {
+            Connection::Close
+        };
+        // Every answer has its body: Bot API clients send GET and POST, never HEAD.
+        self.write_raw(&resp.encode(true, connection)).await?;
+        if !keep_alive {
+            self.linger().await;
+        }
+        Ok(())
+    }
+
+    /// Closes gently after the last answer: sends FIN, then reads and drops
+    /// what the client still sends (the rest of a head over the cap, say)
+    /// until it closes, for at most [`LINGER`] and [`MAX_BODY`] bytes.
+    /// Closing with bytes unread sends a reset, and a reset can destroy the
+    /// answer before the client reads it (RFC 9112 §9.6).
+    async fn linger(&mut self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        let drain = async {
+            let mut drained = 0;
+            while drained < MAX_BODY {
+                self.buf.clear();
+                match self.fill().await {
+                    0 => return,
+                    n => drained += n,
+                }
+            }
+        };
+        future::or(drain, async {
+            Timer::after(LINGER).await;
+        })
+        .await;
     }
 
     async fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
@@ -197,103 +215,23 @@ impl Conn {
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Parses the request line and headers (without the final blank line).
-fn parse_head(head: &str) -> Result<Request, ReadError> {
-    let mut lines = head.split("\r\n");
-    let line = lines.next().unwrap_or_default();
-    let mut parts = line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(ReadError::bad("malformed request line"));
-    };
-    if method.is_empty() || !target.starts_with('/') {
-        return Err(ReadError::bad("malformed request line"));
-    }
-    let http11 = match version {
-        "HTTP/1.1" => true,
-        "HTTP/1.0" => false,
-        _ => return Err(ReadError::bad("unsupported http version")),
-    };
-    let mut headers = Vec::new();
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            return Err(ReadError::bad("malformed header"));
-        };
-        if name.is_empty() || name.contains([' ', '\t']) {
-            return Err(ReadError::bad("malformed header"));
+/// Parses a head as the fake serves it: the request, and how many body
+/// bytes follow it.
+fn request(head: &[u8]) -> Result<(Request, usize), ReadError> {
+    let head = Head::parse(head).map_err(ReadError::bad)?;
+    let len = match head.body_length() {
+        BodyLength::Encoded => {
+            return Err(ReadError::Bad {
+                status: 411,
+                reason: "chunked bodies are not supported; send content-length",
+            })
         }
-        headers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
-    }
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let mut req = Request {
-        path: path.to_owned(),
-        query: query.to_owned(),
-        headers,
-        keep_alive: http11,
-        body: Vec::new(),
+        BodyLength::Fixed(len) => usize::try_from(len)
+            .ok()
+            .filter(|&len| len <= MAX_BODY)
+            .ok_or(ReadError::bad("body too large"))?,
     };
-    if let Some(conn) = req.header("connection") {
-        let has = |token: &str| {
-            conn.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case(token))
-        };
-        // HTTP/1.1 keeps the connection unless told to close; 1.0 closes unless told to keep it.
-        req.keep_alive = if http11 {
-            !has("close")
-        } else {
-            has("keep-alive")
-        };
-    }
-    Ok(req)
-}
-
-/// The body length the headers announce.
-fn body_len(req: &Request) -> Result<usize, ReadError> {
-    if req.header("transfer-encoding").is_some() {
-        return Err(ReadError::Bad {
-            status: 411,
-            reason: "chunked bodies are not supported; send content-length",
-        });
-    }
-    let mut len = None;
-    for (_, value) in req.headers.iter().filter(|(n, _)| n == "content-length") {
-        let n: usize = value
-            .parse()
-            .map_err(|_| ReadError::bad("invalid content-length"))?;
-        if len.is_some_and(|l| l != n) {
-            return Err(ReadError::bad("conflicting content-length"));
-        }
-        len = Some(n);
-    }
-    let len = len.unwrap_or(0);
-    if len > MAX_BODY {
-        return Err(ReadError::bad("body too large"));
-    }
-    Ok(len)
-}
-
-fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        100 => "Continue",
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        409 => "Conflict",
-        411 => "Length Required",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Unknown",
-    }
+    Ok((Request::new(&head), len))
 }
 
 /// Splits `a=1&b=x%20y` into decoded pairs; `+` is a space, as in forms.
@@ -350,8 +288,10 @@ mod tests {
             let addr = listener.local_addr().unwrap();
             let client = std::thread::spawn(move || {
                 let mut s = std::net::TcpStream::connect(addr).unwrap();
-                s.write_all(&bytes).unwrap();
-                s.shutdown(std::net::Shutdown::Write).unwrap();
+                // A server that stops reading at a cap may reset the
+                // connection midway; only what it read matters here.
+                let _ = s.write_all(&bytes);
+                let _ = s.shutdown(std::net::Shutdown::Write);
                 let mut answer = Vec::new();
                 let _ = s.read_to_end(&mut answer);
             });
@@ -381,6 +321,55 @@ mod tests {
             );
             assert!(conn.read_request().await.unwrap().is_none());
         });
+    }
+
+    #[test]
+    fn bare_lf_heads_are_read_and_pipelined_like_crlf_ones() {
+        let bytes =
+            b"POST /a HTTP/1.1\nContent-Length: 2\nX-Y:  z \n\nhiGET /b?q HTTP/1.0\n\n".to_vec();
+        with_conn(bytes, async |conn| {
+            let a = conn.read_request().await.unwrap().unwrap();
+            assert_eq!((a.path.as_str(), a.body.as_slice()), ("/a", &b"hi"[..]));
+            assert_eq!((a.header("x-y"), a.keep_alive), (Some("z"), true));
+            let b = conn.read_request().await.unwrap().unwrap();
+            assert_eq!(
+                (b.path.as_str(), b.query.as_str(), b.keep_alive),
+                ("/b", "q", false)
+            );
+            assert!(conn.read_request().await.unwrap().is_none());
+        });
+    }
+
+    #[test]
+    fn a_head_cut_short_is_a_departure_and_garbage_is_a_400() {
+        with_conn(b"GET / HTTP/1.1\r\nHost:".to_vec(), async |conn| {
+            assert_eq!(conn.read_request().await.unwrap_err(), ReadError::Gone);
+        });
+        with_conn(
+            b"GET / HTTP/1.1\r\nHost : x\r\n\r\n".to_vec(),
+            async |conn| {
+                assert_eq!(
+                    conn.read_request().await.unwrap_err(),
+                    ReadError::bad("bad header name")
+                );
+            },
+        );
+    }
+
+    #[test]
+    fn raw_bodies_that_look_like_json_are_labelled_json_and_the_rest_html() {
+        assert_eq!(
+            Response::raw(502, " {\"ok\":false}").content_type,
+            "application/json"
+        );
+        assert_eq!(
+            Response::raw(502, String::from("<html>")).content_type,
+            "text/html"
+        );
+        assert_eq!(
+            Response::json(200, &serde_json::json!({"ok": true})).body,
+            r#"{"ok":true}"#
+        );
     }
 
     #[test]
@@ -417,6 +406,7 @@ mod tests {
 
     #[test]
     fn garbage_request_lines_are_bad_requests() {
+        let parse_head = |head: &str| request(head.as_bytes()).map(|(req, _)| req);
         for head in [
             "",
             "GET",
@@ -436,7 +426,7 @@ mod tests {
 
     #[test]
     fn keep_alive_follows_the_version_and_the_connection_header() {
-        let keep = |head: &str| parse_head(head).unwrap().keep_alive;
+        let keep = |head: &str| request(head.as_bytes()).unwrap().0.keep_alive;
         assert!(keep("GET / HTTP/1.1"));
         assert!(!keep("GET / HTTP/1.1\r\nConnection: Close"));
         assert!(!keep("GET / HTTP/1.0"));
@@ -445,7 +435,7 @@ mod tests {
 
     #[test]
     fn chunked_is_refused_with_411_and_lengths_must_agree() {
-        let len = |head: &str| body_len(&parse_head(head).unwrap());
+        let len = |head: &str| request(head.as_bytes()).map(|(_, len)| len);
         assert!(matches!(
             len("POST / HTTP/1.1\r\nTransfer-Encoding: chunked"),
             Err(ReadError::Bad { status: 411, .. })
