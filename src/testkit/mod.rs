@@ -267,7 +267,8 @@ impl FakeApi {
     ///
     /// # Panics
     /// With `timed out after {deadline:?} waiting for {label}` if `cond`
-    /// still fails after `deadline`.
+    /// still fails after `deadline`; the panic names the caller's line.
+    #[track_caller]
     pub fn wait_until(&self, label: &str, deadline: Duration, cond: impl FnMut(&FakeApi) -> bool) {
         if !self.wait_for(deadline, cond) {
             panic!("timed out after {deadline:?} waiting for {label}");

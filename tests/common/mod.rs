@@ -37,6 +37,7 @@ pub fn api_error(
 /// once the binary polled), then sends a text to `chat` and waits up to
 /// `deadline` for the bot's reply, and for every one of the faults to have
 /// been served: a poller that gives up after fewer failures never answers.
+#[track_caller]
 pub fn survive_poll_faults(
     api: &FakeApi,
     chat: ChatId,
@@ -110,6 +111,7 @@ impl Bin {
     /// [`Bin::against`], returning once the bot's first `getUpdates` reached
     /// `api`: its signal handlers are installed, and a fault armed now meets
     /// that waiting poll.
+    #[track_caller]
     pub fn polling(api: &FakeApi, extra_args: &[&str], log: &str) -> Bin {
         let before = api.calls("getUpdates").len();
         let bin = Bin::against(api, extra_args, log);
