@@ -70,7 +70,10 @@ fn retry_after_on_get_updates_is_waited_out_never_less() {
     });
     let times = api.call_times("getUpdates");
     let first = times[before] - armed;
-    assert!(first >= Duration::from_secs(1), "first retry after {first:?}");
+    assert!(
+        first >= Duration::from_secs(1),
+        "first retry after {first:?}"
+    );
     let waited = times[before + 1] - times[before];
     assert!(waited >= Duration::from_secs(1), "retried after {waited:?}");
     api.wait_until("the reply", DEADLINE, |api| api.sent_to(CHAT) == 1);

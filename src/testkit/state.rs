@@ -553,7 +553,11 @@ mod tests {
         let old = s.begin_poll(None);
         s.add_fault("getUpdates", Fault::Drop, 1);
         let new = s.begin_poll(None);
-        assert_eq!(s.poll(old, 100, true), Poll::Conflict, "a lost poll serves no fault");
+        assert_eq!(
+            s.poll(old, 100, true),
+            Poll::Conflict,
+            "a lost poll serves no fault"
+        );
         assert_eq!(s.poll(new, 100, true), Poll::Fault(Fault::Drop));
         assert_eq!(s.deliveries(1), 0, "a faulted poll delivers nothing");
         assert_eq!(ids(s.poll(new, 100, true)), [1]);
