@@ -35,6 +35,12 @@ crate_version() {
     echo "${id##*[#@]}"
 }
 
+# built_record TARGET: the file where scripts/build-static notes the path of the binary it last
+# built and checked for TARGET, which `scripts/dist --built` packages without building it again.
+built_record() {
+    echo "${CARGO_TARGET_DIR:-target}/build-static/$1.path"
+}
+
 # check_static FILE: fail unless `file` calls FILE statically linked and stripped; print
 # what it says. rustc makes a static PIE on x86_64 ("static-pie linked" in Debian 12's file
 # 5.44; old versions said "dynamically linked", and this check then fails safe); zig links

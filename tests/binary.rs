@@ -68,15 +68,71 @@ fn built_in_bot_answers_every_command_and_the_button() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// `/metrics` names Bot API methods and `/readyz` gives the poller's last
+/// error as its reason, so both are asked after calls that succeeded and
+/// calls that failed; the log says a line per request at debug.
 #[test]
-fn healthz_answers_200_and_other_paths_404() {
+fn health_answers_and_the_output_never_carry_the_token() {
     let api = FakeApi::start();
-    let bin = Bin::against(&api, &[], "info");
+    let bin = Bin::polling(&api, &[], "debug");
     let addr = bin.health_addr();
     assert!(http_get(addr, "/healthz").starts_with("HTTP/1.1 200"));
     assert!(http_get(addr, "/nope").starts_with("HTTP/1.1 404"));
-    let answer = http_get(addr, "/healthz");
-    assert!(!answer.contains(secret()), "{answer}");
+    assert_eq!(say(&api, "/ping", 1)[0].text, "pong");
+    let mut answers = vec![
+        http_get(addr, "/healthz"),
+        http_get(addr, "/readyz"),
+        http_get(addr, "/metrics"),
+    ];
+    assert!(answers[1].starts_with("HTTP/1.1 200"), "{}", answers[1]);
+    // A failed send and a conflict: errors reach the metrics and the readiness reason.
+    api.fault(
+        "sendMessage",
+        common::api_error(400, "Bad Request: chat not found", None, None),
+        1,
+    );
+    api.push_text(CHAT, "/ping");
+    api.wait_until("the failed send", DEADLINE, |api| {
+        api.unserved_faults("sendMessage") == 0
+    });
+    let conflict = "Conflict: terminated by other getUpdates request";
+    api.fault(
+        "getUpdates",
+        common::api_error(409, conflict, None, None),
+        1000,
+    );
+    // The second 409 goes to a retry: the bot took in the first.
+    api.wait_until("a second 409", DEADLINE, |api| {
+        api.unserved_faults("getUpdates") <= 1000 - 2
+    });
+    let readyz = http_get(addr, "/readyz");
+    assert!(
+        readyz.starts_with("HTTP/1.1 503") && readyz.contains("409"),
+        "{readyz}"
+    );
+    let metrics = http_get(addr, "/metrics");
+    for family in [
+        "smolgram_api_failed_total 1\n",
+        "smolgram_poll_errors_total{kind=\"conflict\"} ",
+    ] {
+        assert!(metrics.contains(family), "{family} missing:\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("smolgram_poll_errors_total{kind=\"conflict\"} 0\n"),
+        "the conflict is counted:\n{metrics}"
+    );
+    answers.extend([readyz, metrics]);
+    for answer in &answers {
+        assert!(!answer.contains(secret()), "the token leaked:\n{answer}");
+    }
+    bin.signal("TERM");
+    let (_, out) = bin.wait_exit(DEADLINE);
+    assert!(out.contains("DEBUG"), "debug logging was on: {out}");
+    assert!(
+        out.contains("getUpdates") && out.contains("sendMessage"),
+        "the run made API calls: {out}"
+    );
+    assert!(!out.contains(secret()), "the token leaked:\n{out}");
 }
 
 #[test]
@@ -142,10 +198,7 @@ fn busy_health_port_with_require_health_exits_2_with_one_line() {
 #[test]
 fn sigterm_lets_the_handler_in_flight_finish_and_confirms_it() {
     let api = FakeApi::start();
-    let bin = Bin::against(&api, &[], "info");
-    api.wait_until("the first poll", DEADLINE, |api| {
-        !api.calls("getUpdates").is_empty()
-    });
+    let bin = Bin::polling(&api, &[], "info");
     // The reply takes a second, so the handler is in flight when SIGTERM comes.
     api.fault("sendMessage", Fault::Delay(Duration::from_millis(1000)), 1);
     let id = api.push_text(CHAT, "slow one");
@@ -170,10 +223,7 @@ fn sigterm_lets_the_handler_in_flight_finish_and_confirms_it() {
 #[test]
 fn a_second_signal_exits_at_once_with_143() {
     let api = FakeApi::start();
-    let bin = Bin::against(&api, &["--drain-timeout", "60"], "info");
-    api.wait_until("the first poll", DEADLINE, |api| {
-        !api.calls("getUpdates").is_empty()
-    });
+    let bin = Bin::polling(&api, &["--drain-timeout", "60"], "info");
     api.fault("sendMessage", Fault::Delay(Duration::from_secs(30)), 1);
     let id = api.push_text(CHAT, "stuck");
     api.wait_until("the send under way", DEADLINE, |api| {
@@ -285,6 +335,8 @@ fn token_never_appears_in_any_output_even_at_trace() {
     api.push_text(CHAT, "after faults");
     api.wait_until("faults used up", DEADLINE, |api| {
         api.calls("sendMessage").len() >= 3
+            && api.unserved_faults("getUpdates") == 0
+            && api.unserved_faults("sendMessage") == 0
     });
     say(&api, "/ping", 1);
     let addr = bin.health_addr();
@@ -380,11 +432,8 @@ fn healthcheck_command_probes_the_local_endpoint() {
 #[test]
 fn readyz_follows_polling_and_metrics_are_prometheus_text() {
     let api = FakeApi::start();
-    let bin = Bin::against(&api, &[], "info");
+    let bin = Bin::polling(&api, &[], "info");
     let addr = bin.health_addr();
-    api.wait_until("the first poll", DEADLINE, |api| {
-        !api.calls("getUpdates").is_empty()
-    });
     let ping = api.push_text(CHAT, "/ping");
     // Confirmed means finished, and counted.
     api.wait_until("the ping handled", DEADLINE, |api| {
@@ -417,10 +466,12 @@ fn readyz_follows_polling_and_metrics_are_prometheus_text() {
     let polls = api.calls("getUpdates").len();
     api.fault("getUpdates", fault, 1000);
     api.push_text(CHAT, "wake the poll");
-    // Two 409s answered: the bot took in the first before it asked again.
+    // The waiting poll got the first 409 and two retries got more: the bot
+    // took in a 409 before it asked again.
     api.wait_until("a second 409", DEADLINE, |api| {
         api.calls("getUpdates").len() >= polls + 2
     });
+    assert!(api.unserved_faults("getUpdates") <= 1000 - 2);
     let readyz = http_get(addr, "/readyz");
     assert!(
         readyz.starts_with("HTTP/1.1 503") && readyz.contains("409"),

@@ -1,15 +1,17 @@
 //! Delivery invariants, against the library and the testkit: what is
 //! confirmed, what runs when, what survives a stop.
 
+mod common;
+
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
+use common::{survive_poll_faults, DEADLINE};
 use serde_json::json;
 use smolgram::api::types::{ChatId, UpdateKind};
+use smolgram::config::Config;
 use smolgram::testkit::{FakeApi, Fault, TestBot};
 use smolgram::{Bot, Error, Runtime};
-
-const DEADLINE: Duration = Duration::from_secs(10);
 
 /// A bot whose handler blocks (on its own io-free wait) on texts equal to
 /// `"block"` until the test releases it, and replies `done <text>` otherwise.
@@ -44,6 +46,18 @@ fn blocking_bot(release: mpsc::Receiver<()>) -> impl FnOnce() -> Bot + Send {
             }
         })
     }
+}
+
+/// [`blocking_bot`] started with [`TestBot::config`] changed by `tweak`,
+/// once it polls.
+fn start_blocking(
+    api: &FakeApi,
+    release: mpsc::Receiver<()>,
+    tweak: impl FnOnce(&mut Config),
+) -> TestBot {
+    let mut config = TestBot::config(api);
+    tweak(&mut config);
+    TestBot::start_with(api, config, blocking_bot(release)).unwrap()
 }
 
 #[test]
@@ -102,9 +116,9 @@ fn stop_waits_for_the_handler_in_flight_and_confirms_it() {
 fn handler_unfinished_at_the_drain_deadline_is_left_for_the_next_start() {
     let api = FakeApi::start();
     let (_never, gate) = mpsc::channel();
-    let mut config = TestBot::config(&api);
-    config.drain_timeout = Duration::from_millis(200);
-    let bot = TestBot::start_with(config, blocking_bot(gate)).unwrap();
+    let bot = start_blocking(&api, gate, |config| {
+        config.drain_timeout = Duration::from_millis(200);
+    });
     let quick = api.push_text(ChatId(8), "quick");
     let stuck = api.push_text(ChatId(7), "block");
     api.wait_until("the quick reply", DEADLINE, |api| {
@@ -144,9 +158,9 @@ fn handler_unfinished_at_the_drain_deadline_is_left_for_the_next_start() {
 fn finished_work_above_an_unfinished_update_is_redone_not_lost() {
     let api = FakeApi::start();
     let (_never, gate) = mpsc::channel();
-    let mut config = TestBot::config(&api);
-    config.drain_timeout = Duration::from_millis(200);
-    let bot = TestBot::start_with(config, blocking_bot(gate)).unwrap();
+    let bot = start_blocking(&api, gate, |config| {
+        config.drain_timeout = Duration::from_millis(200);
+    });
     let stuck = api.push_text(ChatId(7), "block");
     api.push_text(ChatId(8), "quick");
     api.wait_until("the quick reply", DEADLINE, |api| {
@@ -288,22 +302,13 @@ fn three_500s_on_get_updates_are_survived() {
             Ok(())
         })
     });
-    api.wait_until("the first poll", DEADLINE, |api| {
-        !api.calls("getUpdates").is_empty()
-    });
     let body = r#"{"ok":false,"error_code":500,"description":"Internal Server Error"}"#;
-    api.fault(
-        "getUpdates",
-        Fault::Status {
-            code: 500,
-            body: body.into(),
-        },
-        3,
-    );
-    api.push_text(ChatId(1), "hello");
-    api.wait_until("the reply after three 500s", DEADLINE, |api| {
-        api.sent_to(ChatId(1)) == 1
-    });
+    let fault = Fault::Status {
+        code: 500,
+        body: body.into(),
+    };
+    survive_poll_faults(&api, ChatId(1), fault, 3, DEADLINE);
+    assert_eq!(api.sent()[0].text, "ok");
     bot.stop().unwrap();
 }
 
@@ -312,7 +317,8 @@ fn a_rejected_token_ends_the_run_with_the_401() {
     let api = FakeApi::start();
     let mut config = TestBot::config(&api);
     config.token = smolgram::api::Token::parse("42:SECRETnotTheFakesToken").unwrap();
-    let bot = TestBot::start_with(config, Bot::new).unwrap();
+    // It never polls: `spawn_with` does not wait for a first poll.
+    let bot = TestBot::spawn_with(config, Bot::new).unwrap();
     let err = bot.join(DEADLINE).unwrap_err();
     assert!(matches!(err, Error::Api { code: 401, .. }), "{err:?}");
     assert!(!format!("{err} {err:?}").contains("SECRET"));
@@ -377,9 +383,9 @@ fn updates_held_and_handlers_running_are_bounded() {
 fn a_stuck_handler_is_abandoned_at_its_timeout_and_its_chat_goes_on() {
     let api = FakeApi::start();
     let (_never, gate) = mpsc::channel();
-    let mut config = TestBot::config(&api);
-    config.handler_timeout = Duration::from_secs(1);
-    let bot = TestBot::start_with(config, blocking_bot(gate)).unwrap();
+    let bot = start_blocking(&api, gate, |config| {
+        config.handler_timeout = Duration::from_secs(1);
+    });
     let stuck = api.push_text(ChatId(7), "block");
     api.push_text(ChatId(7), "after");
     api.wait_until("the next update of the chat", DEADLINE, |api| {

@@ -1,14 +1,21 @@
 //! Every Bot API failure survived: getUpdates' error policy and the retry
 //! of handlers' calls, each against a fault injected into the testkit.
+//!
+//! `TestBot::start` returns with the bot in its first long poll, and a
+//! fault armed for `getUpdates` then is taken by that poll at once: the
+//! faults below are served, not left behind a push that wakes the poll
+//! first, and each test checks with `unserved_faults` that they were.
 
-use std::time::Duration;
+mod common;
 
+use std::time::{Duration, Instant};
+
+use common::{api_error, survive_poll_faults, DEADLINE};
 use smolgram::api::types::ChatId;
 use smolgram::api::RetryPolicy;
 use smolgram::testkit::{FakeApi, Fault, TestBot};
 use smolgram::{Bot, Error};
 
-const DEADLINE: Duration = Duration::from_secs(10);
 const CHAT: ChatId = ChatId(5);
 
 fn echo() -> Bot {
@@ -19,34 +26,10 @@ fn echo() -> Bot {
     })
 }
 
-fn api_error(
-    code: u16,
-    description: &str,
-    retry_after: Option<u64>,
-    migrate_to: Option<i64>,
-) -> Fault {
-    Fault::Api {
-        code,
-        description: description.into(),
-        retry_after,
-        migrate_to_chat_id: migrate_to,
-    }
-}
-
-/// Starts the echo bot and waits until it long-polls, so a fault armed now
-/// meets the next `getUpdates`.
-fn polling_echo(api: &FakeApi) -> TestBot {
-    let bot = TestBot::start(api, echo);
-    api.wait_until("the first poll", DEADLINE, |api| {
-        !api.calls("getUpdates").is_empty()
-    });
-    bot
-}
-
 #[test]
 fn transient_get_updates_failures_are_survived() {
     let api = FakeApi::start();
-    let bot = polling_echo(&api);
+    let bot = TestBot::start(&api, echo);
     let faults = [
         Fault::Status {
             code: 500,
@@ -60,12 +43,9 @@ fn transient_get_updates_failures_are_survived() {
         Fault::InvalidJson,
         Fault::Delay(Duration::from_millis(300)),
     ];
-    for (i, fault) in faults.into_iter().enumerate() {
-        api.fault("getUpdates", fault.clone(), 2);
-        api.push_text(CHAT, &format!("after fault {i}"));
-        api.wait_until(&format!("the reply after {fault:?}"), DEADLINE, |api| {
-            api.sent_to(CHAT) == i + 1
-        });
+    for fault in faults {
+        // Two in a row: a poller that gives up on a repeated failure fails here.
+        survive_poll_faults(&api, CHAT, fault, 2, DEADLINE);
     }
     let summary = bot.stop().unwrap();
     assert_eq!(summary.handled, 5);
@@ -74,35 +54,45 @@ fn transient_get_updates_failures_are_survived() {
 #[test]
 fn retry_after_on_get_updates_is_waited_out_never_less() {
     let api = FakeApi::start();
-    let bot = polling_echo(&api);
+    let bot = TestBot::start(&api, echo);
     let before = api.call_times("getUpdates").len();
+    let armed = Instant::now();
+    // The waiting poll takes the first at once; the retry, answered on
+    // arrival, the second: the gap after it is the bot's own wait.
     api.fault(
         "getUpdates",
         api_error(429, "Too Many Requests: retry after 1", Some(1), None),
-        1,
+        2,
     );
     api.push_text(CHAT, "wake the waiting poll");
     api.wait_until("the poll after the 429", DEADLINE, |api| {
         api.call_times("getUpdates").len() >= before + 2
     });
     let times = api.call_times("getUpdates");
+    let first = times[before] - armed;
+    assert!(
+        first >= Duration::from_secs(1),
+        "first retry after {first:?}"
+    );
     let waited = times[before + 1] - times[before];
     assert!(waited >= Duration::from_secs(1), "retried after {waited:?}");
     api.wait_until("the reply", DEADLINE, |api| api.sent_to(CHAT) == 1);
+    assert_eq!(api.unserved_faults("getUpdates"), 0);
     bot.stop().unwrap();
 }
 
 #[test]
 fn conflict_409_never_stops_the_bot() {
     let api = FakeApi::start();
-    let bot = polling_echo(&api);
+    let bot = TestBot::start(&api, echo);
     let conflict = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running";
-    api.fault("getUpdates", api_error(409, conflict, None, None), 3);
-    api.push_text(CHAT, "still here?");
-    api.wait_until(
-        "the reply after three 409s",
+    // Three in a row, 1 s and more apart: the reply comes after all of them.
+    survive_poll_faults(
+        &api,
+        CHAT,
+        api_error(409, conflict, None, None),
+        3,
         Duration::from_secs(20),
-        |api| api.sent_to(CHAT) == 1,
     );
     bot.stop().unwrap();
 }
@@ -110,17 +100,20 @@ fn conflict_409_never_stops_the_bot() {
 #[test]
 fn a_token_revoked_while_running_is_fatal() {
     let api = FakeApi::start();
-    let bot = polling_echo(&api);
+    let bot = TestBot::start(&api, echo);
     api.fault("getUpdates", api_error(401, "Unauthorized", None, None), 1);
-    api.push_text(CHAT, "wake the waiting poll");
+    let id = api.push_text(CHAT, "wake the waiting poll");
     let err = bot.join(DEADLINE).unwrap_err();
     assert!(matches!(err, Error::Api { code: 401, .. }), "{err:?}");
+    assert_eq!(api.unserved_faults("getUpdates"), 0);
+    // The poll that waited took the 401, and nothing after it ran.
+    assert_eq!((api.deliveries(id), api.sent().len()), (0, 0));
 }
 
 #[test]
 fn a_send_that_failed_transiently_is_retried_and_arrives() {
     let api = FakeApi::start();
-    let bot = polling_echo(&api);
+    let bot = TestBot::start(&api, echo);
     api.fault(
         "sendMessage",
         Fault::Status {
@@ -133,6 +126,7 @@ fn a_send_that_failed_transiently_is_retried_and_arrives() {
     api.push_text(CHAT, "deliver me");
     api.wait_until("the reply", DEADLINE, |api| api.sent_to(CHAT) == 1);
     assert_eq!(api.calls("sendMessage").len(), 3);
+    assert_eq!(api.unserved_faults("sendMessage"), 0);
     let summary = bot.stop().unwrap();
     assert_eq!((summary.handled, summary.failed_sends), (1, 0));
 }
@@ -140,7 +134,7 @@ fn a_send_that_failed_transiently_is_retried_and_arrives() {
 #[test]
 fn a_send_429_waits_its_retry_after() {
     let api = FakeApi::start();
-    let bot = polling_echo(&api);
+    let bot = TestBot::start(&api, echo);
     api.fault(
         "sendMessage",
         api_error(429, "Too Many Requests: retry after 1", Some(1), None),
@@ -154,13 +148,14 @@ fn a_send_429_waits_its_retry_after() {
         "retried after {:?}",
         times[1] - times[0]
     );
+    assert_eq!(api.unserved_faults("sendMessage"), 0);
     bot.stop().unwrap();
 }
 
 #[test]
 fn a_refused_send_is_not_retried() {
     let api = FakeApi::start();
-    let bot = polling_echo(&api);
+    let bot = TestBot::start(&api, echo);
     api.fault(
         "sendMessage",
         api_error(403, "Forbidden: bot was blocked by the user", None, None),
@@ -180,13 +175,14 @@ fn a_refused_send_is_not_retried() {
         2,
         "one try for the refused send"
     );
+    assert_eq!(api.unserved_faults("sendMessage"), 0);
     assert_eq!((summary.failed, summary.failed_sends), (1, 1));
 }
 
 #[test]
 fn migrate_to_chat_id_is_followed_once() {
     let api = FakeApi::start();
-    let bot = polling_echo(&api);
+    let bot = TestBot::start(&api, echo);
     let upgraded = "Bad Request: group chat was upgraded to a supergroup chat";
     api.fault(
         "sendMessage",
@@ -203,6 +199,7 @@ fn migrate_to_chat_id_is_followed_once() {
         (calls[0]["chat_id"].as_i64(), calls[1]["chat_id"].as_i64()),
         (Some(-42), Some(-100_777))
     );
+    assert_eq!(api.unserved_faults("sendMessage"), 0);
     bot.stop().unwrap();
 }
 
@@ -214,10 +211,7 @@ fn retries_are_bounded_by_attempts() {
         attempts: 3,
         within: Duration::from_secs(60),
     };
-    let bot = TestBot::start_with(config, echo).unwrap();
-    api.wait_until("the first poll", DEADLINE, |api| {
-        !api.calls("getUpdates").is_empty()
-    });
+    let bot = TestBot::start_with(&api, config, echo).unwrap();
     api.fault(
         "sendMessage",
         Fault::Status {
@@ -232,6 +226,7 @@ fn retries_are_bounded_by_attempts() {
     });
     let summary = bot.stop().unwrap();
     assert_eq!(api.calls("sendMessage").len(), 3);
+    assert_eq!(api.unserved_faults("sendMessage"), 10 - 3, "no fourth try");
     assert_eq!((summary.failed, summary.failed_sends), (1, 1));
 }
 
@@ -253,9 +248,6 @@ fn a_handler_can_take_the_first_error_instead() {
             }
         })
     });
-    api.wait_until("the first poll", DEADLINE, |api| {
-        !api.calls("getUpdates").is_empty()
-    });
     api.fault(
         "sendMessage",
         Fault::Status {
@@ -269,13 +261,14 @@ fn a_handler_can_take_the_first_error_instead() {
         api.sent_to(CHAT) == 1
     });
     assert_eq!(api.sent()[0].text, "got the 500 myself");
+    assert_eq!(api.unserved_faults("sendMessage"), 0);
     bot.stop().unwrap();
 }
 
 #[test]
 fn stop_under_slow_sends_loses_nothing_and_repeats_nothing() {
     let api = FakeApi::start();
-    let bot = polling_echo(&api);
+    let bot = TestBot::start(&api, echo);
     // Every send takes 100 ms, like a real round trip: work is in flight at the stop.
     api.fault(
         "sendMessage",

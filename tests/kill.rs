@@ -30,11 +30,7 @@ fn sigkill_at_random_instants_loses_nothing() {
     // Fixed seed: the same kill points each run, wherever they fall in the work.
     let mut rng = fastrand::Rng::with_seed(0x5eed);
     for kill in 0..KILLS {
-        let polls = api.calls("getUpdates").len();
-        let bin = Bin::against(&api, &["--no-health"], "warn");
-        api.wait_until("the bot polling", DEADLINE, |api| {
-            api.calls("getUpdates").len() > polls
-        });
+        let bin = Bin::polling(&api, &["--no-health"], "warn");
         // The kill instant itself: not an ordering assumption, any instant must be safe.
         std::thread::sleep(Duration::from_millis(rng.u64(0..60)));
         bin.signal("KILL");
@@ -42,12 +38,8 @@ fn sigkill_at_random_instants_loses_nothing() {
         assert_eq!(status.code(), None, "kill {kill}: killed by a signal");
     }
 
-    let polls = api.calls("getUpdates").len();
-    let bin = Bin::against(&api, &["--no-health"], "warn");
     // Polling means its signal handlers are installed: SIGTERM is then a graceful stop.
-    api.wait_until("the last bot polling", DEADLINE, |api| {
-        api.calls("getUpdates").len() > polls
-    });
+    let bin = Bin::polling(&api, &["--no-health"], "warn");
     api.wait_until("the backlog answered", Duration::from_secs(60), |api| {
         api.pending() == 0
     });

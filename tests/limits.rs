@@ -1,13 +1,15 @@
 //! Outbound rate limits on a running bot: a chat's flood is paced, and it
 //! does not hold up other chats.
 
+mod common;
+
 use std::time::Duration;
 
+use common::DEADLINE;
 use smolgram::api::types::{ChatId, SendMessage};
 use smolgram::testkit::{FakeApi, TestBot};
 use smolgram::{Bot, RateLimits};
 
-const DEADLINE: Duration = Duration::from_secs(10);
 const FLOOD: ChatId = ChatId(1);
 const OTHER: ChatId = ChatId(2);
 
@@ -36,7 +38,7 @@ fn a_flood_to_one_chat_is_paced_and_other_chats_do_not_wait_for_it() {
         private_burst: 1,
         ..RateLimits::DEFAULT
     });
-    let bot = TestBot::start_with(config, flood_bot).unwrap();
+    let bot = TestBot::start_with(&api, config, flood_bot).unwrap();
     api.push_text(FLOOD, "/flood");
     api.wait_until("the flood under way", DEADLINE, |api| {
         api.sent_to(FLOOD) >= 2
@@ -79,7 +81,7 @@ fn with_limits_off_a_flood_is_not_paced() {
     let api = FakeApi::start();
     let mut config = TestBot::config(&api);
     config.rate_limits = Some(RateLimits::OFF);
-    let bot = TestBot::start_with(config, flood_bot).unwrap();
+    let bot = TestBot::start_with(&api, config, flood_bot).unwrap();
     api.push_text(FLOOD, "/flood");
     api.wait_until("the flood done", DEADLINE, |api| api.sent_to(FLOOD) == 10);
     let times = api.call_times("sendMessage");

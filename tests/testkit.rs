@@ -1,15 +1,16 @@
 //! The fake Bot API over real HTTP: what a bot's client sees of it.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use common::DEADLINE;
 use serde_json::{json, Value};
 use smolgram::api::types::{ChatId, MessageId};
 use smolgram::testkit::{FakeApi, Fault};
-
-const DEADLINE: Duration = Duration::from_secs(5);
 
 /// A client that hands back 4xx/5xx answers instead of failing on them.
 fn agent() -> ureq::Agent {
@@ -471,7 +472,7 @@ fn fault_invalid_json_is_a_200_that_does_not_parse() {
 fn fault_delay_answers_normally_afterwards() {
     let api = FakeApi::start();
     api.fault("getme", Fault::Delay(Duration::from_millis(20)), 1);
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let (status, body) = call(&agent(), &api, "getMe", json!({}));
     assert_eq!((status, body["ok"].as_bool()), (200, Some(true)));
     assert!(started.elapsed() >= Duration::from_millis(20));
@@ -534,6 +535,7 @@ fn one_connection_serves_pipelined_requests_until_connection_close() {
     assert_eq!(answer.matches("Connection: keep-alive").count(), 2);
     assert!(answer.contains("Connection: close"));
     assert_eq!(api.sent().len(), 1);
+    assert_eq!(api.connections(), 1);
 }
 
 #[test]
@@ -632,4 +634,109 @@ fn a_thousand_sends_on_one_connection_are_all_recorded() {
     }
     assert_eq!(api.sent_to(ChatId(1)), 1000);
     assert_eq!(api.sent()[999].text, "999");
+    assert_eq!(api.connections(), 1, "the agent kept its one connection");
+}
+
+#[test]
+fn connections_count_every_accepted_one() {
+    let api = FakeApi::start();
+    assert_eq!(api.connections(), 0);
+    for _ in 0..3 {
+        let answer = raw_exchange(&api, b"GET /nothing HTTP/1.1\r\nConnection: close\r\n\r\n");
+        assert!(answer.starts_with("HTTP/1.1 404 "), "{answer}");
+    }
+    assert_eq!(api.connections(), 3);
+}
+
+/// Spawns a long poll of `timeout` seconds; its status and body, and when it was answered.
+fn long_poll(api: &FakeApi, timeout: u32) -> thread::JoinHandle<(u16, String, Instant)> {
+    let (agent, url) = (agent(), method_url(api, "getUpdates"));
+    thread::spawn(move || {
+        let mut resp = agent
+            .get(&url)
+            .query("timeout", timeout.to_string())
+            .call()
+            .unwrap();
+        let body = resp.body_mut().read_to_string().unwrap();
+        (resp.status().as_u16(), body, Instant::now())
+    })
+}
+
+#[test]
+fn a_fault_armed_while_a_long_poll_waits_is_served_to_that_poll() {
+    let api = FakeApi::start();
+    let poller = long_poll(&api, 30);
+    api.wait_until("the long poll to arrive", DEADLINE, |api| {
+        api.calls("getUpdates").len() == 1
+    });
+    api.fault(
+        "getUpdates",
+        Fault::Status {
+            code: 502,
+            body: "<html>bad gateway</html>".into(),
+        },
+        1,
+    );
+    let id = api.push_text(ChatId(1), "not for the faulted poll");
+    let (status, body, _) = poller.join().unwrap();
+    assert_eq!((status, body.as_str()), (502, "<html>bad gateway</html>"));
+    assert_eq!(api.unserved_faults("getUpdates"), 0);
+    assert_eq!((api.deliveries(id), api.calls("getUpdates").len()), (0, 1));
+    let (_, next) = call(&agent(), &api, "getUpdates", json!({}));
+    assert_eq!(update_ids(&next), [id], "the fault was used up");
+}
+
+#[test]
+fn a_delay_armed_while_a_long_poll_waits_holds_it_then_answers_normally() {
+    let api = FakeApi::start();
+    let poller = long_poll(&api, 30);
+    api.wait_until("the long poll to arrive", DEADLINE, |api| {
+        api.calls("getUpdates").len() == 1
+    });
+    let armed = Instant::now();
+    api.fault("getUpdates", Fault::Delay(Duration::from_millis(200)), 1);
+    let id = api.push_text(ChatId(1), "late but here");
+    let (status, body, answered) = poller.join().unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(update_ids(&serde_json::from_str(&body).unwrap()), [id]);
+    assert!(answered - armed >= Duration::from_millis(200));
+    assert_eq!(api.unserved_faults("getUpdates"), 0);
+}
+
+#[test]
+fn a_call_takes_one_fault_at_most() {
+    let api = FakeApi::start();
+    api.fault("getUpdates", Fault::Delay(Duration::from_millis(10)), 1);
+    api.fault(
+        "getUpdates",
+        Fault::Status {
+            code: 500,
+            body: String::new(),
+        },
+        1,
+    );
+    // The delayed call answers normally; the 500 is the next call's.
+    let (status, body) = call(&agent(), &api, "getUpdates", json!({"timeout": 0}));
+    assert_eq!((status, update_ids(&body)), (200, vec![]));
+    assert_eq!(api.unserved_faults("getupdates"), 1);
+    let (status, _) = try_call(&agent(), &api, "getUpdates", json!({})).unwrap();
+    assert_eq!(status, 500);
+    assert_eq!(api.unserved_faults("GETUPDATES"), 0);
+}
+
+#[test]
+fn unserved_faults_are_counted_under_the_name_they_were_armed_with() {
+    let api = FakeApi::start();
+    api.fault("*", Fault::Drop, 1);
+    api.fault("sendMessage", Fault::Drop, 2);
+    assert_eq!(
+        (api.unserved_faults("*"), api.unserved_faults("sendmessage")),
+        (1, 2)
+    );
+    assert!(try_call(&agent(), &api, "getMe", json!({})).is_err());
+    assert_eq!(
+        (api.unserved_faults("*"), api.unserved_faults("sendMessage")),
+        (0, 2),
+        "getMe took the one armed for any method"
+    );
 }

@@ -2,10 +2,12 @@
 //! [`FakeApi`], with the same `Service` a real run uses.
 
 use std::net::SocketAddr;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
+use super::state::Shared;
 use super::FakeApi;
 use crate::api::Token;
 use crate::config::Config;
@@ -14,8 +16,16 @@ use crate::{Bot, Error, Runtime, Service, Shutdown, Summary};
 /// How long [`TestBot::stop`] waits for the bot to stop before it panics.
 const STOP_DEADLINE: Duration = Duration::from_secs(30);
 
+/// How long [`TestBot::start_with`] waits for the bot's first `getUpdates`.
+const START_DEADLINE: Duration = Duration::from_secs(10);
+
 /// A bot running on its own thread (its own [`Runtime`]) against a
 /// [`FakeApi`]. Stopping it goes through [`Shutdown`], exactly as SIGTERM does.
+///
+/// [`start`](TestBot::start) and [`start_with`](TestBot::start_with) return
+/// once the bot's first `getUpdates` reached the fake, so a test needs no
+/// wait for it; [`spawn_with`](TestBot::spawn_with), for runs that never
+/// poll, returns at once.
 ///
 /// # Examples
 /// ```
@@ -56,24 +66,77 @@ impl TestBot {
     }
 
     /// Starts the bot that `make` builds (on the bot's thread: handlers
-    /// need not be `Send`) with [`TestBot::config`].
+    /// need not be `Send`) with [`TestBot::config`], and returns once its
+    /// first `getUpdates` reached `api` (see [`TestBot::start_with`]).
     ///
     /// # Panics
-    /// If the service does not start (see [`TestBot::start_with`]).
+    /// If the bot does not start or does not poll within 10 s.
     pub fn start(api: &FakeApi, make: impl FnOnce() -> Bot + Send + 'static) -> TestBot {
-        match TestBot::start_with(TestBot::config(api), make) {
+        match TestBot::start_with(api, TestBot::config(api), make) {
             Ok(bot) => bot,
             Err(e) => panic!("test bot did not start: {e}"),
         }
     }
 
-    /// Starts the bot that `make` builds with `config`.
+    /// Starts the bot that `make` builds with `config` (made from
+    /// [`TestBot::config`]`(api)`), and returns once its first `getUpdates`
+    /// reached `api`. The bot is then in its long poll (or handling what that
+    /// poll brought), so a fault armed now meets that poll (see
+    /// [`FakeApi::fault`]), and no wait for "the first poll" is needed.
+    ///
+    /// # Errors
+    /// What [`Service::new`] returns (a bad config, a health bind error), or
+    /// the run's own error if it ended before it polled (a rejected token:
+    /// [`Error::Api`] with code 401).
+    ///
+    /// # Panics
+    /// If the bot neither polls nor ends within 10 s.
+    pub fn start_with(
+        api: &FakeApi,
+        config: Config,
+        make: impl FnOnce() -> Bot + Send + 'static,
+    ) -> Result<TestBot, Error> {
+        let polls = |api: &FakeApi| api.shared.with(|s| s.calls("getupdates").count());
+        let before = polls(api);
+        let ended = Arc::new(AtomicBool::new(false));
+        let watch = Some((Arc::clone(&api.shared), Arc::clone(&ended)));
+        let bot = TestBot::spawn(config, make, watch)?;
+        let polled = api.wait_for(START_DEADLINE, |api| {
+            polls(api) > before || ended.load(Ordering::SeqCst)
+        });
+        if polls(api) > before {
+            // It may have ended since (say, its first poll got a 401): `join` says so.
+            return Ok(bot);
+        }
+        if !polled {
+            panic!("test bot did not poll within {START_DEADLINE:?}");
+        }
+        match bot.join(STOP_DEADLINE) {
+            Err(e) => Err(e),
+            Ok(summary) => panic!("test bot stopped before its first poll: {summary:?}"),
+        }
+    }
+
+    /// Starts the bot that `make` builds with `config` and returns at once:
+    /// for a run that is never to poll (a rejected token, a port that must be
+    /// busy) or whose start the test watches itself. [`TestBot::join`] then
+    /// tells how it ended.
     ///
     /// # Errors
     /// What [`Service::new`] returns (a bad config, a health bind error).
-    pub fn start_with(
+    pub fn spawn_with(
         config: Config,
         make: impl FnOnce() -> Bot + Send + 'static,
+    ) -> Result<TestBot, Error> {
+        TestBot::spawn(config, make, None)
+    }
+
+    /// Starts the bot's thread; with `watch`, it sets the flag and wakes the
+    /// fake's waiters when the run ends.
+    fn spawn(
+        config: Config,
+        make: impl FnOnce() -> Bot + Send + 'static,
+        watch: Option<(Arc<Shared>, Arc<AtomicBool>)>,
     ) -> Result<TestBot, Error> {
         let (started_tx, started_rx) = mpsc::channel();
         let (done_tx, done) = mpsc::channel();
@@ -93,6 +156,10 @@ impl TestBot {
                 let rt = Runtime::new();
                 let result = rt.block_on(service.run_until(&rt, &stop)).and_then(|r| r);
                 let _ = done_tx.send(result);
+                if let Some((shared, ended)) = watch {
+                    ended.store(true, Ordering::SeqCst);
+                    shared.nudge();
+                }
             })
             .map_err(|e| Error::Io {
                 what: "starting the test bot thread",
@@ -167,5 +234,52 @@ impl Drop for TestBot {
                 let _ = thread.join();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::Fault;
+
+    fn unauthorized() -> Fault {
+        Fault::Api {
+            code: 401,
+            description: "Unauthorized".into(),
+            retry_after: None,
+            migrate_to_chat_id: None,
+        }
+    }
+
+    #[test]
+    fn start_returns_with_the_bot_in_its_first_poll() {
+        let api = FakeApi::start();
+        let bot = TestBot::start(&api, Bot::new);
+        assert_eq!(api.calls("getMe").len(), 1);
+        assert_eq!(api.calls("getUpdates").len(), 1);
+        // That poll waits: a fault armed now is its own.
+        api.fault("getUpdates", unauthorized(), 1);
+        let err = bot.join(START_DEADLINE).unwrap_err();
+        assert!(matches!(err, Error::Api { code: 401, .. }), "{err:?}");
+        assert_eq!(api.calls("getUpdates").len(), 1);
+    }
+
+    #[test]
+    fn start_with_hands_back_the_error_of_a_run_that_never_polled() {
+        let api = FakeApi::start();
+        api.fault("getMe", unauthorized(), 1);
+        let err = TestBot::start_with(&api, TestBot::config(&api), Bot::new).unwrap_err();
+        assert!(matches!(err, Error::Api { code: 401, .. }), "{err:?}");
+        assert!(api.calls("getUpdates").is_empty());
+    }
+
+    #[test]
+    fn a_second_bot_waits_for_its_own_first_poll() {
+        let api = FakeApi::start();
+        TestBot::start(&api, Bot::new).stop().unwrap();
+        let polls = api.calls("getUpdates").len();
+        let next = TestBot::start(&api, Bot::new);
+        assert!(api.calls("getUpdates").len() > polls);
+        next.stop().unwrap();
     }
 }

@@ -7,9 +7,11 @@
 //! HTTP/1.1, so the code under test runs its real client, sockets and all.
 //! The test side injects updates (`push_*`), observes what the bot did
 //! ([`sent`](FakeApi::sent), [`calls`](FakeApi::calls),
-//! [`confirmed_offset`](FakeApi::confirmed_offset)), scripts failures
-//! ([`Fault`]) and waits for effects with a deadline
-//! ([`wait_until`](FakeApi::wait_until)).
+//! [`confirmed_offset`](FakeApi::confirmed_offset),
+//! [`connections`](FakeApi::connections)), scripts failures ([`Fault`]; a
+//! long poll waiting when its fault is armed takes it at once) and checks
+//! they were met ([`unserved_faults`](FakeApi::unserved_faults)), and waits
+//! for effects with a deadline ([`wait_until`](FakeApi::wait_until)).
 //!
 //! The server runs on its own thread with its own executor, because the test
 //! thread blocks while the bot runs elsewhere. So, unlike the rest of the
@@ -93,6 +95,9 @@ const _: fn() = || {
 /// A faulted call is still recorded in [`FakeApi::calls`], but has no
 /// effect: a faulted `getUpdates` confirms nothing, a faulted `sendMessage`
 /// sends nothing (except [`Fault::Delay`], which answers normally, late).
+/// One exception: a `getUpdates` that was already waiting when its fault
+/// was armed had confirmed its `offset` on arrival, as Telegram does before
+/// a proxy in front of it fails the pending answer; it delivers nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Fault {
@@ -262,7 +267,8 @@ impl FakeApi {
     ///
     /// # Panics
     /// With `timed out after {deadline:?} waiting for {label}` if `cond`
-    /// still fails after `deadline`.
+    /// still fails after `deadline`; the panic names the caller's line.
+    #[track_caller]
     pub fn wait_until(&self, label: &str, deadline: Duration, cond: impl FnMut(&FakeApi) -> bool) {
         if !self.wait_for(deadline, cond) {
             panic!("timed out after {deadline:?} waiting for {label}");
@@ -289,9 +295,45 @@ impl FakeApi {
 
     /// Makes the next `count` calls of `method` (any case; `"*"` for any
     /// method) fail with `fault`. Rules are used in the order they were
-    /// queued; a call takes from the first rule that matches it.
+    /// queued; a call takes from the first rule that matches it, and takes
+    /// one fault at most.
+    ///
+    /// A long poll (`getUpdates`) that is waiting when a fault for it is
+    /// armed takes it at once, as if a proxy failed the pending request; so
+    /// after [`TestBot::start`], whose bot is then waiting in its first poll,
+    /// `fault("getUpdates", f, n)` fails `n` polls in a row, that one first,
+    /// before any update pushed afterwards is delivered.
+    ///
+    /// # Examples
+    /// ```
+    /// use smolgram::testkit::{FakeApi, Fault};
+    ///
+    /// let api = FakeApi::start();
+    /// api.fault("getMe", Fault::Drop, 2);
+    /// let url = format!("{}/bot{}/getMe", api.url(), FakeApi::TOKEN);
+    /// assert!(ureq::get(&url).call().is_err(), "closed without an answer");
+    /// assert_eq!(api.unserved_faults("getMe"), 1);
+    /// ```
     pub fn fault(&self, method: &str, fault: Fault, count: usize) {
         self.shared.with(|s| s.add_fault(method, fault, count));
+        // A waiting long poll looks again, and takes the fault if it is its own.
+        self.shared.wake_polls();
+    }
+
+    /// How many of the faults armed with [`fault`](FakeApi::fault) under
+    /// `method` (any case; `"*"` for those armed for any method) no call has
+    /// taken yet: 0 once every armed fault was served. A test that means
+    /// its faults to be met asserts this, so that a fault left unserved
+    /// cannot pass for one survived.
+    pub fn unserved_faults(&self, method: &str) -> usize {
+        let method = method.to_ascii_lowercase();
+        self.shared.with(|s| s.unserved_faults(&method))
+    }
+
+    /// How many connections the server has accepted so far: what a client
+    /// that should reuse one connection (keep-alive) is held to.
+    pub fn connections(&self) -> usize {
+        self.shared.with(|s| s.connections())
     }
 }
 

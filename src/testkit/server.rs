@@ -52,7 +52,10 @@ async fn accept_loop(ex: &LocalExecutor<'_>, listener: TcpListener, shared: Arc<
         .await;
         match accepted {
             None => return,
-            Some(Ok((stream, _))) => ex.spawn(serve(stream, Arc::clone(&shared))).detach(),
+            Some(Ok((stream, _))) => {
+                shared.with(|s| s.accepted());
+                ex.spawn(serve(stream, Arc::clone(&shared))).detach();
+            }
             Some(Err(e)) => {
                 // Out of file descriptors, most likely: give the clients a moment to close some.
                 log::warn!("testkit: accept failed: {e}");
@@ -106,36 +109,18 @@ async fn answer(shared: &Shared, req: &Request) -> Option<Response> {
         s.record_call(&method, Value::Object(params.clone()));
         s.take_fault(&method)
     });
-    match fault {
-        None => {}
-        Some(Fault::Delay(delay)) => {
-            Timer::after(delay).await;
-        }
-        Some(Fault::Drop) => return None,
-        Some(Fault::Status { code, body }) => return Some(Response::raw(code, body)),
-        Some(Fault::Api {
-            code,
-            description,
-            retry_after,
-            migrate_to_chat_id,
-        }) => {
-            let mut parameters = Map::new();
-            if let Some(secs) = retry_after {
-                parameters.insert("retry_after".to_owned(), secs.into());
-            }
-            if let Some(chat) = migrate_to_chat_id {
-                parameters.insert("migrate_to_chat_id".to_owned(), chat.into());
-            }
-            return Some(api_error(code, &description, Some(parameters)));
-        }
-        // Cut mid-object, as a proxy that gave up halfway would.
-        Some(Fault::InvalidJson) => {
-            return Some(Response::raw(200, r#"{"ok":true,"result":{"message_id":"#))
+    let took_fault = fault.is_some();
+    if let Some(fault) = fault {
+        match serve_fault(fault).await {
+            Faulted::Instead(resp) => return Some(resp),
+            Faulted::Close => return None,
+            Faulted::Normally => {}
         }
     }
     Some(match method.as_str() {
         "getme" => ok(bot_json()),
-        "getupdates" => get_updates(shared, &params).await,
+        // A call takes one fault at most: one that took it here waits for none.
+        "getupdates" => return get_updates(shared, &params, !took_fault).await,
         "sendmessage" => send_message(shared, params),
         "answercallbackquery"
         | "deletewebhook"
@@ -148,10 +133,54 @@ async fn answer(shared: &Shared, req: &Request) -> Option<Response> {
     })
 }
 
+/// What a faulted call does instead of its method.
+enum Faulted {
+    /// Answers this.
+    Instead(Response),
+    /// Closes the connection without a word.
+    Close,
+    /// Answers normally, now (a [`Fault::Delay`] has passed).
+    Normally,
+}
+
+/// Serves `fault`: waits out a delay, or says what to answer instead.
+async fn serve_fault(fault: Fault) -> Faulted {
+    match fault {
+        Fault::Delay(delay) => {
+            Timer::after(delay).await;
+            Faulted::Normally
+        }
+        Fault::Drop => Faulted::Close,
+        Fault::Status { code, body } => Faulted::Instead(Response::raw(code, body)),
+        Fault::Api {
+            code,
+            description,
+            retry_after,
+            migrate_to_chat_id,
+        } => {
+            let mut parameters = Map::new();
+            if let Some(secs) = retry_after {
+                parameters.insert("retry_after".to_owned(), secs.into());
+            }
+            if let Some(chat) = migrate_to_chat_id {
+                parameters.insert("migrate_to_chat_id".to_owned(), chat.into());
+            }
+            Faulted::Instead(api_error(code, &description, Some(parameters)))
+        }
+        // Cut mid-object, as a proxy that gave up halfway would.
+        Fault::InvalidJson => {
+            Faulted::Instead(Response::raw(200, r#"{"ok":true,"result":{"message_id":"#))
+        }
+    }
+}
+
 /// Long poll: confirm below `offset`, then answer at once if anything is
 /// pending, else wait up to `timeout` seconds for a push. A newer
-/// `getUpdates` ends the wait with 409, as Telegram does.
-async fn get_updates(shared: &Shared, params: &Params) -> Response {
+/// `getUpdates` ends the wait with 409, as Telegram does. A fault armed for
+/// `getUpdates` while the poll waits is served to it at once, as a proxy in
+/// front of the Bot API may fail a pending request (a [`Fault::Delay`]
+/// holds it that much longer). `None`: close without a word.
+async fn get_updates(shared: &Shared, params: &Params, mut faultable: bool) -> Option<Response> {
     let offset = int_param(params, "offset");
     let limit = match int_param(params, "limit") {
         None | Some(0) => 100,
@@ -166,10 +195,19 @@ async fn get_updates(shared: &Shared, params: &Params) -> Response {
     loop {
         // Listen before looking, so that a push in between still wakes us.
         let listener = shared.listen_polls();
-        match shared.with(|s| s.poll(generation, limit)) {
-            Poll::Conflict => return api_error(409, CONFLICT, None),
+        match shared.with(|s| s.poll(generation, limit, faultable)) {
+            Poll::Conflict => return Some(api_error(409, CONFLICT, None)),
+            Poll::Fault(fault) => {
+                faultable = false;
+                match serve_fault(fault).await {
+                    Faulted::Instead(resp) => return Some(resp),
+                    Faulted::Close => return None,
+                    // Look again at once: what came meanwhile is answered now.
+                    Faulted::Normally => continue,
+                }
+            }
             Poll::Batch(batch) if !batch.is_empty() || Instant::now() >= deadline => {
-                return ok(Value::Array(batch))
+                return Some(ok(Value::Array(batch)))
             }
             Poll::Batch(_) => {}
         }

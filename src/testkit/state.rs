@@ -1,13 +1,14 @@
 //! The fake's memory: the update queue and its confirmation, the message ids
-//! per chat, every call the bot made, the messages it sent, and the scripted
-//! faults.
+//! per chat, every call the bot made, the messages it sent, the connections
+//! it accepted, and the scripted faults.
 //!
 //! Two threads touch it: the server thread answering requests and the test
 //! thread pushing updates and waiting for effects. So it sits behind one
 //! `Mutex`; every change bumps a version and notifies a `Condvar`, so that
 //! [`FakeApi::wait_until`](super::FakeApi::wait_until) re-checks exactly when
-//! something happened. Pushes and newer `getUpdates` calls also fire an
-//! `Event`, which wakes the long poll waiting on the server's executor.
+//! something happened. Pushes, newly armed faults and newer `getUpdates`
+//! calls also fire an `Event`, which wakes the long poll waiting on the
+//! server's executor.
 //!
 //! Must not: do I/O, or hold the lock while anything waits.
 
@@ -28,7 +29,7 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     /// Wakes test threads blocked in `wait_until`.
     changed: Condvar,
-    /// Wakes the waiting long poll: new updates, or a newer `getUpdates`.
+    /// Wakes the waiting long poll: new updates, a newly armed fault, or a newer `getUpdates`.
     polls: Event,
     /// Wakes the accept loop when the handle is dropped.
     stop: Event,
@@ -71,6 +72,12 @@ impl Shared {
                 .0;
         }
         true
+    }
+
+    /// Wakes `wait_until` to look again at something outside the state (a
+    /// test bot's run that ended, say).
+    pub(crate) fn nudge(&self) {
+        self.with(State::touch);
     }
 
     /// A ticket for the next [`wake_polls`](Self::wake_polls); take it before checking the state.
@@ -122,6 +129,8 @@ struct Rule {
 pub(crate) enum Poll {
     /// A newer `getUpdates` took over: answer 409.
     Conflict,
+    /// A fault armed for `getUpdates` while this poll waited: serve it.
+    Fault(Fault),
     /// Updates to hand out now; empty when there are none.
     Batch(Vec<Value>),
 }
@@ -148,6 +157,8 @@ pub(crate) struct State {
     sent: Vec<Sent>,
     sent_per_chat: HashMap<ChatId, usize>,
     faults: VecDeque<Rule>,
+    /// Connections the accept loop took, ever.
+    connections: usize,
 }
 
 impl Default for State {
@@ -166,6 +177,7 @@ impl Default for State {
             sent: Vec::new(),
             sent_per_chat: HashMap::new(),
             faults: VecDeque::new(),
+            connections: 0,
         }
     }
 }
@@ -236,6 +248,16 @@ impl State {
         self.touch();
     }
 
+    /// Counts a connection the accept loop took.
+    pub(crate) fn accepted(&mut self) {
+        self.connections += 1;
+        self.touch();
+    }
+
+    pub(crate) fn connections(&self) -> usize {
+        self.connections
+    }
+
     /// Queues `fault` for the next `count` calls of `method`.
     pub(crate) fn add_fault(&mut self, method: &str, fault: Fault, count: usize) {
         if count > 0 {
@@ -245,6 +267,7 @@ impl State {
                 fault,
                 left: count,
             });
+            self.touch();
         }
     }
 
@@ -261,7 +284,18 @@ impl State {
         } else {
             rule.fault.clone()
         };
+        self.touch();
         Some(fault)
+    }
+
+    /// How many faults armed for `method` (lowercase, or `*` for those armed
+    /// for any method) no call has taken yet.
+    pub(crate) fn unserved_faults(&self, method: &str) -> usize {
+        self.faults
+            .iter()
+            .filter(|r| r.method == method)
+            .map(|r| r.left)
+            .sum()
     }
 
     /// Starts a `getUpdates`: confirms below `offset` and takes over from
@@ -290,10 +324,15 @@ impl State {
         }
     }
 
-    /// What the poll of `generation` answers now, if anything.
-    pub(crate) fn poll(&mut self, generation: u64, limit: usize) -> Poll {
+    /// What the poll of `generation` answers now, if anything: a newer poll
+    /// ends it first, then a fault armed for `getUpdates` (if `faultable`:
+    /// a call takes one fault at most), and only then updates.
+    pub(crate) fn poll(&mut self, generation: u64, limit: usize, faultable: bool) -> Poll {
         if generation != self.poll_generation {
             return Poll::Conflict;
+        }
+        if let Some(fault) = faultable.then(|| self.take_fault("getupdates")).flatten() {
+            return Poll::Fault(fault);
         }
         let batch: Vec<Value> = self
             .queue
@@ -412,7 +451,7 @@ mod tests {
     fn ids(poll: Poll) -> Vec<i64> {
         match poll {
             Poll::Batch(b) => b.iter().map(|u| u["update_id"].as_i64().unwrap()).collect(),
-            Poll::Conflict => panic!("unexpected conflict"),
+            other => panic!("expected a batch, got {other:?}"),
         }
     }
 
@@ -423,7 +462,7 @@ mod tests {
         let b = s.push(json!({"x": 1, "update_id": 99}));
         assert_eq!((a, b), (1, 2));
         let g = s.begin_poll(None);
-        assert_eq!(ids(s.poll(g, 100)), [1, 2]);
+        assert_eq!(ids(s.poll(g, 100, true)), [1, 2]);
     }
 
     #[test]
@@ -433,7 +472,7 @@ mod tests {
             s.push(json!({}));
         }
         let g = s.begin_poll(Some(3));
-        assert_eq!(ids(s.poll(g, 100)), [3]);
+        assert_eq!(ids(s.poll(g, 100, true)), [3]);
         assert_eq!(s.pending(), 1);
         assert_eq!(s.confirmed_offset(), Some(3));
         // A lower offset later moves nothing back.
@@ -447,9 +486,9 @@ mod tests {
         s.push(json!({}));
         s.push(json!({}));
         let g = s.begin_poll(None);
-        assert_eq!(ids(s.poll(g, 1)), [1]);
+        assert_eq!(ids(s.poll(g, 1, true)), [1]);
         let g = s.begin_poll(Some(1));
-        assert_eq!(ids(s.poll(g, 100)), [1, 2]);
+        assert_eq!(ids(s.poll(g, 100, true)), [1, 2]);
         assert_eq!(
             (s.deliveries(1), s.deliveries(2), s.deliveries(3)),
             (2, 1, 0)
@@ -463,7 +502,7 @@ mod tests {
             s.push(json!({}));
         }
         let g = s.begin_poll(Some(-2));
-        assert_eq!(ids(s.poll(g, 100)), [4, 5]);
+        assert_eq!(ids(s.poll(g, 100, true)), [4, 5]);
     }
 
     #[test]
@@ -471,8 +510,8 @@ mod tests {
         let mut s = State::default();
         let old = s.begin_poll(None);
         let new = s.begin_poll(None);
-        assert_eq!(s.poll(old, 100), Poll::Conflict);
-        assert_eq!(s.poll(new, 100), Poll::Batch(vec![]));
+        assert_eq!(s.poll(old, 100, true), Poll::Conflict);
+        assert_eq!(s.poll(new, 100, true), Poll::Batch(vec![]));
     }
 
     #[test]
@@ -486,6 +525,43 @@ mod tests {
         assert_eq!(s.take_fault("sendmessage"), Some(Fault::Drop));
         assert_eq!(s.take_fault("sendmessage"), Some(Fault::Drop));
         assert_eq!(s.take_fault("sendmessage"), None);
+    }
+
+    #[test]
+    fn unserved_faults_count_what_no_call_took_per_armed_name() {
+        let mut s = State::default();
+        s.add_fault("getUpdates", Fault::Drop, 3);
+        s.add_fault("GETUPDATES", Fault::InvalidJson, 1);
+        s.add_fault("*", Fault::Drop, 2);
+        assert_eq!(
+            (s.unserved_faults("getupdates"), s.unserved_faults("*")),
+            (4, 2)
+        );
+        s.take_fault("getupdates");
+        s.take_fault("getme"); // only `*` matches it
+        assert_eq!(
+            (s.unserved_faults("getupdates"), s.unserved_faults("*")),
+            (3, 1)
+        );
+        assert_eq!(s.unserved_faults("sendmessage"), 0);
+    }
+
+    #[test]
+    fn a_waiting_poll_takes_a_fault_before_updates_and_after_a_conflict() {
+        let mut s = State::default();
+        s.push(json!({}));
+        let old = s.begin_poll(None);
+        s.add_fault("getUpdates", Fault::Drop, 1);
+        let new = s.begin_poll(None);
+        assert_eq!(
+            s.poll(old, 100, true),
+            Poll::Conflict,
+            "a lost poll serves no fault"
+        );
+        assert_eq!(s.poll(new, 100, true), Poll::Fault(Fault::Drop));
+        assert_eq!(s.deliveries(1), 0, "a faulted poll delivers nothing");
+        assert_eq!(ids(s.poll(new, 100, true)), [1]);
+        assert_eq!(s.unserved_faults("getupdates"), 0);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Running the real `smolgram` binary in tests: its output collected as it
-//! comes, waits with deadlines, signals sent with `kill`.
+//! What the integration tests share: the one [`DEADLINE`], running the real
+//! `smolgram` binary (its output collected as it comes, waits with
+//! deadlines, signals sent with `kill`), and arming faults on the testkit.
 
 #![allow(dead_code, reason = "each test file uses a part of this module")]
 
@@ -9,10 +10,49 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use smolgram::testkit::FakeApi;
+use smolgram::api::types::ChatId;
+use smolgram::testkit::{FakeApi, Fault};
 
-/// Every wait in these tests gives up after this long.
+/// Every wait in these tests gives up after this long, unless it says why not.
 pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A Bot API error as Telegram sends it: `error_code` `code` (and HTTP
+/// status), `description`, and the `parameters` that are set.
+pub fn api_error(
+    code: u16,
+    description: &str,
+    retry_after: Option<u64>,
+    migrate_to: Option<i64>,
+) -> Fault {
+    Fault::Api {
+        code,
+        description: description.into(),
+        retry_after,
+        migrate_to_chat_id: migrate_to,
+    }
+}
+
+/// Fails the next `count` polls in a row with `fault`, the one waiting now
+/// first (so the bot must be in its long poll: after `TestBot::start`, or
+/// once the binary polled), then sends a text to `chat` and waits up to
+/// `deadline` for the bot's reply, and for every one of the faults to have
+/// been served: a poller that gives up after fewer failures never answers.
+#[track_caller]
+pub fn survive_poll_faults(
+    api: &FakeApi,
+    chat: ChatId,
+    fault: Fault,
+    count: usize,
+    deadline: Duration,
+) {
+    let label = format!("the reply after {count} polls failed with {fault:?}");
+    let replies = api.sent_to(chat);
+    api.fault("getUpdates", fault, count);
+    api.push_text(chat, "are you still there?");
+    api.wait_until(&label, deadline, |api| {
+        api.sent_to(chat) == replies + 1 && api.unserved_faults("getUpdates") == 0
+    });
+}
 
 /// The secret half of the fake's token: it must never be printed.
 pub fn secret() -> &'static str {
@@ -66,6 +106,19 @@ impl Bin {
                 ("RUST_LOG", log),
             ],
         )
+    }
+
+    /// [`Bin::against`], returning once the bot's first `getUpdates` reached
+    /// `api`: its signal handlers are installed, and a fault armed now meets
+    /// that waiting poll.
+    #[track_caller]
+    pub fn polling(api: &FakeApi, extra_args: &[&str], log: &str) -> Bin {
+        let before = api.calls("getUpdates").len();
+        let bin = Bin::against(api, extra_args, log);
+        api.wait_until("the bot's first poll", DEADLINE, |api| {
+            api.calls("getUpdates").len() > before
+        });
+        bin
     }
 
     /// Everything printed so far, stdout and stderr interleaved by line.
