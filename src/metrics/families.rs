@@ -201,7 +201,7 @@ pub(super) fn write(m: &Metrics, readiness: &Readiness, out: &mut String) -> fmt
             Samples::Readiness(value) => writeln!(out, "{name} {}", value(readiness))?,
             Samples::Requests => {
                 for counts in m.api.borrow().iter() {
-                    let method = &counts.method;
+                    let method = Escaped(&counts.method);
                     for (result, value) in RESULTS.iter().zip(counts.results) {
                         writeln!(
                             out,
@@ -225,13 +225,35 @@ pub(super) fn write(m: &Metrics, readiness: &Readiness, out: &mut String) -> fmt
             Samples::BuildInfo => writeln!(
                 out,
                 "{name}{{version=\"{}\",commit=\"{}\",target=\"{}\"}} 1",
-                env!("CARGO_PKG_VERSION"),
-                env!("SMOLGRAM_COMMIT"),
-                env!("SMOLGRAM_TARGET"),
+                Escaped(env!("CARGO_PKG_VERSION")),
+                Escaped(env!("SMOLGRAM_COMMIT")),
+                Escaped(env!("SMOLGRAM_TARGET")),
             )?,
         }
     }
     Ok(())
+}
+
+/// A label value as the text format wants it: `\`, `"` and newline escaped.
+///
+/// Fixes a defect: method names come from `Client::call`, i.e. from users,
+/// and were written raw, so a `"` or a newline in one broke the whole scrape
+/// (Prometheus rejects the page, not the line). Escaping happens here, per
+/// scrape; counting still stores the name as given.
+struct Escaped<'a>(&'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            match c {
+                '\\' => f.write_str("\\\\")?,
+                '"' => f.write_str("\\\"")?,
+                '\n' => f.write_str("\\n")?,
+                c => f.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -320,5 +342,14 @@ mod tests {
             sampled.insert(family.name);
         }
         assert_eq!(sampled, seen, "every family has a sample");
+    }
+
+    #[test]
+    fn a_method_name_cannot_break_the_exposition() {
+        let m = Metrics::default();
+        m.observe_request::<()>("send\"Message\\\n", &Ok(()));
+        let text = m.render(&never_polled());
+        let line = r#"smolgram_api_requests_total{method="send\"Message\\\n",result="ok"} 1"#;
+        assert!(text.lines().any(|l| l == line), "{text}");
     }
 }
