@@ -12,7 +12,7 @@
 use std::cell::Cell;
 use std::fmt::{self, Write as _};
 
-use super::{unix, Metrics, BUCKETS, RESULTS};
+use super::{process, unix, Metrics, BUCKETS, RESULTS};
 use crate::readiness::Readiness;
 
 /// One family of the exposition.
@@ -176,7 +176,7 @@ pub(super) static FAMILIES: [Family; 18] = [
         name: "process_start_time_seconds",
         help: "When the process started.",
         kind: Kind::Gauge,
-        samples: Samples::Float(|m| unix(m.started)),
+        samples: Samples::Float(|_| unix(process::start_time())),
     },
 ];
 

@@ -12,11 +12,12 @@
 //!
 //! Here: the cells and the hot path. `families`: the table of families
 //! (name, HELP, type, where the samples come from) and the writer that walks
-//! it.
+//! it. `process`: when the process started.
 //!
 //! Must not: allocate per update, or know how the numbers are produced.
 
 mod families;
+mod process;
 
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -32,7 +33,6 @@ const BUCKETS: [f64; 12] = [
 /// Everything `/metrics` counts. Shared as `Rc<Metrics>`.
 #[derive(Debug)]
 pub(crate) struct Metrics {
-    started: SystemTime,
     /// New updates taken from getUpdates (redeliveries not counted).
     pub(crate) received: Cell<u64>,
     /// Handlers that returned `Ok` (or updates no handler took).
@@ -90,8 +90,10 @@ pub(crate) fn bump(cell: &Cell<u64>) {
 
 impl Default for Metrics {
     fn default() -> Metrics {
+        // Pins the process start time where /proc cannot tell it: at the
+        // first run, not at the first scrape (see `process`).
+        process::start_time();
         Metrics {
-            started: SystemTime::now(),
             received: Cell::default(),
             handled: Cell::default(),
             errors: Cell::default(),
