@@ -10,10 +10,16 @@
 //! (the client, the limiter, the dispatcher, the poller) and to the health
 //! listener, which renders it.
 //!
+//! Here: the cells and the hot path. `families`: the table of families
+//! (name, HELP, type, where the samples come from) and the writer that walks
+//! it. `process`: when the process started.
+//!
 //! Must not: allocate per update, or know how the numbers are produced.
 
+mod families;
+mod process;
+
 use std::cell::{Cell, RefCell};
-use std::fmt::{self, Write as _};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::readiness::Readiness;
@@ -27,7 +33,6 @@ const BUCKETS: [f64; 12] = [
 /// Everything `/metrics` counts. Shared as `Rc<Metrics>`.
 #[derive(Debug)]
 pub(crate) struct Metrics {
-    started: SystemTime,
     /// New updates taken from getUpdates (redeliveries not counted).
     pub(crate) received: Cell<u64>,
     /// Handlers that returned `Ok` (or updates no handler took).
@@ -85,8 +90,10 @@ pub(crate) fn bump(cell: &Cell<u64>) {
 
 impl Default for Metrics {
     fn default() -> Metrics {
+        // Pins the process start time where /proc cannot tell it: at the
+        // first run, not at the first scrape (see `process`).
+        process::start_time();
         Metrics {
-            started: SystemTime::now(),
             received: Cell::default(),
             handled: Cell::default(),
             errors: Cell::default(),
@@ -150,193 +157,9 @@ impl Metrics {
     pub(crate) fn render(&self, readiness: &Readiness) -> String {
         let mut out = String::with_capacity(4096);
         // Writing to a String cannot fail.
-        let _ = self.write(&mut out, readiness);
+        let _ = families::write(self, readiness, &mut out);
         out
     }
-
-    fn write(&self, out: &mut String, readiness: &Readiness) -> fmt::Result {
-        let counter = |out: &mut String, name: &str, help: &str, value: u64| {
-            writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-            )
-        };
-        let gauge = |out: &mut String, name: &str, help: &str, value: f64| {
-            writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-            )
-        };
-        counter(
-            out,
-            "smolgram_updates_received_total",
-            "New updates taken from getUpdates.",
-            self.received.get(),
-        )?;
-        counter(
-            out,
-            "smolgram_updates_handled_total",
-            "Updates whose handler finished Ok.",
-            self.handled.get(),
-        )?;
-        labeled(
-            out,
-            "smolgram_updates_failed_total",
-            "Updates whose handler failed, by why.",
-            "reason",
-            &[
-                ("error", &self.errors),
-                ("panic", &self.panics),
-                ("timeout", &self.timeouts),
-            ],
-        )?;
-        counter(
-            out,
-            "smolgram_updates_skipped_total",
-            "Updates that broke the schema, skipped.",
-            self.skipped.get(),
-        )?;
-
-        let h = &self.durations;
-        writeln!(
-            out,
-            "# HELP smolgram_handler_duration_seconds How long handlers ran."
-        )?;
-        writeln!(out, "# TYPE smolgram_handler_duration_seconds histogram")?;
-        let mut cumulative = 0;
-        for (bound, count) in BUCKETS.iter().zip(&h.counts) {
-            cumulative += count.get();
-            writeln!(
-                out,
-                "smolgram_handler_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
-            )?;
-        }
-        writeln!(
-            out,
-            "smolgram_handler_duration_seconds_bucket{{le=\"+Inf\"}} {}",
-            h.count.get()
-        )?;
-        writeln!(out, "smolgram_handler_duration_seconds_sum {}", h.sum.get())?;
-        writeln!(
-            out,
-            "smolgram_handler_duration_seconds_count {}",
-            h.count.get()
-        )?;
-
-        gauge(
-            out,
-            "smolgram_handlers_in_flight",
-            "Handlers running now.",
-            self.in_flight.get() as f64,
-        )?;
-        gauge(
-            out,
-            "smolgram_updates_held",
-            "Updates taken and not finished.",
-            self.held.get() as f64,
-        )?;
-        gauge(
-            out,
-            "smolgram_lanes",
-            "Chats with updates running or queued.",
-            self.lanes.get() as f64,
-        )?;
-
-        writeln!(
-            out,
-            "# HELP smolgram_api_requests_total Bot API requests by method and result."
-        )?;
-        writeln!(out, "# TYPE smolgram_api_requests_total counter")?;
-        for m in self.api.borrow().iter() {
-            for (result, value) in RESULTS.iter().zip(m.results) {
-                let method = &m.method;
-                writeln!(out, "smolgram_api_requests_total{{method=\"{method}\",result=\"{result}\"}} {value}")?;
-            }
-        }
-        counter(
-            out,
-            "smolgram_api_retries_total",
-            "Bot API calls tried again.",
-            self.retries.get(),
-        )?;
-        counter(
-            out,
-            "smolgram_api_failed_total",
-            "Bot API calls that failed after retries.",
-            self.failed_calls.get(),
-        )?;
-        counter(
-            out,
-            "smolgram_rate_limit_waits_total",
-            "Sends that waited for the rate limiter.",
-            self.limit_waits.get(),
-        )?;
-        writeln!(
-            out,
-            "# HELP smolgram_rate_limit_wait_seconds_total Time sends waited for the rate limiter."
-        )?;
-        writeln!(out, "# TYPE smolgram_rate_limit_wait_seconds_total counter")?;
-        writeln!(
-            out,
-            "smolgram_rate_limit_wait_seconds_total {}",
-            self.limit_waited.get().as_secs_f64()
-        )?;
-
-        labeled(
-            out,
-            "smolgram_poll_errors_total",
-            "getUpdates failures by kind.",
-            "kind",
-            &[
-                ("conflict", &self.poll_conflicts),
-                ("rate_limited", &self.poll_rate_limited),
-                ("failing", &self.poll_failures),
-            ],
-        )?;
-        let polled = readiness.last_poll().map_or(0.0, unix);
-        gauge(
-            out,
-            "smolgram_last_poll_success_timestamp_seconds",
-            "When a getUpdates last succeeded.",
-            polled,
-        )?;
-        gauge(
-            out,
-            "smolgram_ready",
-            "1 while /readyz answers 200.",
-            if readiness.is_ready() { 1.0 } else { 0.0 },
-        )?;
-        writeln!(out, "# HELP smolgram_build_info The running build.")?;
-        writeln!(out, "# TYPE smolgram_build_info gauge")?;
-        writeln!(
-            out,
-            "smolgram_build_info{{version=\"{}\",commit=\"{}\",target=\"{}\"}} 1",
-            env!("CARGO_PKG_VERSION"),
-            env!("SMOLGRAM_COMMIT"),
-            env!("SMOLGRAM_TARGET")
-        )?;
-        gauge(
-            out,
-            "process_start_time_seconds",
-            "When the process started.",
-            unix(self.started),
-        )
-    }
-}
-
-/// A counter family with one label: `name{label="value"} n` per entry.
-fn labeled(
-    out: &mut String,
-    name: &str,
-    help: &str,
-    label: &str,
-    values: &[(&str, &Cell<u64>)],
-) -> fmt::Result {
-    writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter")?;
-    for (value, count) in values {
-        writeln!(out, "{name}{{{label}=\"{value}\"}} {}", count.get())?;
-    }
-    Ok(())
 }
 
 fn unix(at: SystemTime) -> f64 {
