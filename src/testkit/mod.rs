@@ -348,7 +348,7 @@ impl fmt::Debug for FakeApi {
 
 impl Drop for FakeApi {
     fn drop(&mut self) {
-        self.shared.request_stop();
+        self.shared.stop.request();
         if let Some(thread) = self.thread.take() {
             // A panic on the server thread was already reported; do not panic in drop.
             let _ = thread.join();

@@ -32,7 +32,7 @@ type Params = Map<String, Value>;
 const CONFLICT: &str =
     "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running";
 
-/// Starts the server thread on `listener`; it runs until [`Shared::request_stop`].
+/// Starts the server thread on `listener`; it runs until `shared.stop` is requested.
 pub(crate) fn spawn(listener: TcpListener, shared: Arc<Shared>) -> io::Result<JoinHandle<()>> {
     thread::Builder::new()
         .name("smolgram-testkit".to_owned())
@@ -45,12 +45,7 @@ pub(crate) fn spawn(listener: TcpListener, shared: Arc<Shared>) -> io::Result<Jo
 
 async fn accept_loop(ex: &LocalExecutor<'_>, listener: TcpListener, shared: Arc<Shared>) {
     loop {
-        let accepted = future::or(async { Some(listener.accept().await) }, async {
-            shared.stopped().await;
-            None
-        })
-        .await;
-        match accepted {
+        match shared.stop.race(listener.accept()).await {
             None => return,
             Some(Ok((stream, _))) => {
                 shared.with(|s| s.accepted());

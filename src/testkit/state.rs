@@ -13,7 +13,6 @@
 //! Must not: do I/O, or hold the lock while anything waits.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,6 +21,7 @@ use serde_json::{json, Value};
 
 use super::{Fault, Sent, BOT_ID};
 use crate::api::types::{ChatId, MessageId};
+use crate::Shutdown;
 
 /// The state and the three ways to wait for it.
 #[derive(Debug, Default)]
@@ -31,9 +31,8 @@ pub(crate) struct Shared {
     changed: Condvar,
     /// Wakes the waiting long poll: new updates, a newly armed fault, or a newer `getUpdates`.
     polls: Event,
-    /// Wakes the accept loop when the handle is dropped.
-    stop: Event,
-    stopping: AtomicBool,
+    /// Ends the accept loop when the handle is dropped.
+    pub(crate) stop: Shutdown,
 }
 
 impl Shared {
@@ -87,26 +86,6 @@ impl Shared {
 
     pub(crate) fn wake_polls(&self) {
         self.polls.notify(usize::MAX);
-    }
-
-    pub(crate) fn request_stop(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        self.stop.notify(usize::MAX);
-    }
-
-    /// Completes once [`request_stop`](Self::request_stop) was called.
-    pub(crate) async fn stopped(&self) {
-        loop {
-            if self.stopping.load(Ordering::SeqCst) {
-                return;
-            }
-            let listener = self.stop.listen();
-            // Checked again: a stop between the check and `listen` would be missed.
-            if self.stopping.load(Ordering::SeqCst) {
-                return;
-            }
-            listener.await;
-        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
