@@ -25,6 +25,10 @@
 //! `(method, path)` returning a [`Response`]; what `/readyz` and `/metrics`
 //! report comes from the service as a [`Probe`].
 //!
+//! One mechanism, one file: the listener is some 330 lines, and the rest is
+//! its tests, most of them over real sockets (a silent client, the cap, a
+//! busy port).
+//!
 //! Must not: let one client stall the thread, hold unbounded state per
 //! client, or stop the bot because the port is busy.
 

@@ -20,6 +20,9 @@
 //! agree (§6.3). Line ends are CRLF or a bare LF (§2.2 lets a server accept
 //! it; some hand-written probes send it).
 //!
+//! One mechanism, one file: reading and parsing are under 300 lines; the rest
+//! is their tests, an input that must be refused on each line.
+//!
 //! Must not: panic on any input, read past the caller's cap, or know about
 //! Telegram, routes or either caller's policy.
 
