@@ -10,6 +10,9 @@
 //! calls also fire an `Event`, which wakes the long poll waiting on the
 //! server's executor.
 //!
+//! One mechanism, one file: the state is some 420 lines; the rest is its
+//! tests, which pin down Telegram's offset and conflict rules.
+//!
 //! Must not: do I/O, or hold the lock while anything waits.
 
 use std::collections::{HashMap, VecDeque};
