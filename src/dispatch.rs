@@ -141,14 +141,20 @@ impl<'rt> Dispatcher<'rt> {
     /// [`offset`](Self::offset), remembered as sent: finished updates from
     /// it on are kept (Telegram may hand them out again, even if they finish
     /// while this request is under way), those below it are forgotten.
-    pub(crate) fn send_offset(&self) -> Option<i64> {
+    /// Also the ids that the answer may repeat and that are already in hand
+    /// (held or finished), sorted: the answer need not decode them, as
+    /// [`accept`](Self::accept) would drop them. They stay in hand until
+    /// then, since an offset is only sent again after `accept`.
+    pub(crate) fn send_offset(&self) -> (Option<i64>, Vec<i64>) {
         let mut state = self.shared.state.borrow_mut();
         let offset = state.offset();
         if let Some(offset) = offset {
             state.sent = Some(offset);
             state.done = state.done.split_off(&offset);
         }
-        offset
+        let mut in_hand: Vec<i64> = state.held.iter().chain(&state.done).copied().collect();
+        in_hand.sort_unstable();
+        (offset, in_hand)
     }
 
     /// Updates whose handler has not finished.

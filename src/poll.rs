@@ -76,8 +76,8 @@ pub(crate) async fn run(
         {
             return Ok(last_sent);
         }
-        let offset = dispatcher.send_offset();
-        let poll = client.get_updates(offset, WINDOW as u32, timeout);
+        let (offset, in_hand) = dispatcher.send_offset();
+        let poll = client.poll_updates(offset, WINDOW as u32, timeout, in_hand);
         let Some(result) = shutdown.race(poll).await else {
             return Ok(last_sent);
         };

@@ -288,6 +288,20 @@ impl Client {
         limit: u32,
         timeout: Duration,
     ) -> Result<Vec<Result<Update, BadUpdate>>, Error> {
+        self.poll_updates(offset, limit, timeout, Vec::new()).await
+    }
+
+    /// [`get_updates`](Client::get_updates) that leaves out the updates whose
+    /// ids are in `in_hand` (sorted) without decoding them: while a handler
+    /// holds the oldest update, Telegram hands out the same updates again on
+    /// every poll, and decoding them again was most of a burst's io work.
+    pub(crate) async fn poll_updates(
+        &self,
+        offset: Option<i64>,
+        limit: u32,
+        timeout: Duration,
+        in_hand: Vec<i64>,
+    ) -> Result<Vec<Result<Update, BadUpdate>>, Error> {
         #[derive(Serialize)]
         struct Params {
             #[serde(skip_serializing_if = "Option::is_none")]
@@ -301,7 +315,15 @@ impl Client {
             timeout: timeout.as_secs(),
         };
         let body = encode("getUpdates", &params)?;
-        let parse = |raw: Vec<Box<RawValue>>| raw.into_iter().map(types::parse_update).collect();
+        let parse = move |raw: Vec<Box<RawValue>>| {
+            raw.into_iter()
+                .filter(|update| {
+                    let id = types::update_id_of(update.get());
+                    id.is_none_or(|id| in_hand.binary_search(&id).is_err())
+                })
+                .map(types::parse_update)
+                .collect()
+        };
         let deadline = if timeout.is_zero() {
             SHORT_POLL_DEADLINE
         } else {
@@ -319,7 +341,7 @@ impl Client {
         method: &str,
         body: Arc<[u8]>,
         deadline: Duration,
-        then: fn(R) -> T,
+        then: impl FnOnce(R) -> T + Send + 'static,
     ) -> Result<T, Error> {
         let agent = self.inner.agent.clone();
         let base = Arc::clone(&self.inner.base);
@@ -360,6 +382,7 @@ impl fmt::Debug for Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::types::ChatId;
 
     #[test]
     fn client_debug_hides_the_token() {
@@ -368,5 +391,22 @@ mod tests {
         let shown = format!("{client:?}");
         assert!(!shown.contains("SECRET"), "{shown}");
         assert!(shown.contains("https://api.example.org"), "{shown}");
+    }
+
+    #[cfg(feature = "testkit")]
+    #[test]
+    fn a_poll_leaves_out_the_updates_in_hand() {
+        use crate::testkit::FakeApi;
+        let api = FakeApi::start();
+        let ids: Vec<i64> = (0..3)
+            .map(|i| api.push_text(ChatId(1), &i.to_string()))
+            .collect();
+        let client = Client::new(&api.url(), &Token::parse(FakeApi::TOKEN).unwrap(), 2);
+        let rt = crate::Runtime::new();
+        let poll = client.poll_updates(None, 100, Duration::ZERO, vec![ids[0], ids[2]]);
+        let batch = rt.block_on(poll).unwrap().unwrap();
+        let got: Vec<i64> = batch.into_iter().map(|u| u.unwrap().id).collect();
+        assert_eq!(got, [ids[1]], "only the update not in hand comes back");
+        assert_eq!(api.deliveries(ids[0]), 1, "the fake did hand it out");
     }
 }
