@@ -445,3 +445,34 @@ fn updates_without_a_chat_are_ordered_per_user() {
         "one user's queries, one at a time, in order"
     );
 }
+
+/// Each poll of a burst brings at least three quarters of a batch that is
+/// new (see: #11): a poll per finished handler would ask ~3× as often. The
+/// refresh that looks for other chats' updates while the window is busy adds
+/// at most one poll per 50 ms of the burst.
+#[test]
+fn a_burst_is_fetched_in_few_polls() {
+    let api = FakeApi::start();
+    let bot = TestBot::start(&api, || {
+        Bot::new().text(|ctx| async move {
+            let text = ctx.text().unwrap_or_default().to_owned();
+            ctx.reply(text).await?;
+            Ok(())
+        })
+    });
+    let before = api.calls("getUpdates").len();
+    let started = std::time::Instant::now();
+    for i in 0..1500 {
+        api.push_text(ChatId(1 + i % 50), &i.to_string());
+    }
+    api.wait_until("1500 replies", DEADLINE, |api| api.sent_count() == 1500);
+    let polls = api.calls("getUpdates").len() - before;
+    let refreshes = started.elapsed().as_millis() as usize / 50;
+    // 1500 / 75 = 20 polls, one more to find the end, and the refreshes.
+    let most = 21 + refreshes;
+    bot.stop().unwrap();
+    assert!(
+        polls <= most,
+        "{polls} polls for 1500 updates, at most {most} expected"
+    );
+}
