@@ -19,7 +19,8 @@ lint:
     cargo clippy --all-targets -- -D warnings
     RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 
-# Targets: x86_64-unknown-linux-musl, aarch64-unknown-linux-musl, armv7-unknown-linux-musleabihf.
+# Targets: x86_64-unknown-linux-musl, aarch64-unknown-linux-musl, armv7-unknown-linux-musleabihf,
+# arm-unknown-linux-musleabihf (ARMv6).
 # Static release binary for a target; checks it is static and stripped, prints path and size.
 static target="x86_64-unknown-linux-musl":
     scripts/build-static '{{target}}'

@@ -7,7 +7,20 @@ dist_targets=(
     x86_64-unknown-linux-musl      # PCs, VPSs
     aarch64-unknown-linux-musl     # Raspberry Pi 3/4/5 with a 64-bit OS
     armv7-unknown-linux-musleabihf # Raspberry Pi 2/3/Zero 2 with a 32-bit OS
+    arm-unknown-linux-musleabihf   # Raspberry Pi 1/Zero/Zero W (ARMv6, VFPv2)
 )
+
+# The targets whose std scripts/cargo-for builds from rust-src where rustup serves no rust-std
+# for them (it gets a 404 for both on this project's machine; Rust ships both as tier 2).
+std_from_source=(armv7-unknown-linux-musleabihf arm-unknown-linux-musleabihf)
+
+# may_build_std TARGET: whether TARGET is one of std_from_source.
+may_build_std() {
+    case " ${std_from_source[*]} " in
+    *" $1 "*) return 0 ;;
+    *) return 1 ;;
+    esac
+}
 
 # check_targets TARGET...: fail (exit 2) unless each is one of dist_targets.
 check_targets() {
@@ -67,17 +80,33 @@ mib() {
     awk -v b="$1" 'BEGIN { printf "%.2f MiB", b / 1048576 }'
 }
 
-# runner_for TARGET: what runs TARGET's binaries on this machine: nothing (empty) where it
-# runs them natively, else Debian's qemu-user emulator for the architecture.
-runner_for() {
+# emulator_for TARGET: Debian's qemu-user emulator that runs TARGET's binaries on this
+# machine, or nothing (empty) where it runs them natively.
+emulator_for() {
     local arch=${1%%-*} host
     host=$(uname -m)
     case $arch in
     armv7)
         [ "$host" = armv7l ] || echo qemu-arm-static
         ;;
+    arm)
+        [ "$host" = armv6l ] || [ "$host" = armv7l ] || echo qemu-arm-static
+        ;;
     *)
         [ "$host" = "$arch" ] || echo "qemu-$arch-static"
         ;;
     esac
+}
+
+# runner_for TARGET: what runs TARGET's binaries here: the emulator, except for ARMv6, whose
+# binaries run on scripts/qemu-armv6 (the same emulator as a Pi Zero's ARM1176 CPU, so an
+# ARMv7 instruction in them fails here as it would there).
+runner_for() {
+    local emulator
+    emulator=$(emulator_for "$1")
+    if [ -n "$emulator" ] && [ "${1%%-*}" = arm ]; then
+        echo "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/qemu-armv6"
+    else
+        echo "$emulator"
+    fi
 }
