@@ -20,7 +20,7 @@ lint:
     RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 
 # Targets: x86_64-unknown-linux-musl, aarch64-unknown-linux-musl, armv7-unknown-linux-musleabihf,
-# arm-unknown-linux-musleabihf (ARMv6).
+# arm-unknown-linux-musleabihf (ARMv6), riscv64gc-unknown-linux-musl.
 # Static release binary for a target; checks it is static and stripped, prints path and size.
 static target="x86_64-unknown-linux-musl":
     scripts/build-static '{{target}}'

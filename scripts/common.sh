@@ -8,11 +8,12 @@ dist_targets=(
     aarch64-unknown-linux-musl     # Raspberry Pi 3/4/5 with a 64-bit OS
     armv7-unknown-linux-musleabihf # Raspberry Pi 2/3/Zero 2 with a 32-bit OS
     arm-unknown-linux-musleabihf   # Raspberry Pi 1/Zero/Zero W (ARMv6, VFPv2)
+    riscv64gc-unknown-linux-musl   # RISC-V boards (RV64GC: VisionFive 2, Milk-V, …)
 )
 
 # The targets whose std scripts/cargo-for builds from rust-src where rustup serves no rust-std
-# for them (it gets a 404 for both on this project's machine; Rust ships both as tier 2).
-std_from_source=(armv7-unknown-linux-musleabihf arm-unknown-linux-musleabihf)
+# for them (it gets a 404 for each on this project's machine; Rust ships them as tier 2).
+std_from_source=(armv7-unknown-linux-musleabihf arm-unknown-linux-musleabihf riscv64gc-unknown-linux-musl)
 
 # may_build_std TARGET: whether TARGET is one of std_from_source.
 may_build_std() {
@@ -91,6 +92,9 @@ emulator_for() {
         ;;
     arm)
         [ "$host" = armv6l ] || [ "$host" = armv7l ] || echo qemu-arm-static
+        ;;
+    riscv64gc)
+        [ "$host" = riscv64 ] || echo qemu-riscv64-static
         ;;
     *)
         [ "$host" = "$arch" ] || echo "qemu-$arch-static"
