@@ -60,8 +60,6 @@ struct Shared {
     state: RefCell<State>,
     /// Notified whenever an update finishes.
     changed: Event,
-    /// Updates finished so far: lets a waiter tell that one finished.
-    finished: Cell<u64>,
     /// Handler slots free now, out of `limits.max_in_flight`.
     free: Cell<usize>,
     /// Notified whenever a slot frees.
@@ -125,7 +123,6 @@ impl<'rt> Dispatcher<'rt> {
                 limits,
                 state: RefCell::default(),
                 changed: Event::new(),
-                finished: Cell::new(0),
                 free: Cell::new(limits.max_in_flight.max(1)),
                 freed: Event::new(),
             }),
@@ -171,12 +168,6 @@ impl<'rt> Dispatcher<'rt> {
             None => 0,
         };
         state.held.len() + done
-    }
-
-    /// How many updates have finished so far; compare two readings to tell
-    /// whether one finished in between.
-    pub(crate) fn finished(&self) -> u64 {
-        self.shared.finished.get()
     }
 
     /// Waits until `ready()` holds, looking again whenever an update finishes.
@@ -295,7 +286,6 @@ async fn run_lane(shared: Rc<Shared>, key: LaneKey, first: Update) {
         shared.metrics.held.set(state.held.len() as u64);
         shared.metrics.lanes.set(state.lanes.len() as u64);
         drop(state);
-        shared.finished.set(shared.finished.get() + 1);
         shared.changed.notify(usize::MAX);
     }
 }

@@ -178,14 +178,16 @@ impl std::fmt::Display for Trouble {
 
 /// Waits until a poll can bring something new: room for three quarters of
 /// a batch in the window (see [`LOW_WATER`]); or, if the last poll brought
-/// only repeats of held updates, a finished handler; or `refresh`, to look
-/// for other chats' updates.
+/// only repeats of held updates, the oldest of them finished (the offset
+/// moved); or `refresh`, to look for other chats' updates.
 async fn wait_for_room(dispatcher: &Dispatcher<'_>, nothing_new: bool, refresh: Duration) {
-    let seen = dispatcher.finished();
+    let offset = dispatcher.offset();
     let woken = dispatcher.until(|| {
         if nothing_new {
-            // Repeats only: nothing new comes until a handler finishes, or another chat writes.
-            dispatcher.held() == 0 || dispatcher.finished() != seen
+            // Repeats only: Telegram hands out the same updates until the
+            // offset moves; a newer one finishing changes nothing it sends
+            // (on one core that was a poll per finished handler).
+            dispatcher.held() == 0 || dispatcher.offset() != offset
         } else {
             dispatcher.window() <= LOW_WATER
         }
