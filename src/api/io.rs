@@ -9,6 +9,11 @@
 //! threads, sized by a process-wide env variable; a bot wants a small,
 //! explicit bound.
 //!
+//! Each thread has its own context, made when it starts (the client's: a
+//! ureq agent, so that each thread has its own connection pool and the
+//! threads never wait on each other's lock; measured with `strace -k`, ureq's
+//! pool mutex was the most contended lock of a burst).
+//!
 //! Must not: run anything but blocking I/O and decoding, or touch `Rc` state.
 
 use std::fmt;
@@ -17,21 +22,33 @@ use std::sync::Arc;
 
 use crate::{Error, NetworkKind};
 
-type Job = Box<dyn FnOnce() + Send>;
+type Job<C> = Box<dyn FnOnce(&C) + Send>;
 
 /// Stack of an io thread. A ureq request with a rustls handshake needs far
 /// less; the default 2 MiB would only reserve address space we never touch.
 const STACK_SIZE: usize = 256 * 1024;
 
-/// A bounded pool of io threads. Cheap to clone; all clones share the threads.
-#[derive(Clone)]
-pub(crate) struct IoPool {
-    jobs: async_channel::Sender<Job>,
-    queue: async_channel::Receiver<Job>,
-    shared: Arc<Shared>,
+/// A bounded pool of io threads, each with a context `C` of its own. Cheap
+/// to clone; all clones share the threads.
+pub(crate) struct IoPool<C> {
+    jobs: async_channel::Sender<Job<C>>,
+    queue: async_channel::Receiver<Job<C>>,
+    shared: Arc<Shared<C>>,
 }
 
-struct Shared {
+impl<C> Clone for IoPool<C> {
+    fn clone(&self) -> Self {
+        IoPool {
+            jobs: self.jobs.clone(),
+            queue: self.queue.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+struct Shared<C> {
+    /// Makes a thread's context, on that thread, when it starts.
+    make: Box<dyn Fn() -> C + Send + Sync>,
     max: usize,
     started: AtomicUsize,
     /// Jobs submitted and not yet finished (or dropped unrun).
@@ -39,23 +56,25 @@ struct Shared {
 }
 
 /// Counts a job as pending from submission until it ran or was dropped.
-struct Pending(Arc<Shared>);
+struct Pending<C>(Arc<Shared<C>>);
 
-impl Drop for Pending {
+impl<C> Drop for Pending<C> {
     fn drop(&mut self) {
         self.0.pending.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-impl IoPool {
-    /// A pool that will start at most `max` threads (at least one).
-    pub(crate) fn new(max: usize) -> IoPool {
+impl<C: 'static> IoPool<C> {
+    /// A pool that will start at most `max` threads (at least one), each
+    /// with a context from `make`.
+    pub(crate) fn new(max: usize, make: impl Fn() -> C + Send + Sync + 'static) -> IoPool<C> {
         let max = max.max(1);
         let (jobs, queue) = async_channel::bounded(max);
         IoPool {
             jobs,
             queue,
             shared: Arc::new(Shared {
+                make: Box::new(make),
                 max,
                 started: AtomicUsize::new(0),
                 pending: AtomicUsize::new(0),
@@ -63,14 +82,14 @@ impl IoPool {
         }
     }
 
-    /// Runs `job` on an io thread and waits for its result without blocking
+    /// Runs `job` with an io thread's context on that thread and waits for its result without blocking
     /// the executor. Waits for a free slot when all threads are busy.
     ///
     /// `method` names the Bot API call for the error if the pool cannot run it.
     pub(crate) async fn run<T: Send + 'static>(
         &self,
         method: &str,
-        job: impl FnOnce() -> T + Send + 'static,
+        job: impl FnOnce(&C) -> T + Send + 'static,
     ) -> Result<T, Error> {
         let closed = || Error::Network {
             method: method.to_owned(),
@@ -82,8 +101,8 @@ impl IoPool {
         if pending > self.threads() {
             self.grow();
         }
-        let job: Job = Box::new(move || {
-            let out = job();
+        let job: Job<C> = Box::new(move |context| {
+            let out = job(context);
             drop(guard);
             // The waiter may have gone (its future was dropped): nothing to do then.
             let _ = tx.try_send(out);
@@ -102,12 +121,14 @@ impl IoPool {
         // Only the executor thread grows the pool, so load-then-store cannot race.
         shared.started.store(started + 1, Ordering::Release);
         let queue = self.queue.clone();
+        let pool = Arc::clone(shared);
         let spawned = std::thread::Builder::new()
             .name(format!("smolgram-io-{started}"))
             .stack_size(STACK_SIZE)
             .spawn(move || {
+                let context = (pool.make)();
                 while let Ok(job) = queue.recv_blocking() {
-                    job();
+                    job(&context);
                 }
             });
         if spawned.is_err() {
@@ -123,7 +144,7 @@ impl IoPool {
     }
 }
 
-impl fmt::Debug for IoPool {
+impl<C: 'static> fmt::Debug for IoPool<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IoPool")
             .field("threads", &self.threads())
@@ -139,7 +160,7 @@ mod tests {
 
     #[test]
     fn threads_start_lazily_and_stay_bounded() {
-        let pool = IoPool::new(3);
+        let pool = IoPool::new(3, || ());
         assert_eq!(pool.threads(), 0);
         let rt = crate::Runtime::new();
         // Five jobs that all wait on each other would deadlock beyond 3 threads
@@ -149,7 +170,7 @@ mod tests {
             .map(|i| {
                 let pool = pool.clone();
                 let b = Arc::clone(&barrier);
-                rt.spawn(async move { pool.run("test", move || (b.wait(), i).1).await })
+                rt.spawn(async move { pool.run("test", move |()| (b.wait(), i).1).await })
             })
             .collect();
         let results: Vec<_> = rt
@@ -163,7 +184,7 @@ mod tests {
             .unwrap();
         assert_eq!(results, vec![0, 1, 2]);
         assert_eq!(pool.threads(), 3);
-        let more = rt.block_on(pool.run("test", || 7)).unwrap().unwrap();
+        let more = rt.block_on(pool.run("test", |()| 7)).unwrap().unwrap();
         assert_eq!(more, 7);
         assert_eq!(
             pool.threads(),

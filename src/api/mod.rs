@@ -16,6 +16,7 @@ mod io;
 mod resolve;
 pub(crate) mod retry;
 mod token;
+mod transport;
 pub mod types;
 mod wire;
 
@@ -80,8 +81,7 @@ struct Inner {
     base: Arc<str>,
     /// The API URL without the token, for `Debug`.
     api_url: String,
-    agent: ureq::Agent,
-    io: IoPool,
+    io: IoPool<ureq::Agent>,
     /// The run's counters: requests, retries and failures.
     metrics: Rc<Metrics>,
     /// Sends wait their turn here.
@@ -119,26 +119,29 @@ impl Client {
             // Telegram's errors are JSON bodies on 4xx/5xx: we decode them ourselves.
             .http_status_as_error(false)
             .timeout_connect(Some(CONNECT_TIMEOUT))
-            // One kept-alive connection per io thread: with fewer, a burst
-            // opens and closes connections, and pays for new buffers each time.
-            .max_idle_connections(io_threads.max(1))
-            .max_idle_connections_per_host(io_threads.max(1))
+            // Each io thread has an agent of its own (see api/io.rs), and
+            // each agent one kept-alive connection.
+            .max_idle_connections(1)
+            .max_idle_connections_per_host(1)
             // ureq's 128 KiB buffers per connection would be most of our RSS;
             // Bot API heads are small and bodies stream through the buffer.
             .input_buffer_size(32 * 1024)
             .output_buffer_size(16 * 1024)
             .user_agent(concat!("smolgram/", env!("CARGO_PKG_VERSION")))
             .build();
+        // One connector for all agents: one TLS configuration and session cache.
+        let connector = transport::connector();
         Client {
             inner: Rc::new(Inner {
                 base: format!("{api_url}/bot{}/", token.expose()).into(),
                 api_url,
-                agent: ureq::Agent::with_parts(
-                    config,
-                    ureq::unversioned::transport::DefaultConnector::default(),
-                    resolve::CachingResolver::default(),
-                ),
-                io: IoPool::new(io_threads),
+                io: IoPool::new(io_threads, move || {
+                    ureq::Agent::with_parts(
+                        config.clone(),
+                        connector.clone(),
+                        resolve::CachingResolver::default(),
+                    )
+                }),
                 limiter: Limiter::new(limits, Rc::clone(&metrics)),
                 metrics,
             }),
@@ -343,15 +346,14 @@ impl Client {
         deadline: Duration,
         then: impl FnOnce(R) -> T + Send + 'static,
     ) -> Result<T, Error> {
-        let agent = self.inner.agent.clone();
         let base = Arc::clone(&self.inner.base);
         let name = method.to_owned();
         let started = Instant::now();
         let result = self
             .inner
             .io
-            .run(method, move || {
-                send(&agent, &base, name, &body, deadline).map(then)
+            .run(method, move |agent| {
+                send(agent, &base, name, &body, deadline).map(then)
             })
             .await?;
         self.inner.metrics.observe_request(method, &result);
