@@ -21,9 +21,10 @@ lint:
 
 # Targets: x86_64-unknown-linux-musl, aarch64-unknown-linux-musl, armv7-unknown-linux-musleabihf,
 # arm-unknown-linux-musleabihf (ARMv6), riscv64gc-unknown-linux-musl.
+# smolgram's own unless cargo arguments say what else: `just static TARGET --example echo`.
 # Static release binary for a target; checks it is static and stripped, prints path and size.
-static target="x86_64-unknown-linux-musl":
-    scripts/build-static '{{target}}'
+static target="x86_64-unknown-linux-musl" *args:
+    scripts/build-static '{{target}}' {{args}}
 
 # Install what `just static TARGET` needs (Rust target, a C compiler for ring), if missing.
 setup-static target="x86_64-unknown-linux-musl":
