@@ -34,7 +34,7 @@ pub use retry::RetryPolicy;
 use retry::{Backoff, Verdict};
 pub use token::Token;
 use types::{BadUpdate, Message, SendMessage, Update, User};
-use wire::{encode, send, target_chat, with_chat_id};
+use wire::{encode, target_chat, with_chat_id, Caller};
 
 use crate::limit::{Limiter, Pace, RateLimits};
 use crate::metrics::{bump, Metrics};
@@ -77,11 +77,9 @@ pub struct Client {
 }
 
 struct Inner {
-    /// `{api_url}/bot{token}/`: a secret, like the token.
-    base: Arc<str>,
     /// The API URL without the token, for `Debug`.
     api_url: String,
-    io: IoPool<ureq::Agent>,
+    io: IoPool<Caller>,
     /// The run's counters: requests, retries and failures.
     metrics: Rc<Metrics>,
     /// Sends wait their turn here.
@@ -119,6 +117,9 @@ impl Client {
             // Telegram's errors are JSON bodies on 4xx/5xx: we decode them ourselves.
             .http_status_as_error(false)
             .timeout_connect(Some(CONNECT_TIMEOUT))
+            // A request-level config for the other deadlines (the long poll's)
+            // costs a copy of the whole config per request.
+            .timeout_global(Some(CALL_TIMEOUT))
             // Each io thread has an agent of its own (see api/io.rs), and
             // each agent one kept-alive connection.
             .max_idle_connections(1)
@@ -131,16 +132,17 @@ impl Client {
             .build();
         // One connector for all agents: one TLS configuration and session cache.
         let connector = transport::connector();
+        let base: Arc<str> = format!("{api_url}/bot{}/", token.expose()).into();
         Client {
             inner: Rc::new(Inner {
-                base: format!("{api_url}/bot{}/", token.expose()).into(),
                 api_url,
                 io: IoPool::new(io_threads, move || {
-                    ureq::Agent::with_parts(
+                    let agent = ureq::Agent::with_parts(
                         config.clone(),
                         connector.clone(),
                         resolve::CachingResolver::default(),
-                    )
+                    );
+                    Caller::new(agent, Arc::clone(&base))
                 }),
                 limiter: Limiter::new(limits, Rc::clone(&metrics)),
                 metrics,
@@ -196,12 +198,7 @@ impl Client {
         loop {
             self.inner.limiter.acquire(pace, chat).await;
             let error = match self
-                .request(
-                    method,
-                    Arc::clone(&body),
-                    CALL_TIMEOUT,
-                    std::convert::identity,
-                )
+                .request(method, Arc::clone(&body), None, std::convert::identity)
                 .await
             {
                 Ok(result) => return Ok(result),
@@ -332,10 +329,12 @@ impl Client {
         } else {
             timeout + POLL_SLACK
         };
-        self.request("getUpdates", body, deadline, parse).await
+        self.request("getUpdates", body, Some(deadline), parse)
+            .await
     }
 
-    /// Sends `body` to `method` on an io thread, once, with a deadline.
+    /// Sends `body` to `method` on an io thread, once, with a deadline: its
+    /// own, or [`CALL_TIMEOUT`] for `None`.
     ///
     /// The answer is decoded as `R` and turned into `T` by `then` on the io
     /// thread too, so that decoding never takes the executor's time.
@@ -343,17 +342,16 @@ impl Client {
         &self,
         method: &str,
         body: Arc<[u8]>,
-        deadline: Duration,
+        deadline: Option<Duration>,
         then: impl FnOnce(R) -> T + Send + 'static,
     ) -> Result<T, Error> {
-        let base = Arc::clone(&self.inner.base);
         let name = method.to_owned();
         let started = Instant::now();
         let result = self
             .inner
             .io
-            .run(method, move |agent| {
-                send(agent, &base, name, &body, deadline).map(then)
+            .run(method, move |caller| {
+                caller.send(name, &body, deadline).map(then)
             })
             .await?;
         self.inner.metrics.observe_request(method, &result);

@@ -192,29 +192,13 @@ struct Wire {
 /// (`{"update_id":123,…`), else by a scan that skips every other field
 /// without building it. `None` when the update has no integer `update_id`.
 pub(crate) fn update_id_of(json: &str) -> Option<i64> {
-    leading_update_id(json).or_else(|| {
+    super::wire::leading_integer(json.as_bytes(), "update_id").or_else(|| {
         #[derive(Deserialize)]
         struct Id {
             update_id: i64,
         }
         serde_json::from_str::<Id>(json).ok().map(|i| i.update_id)
     })
-}
-
-/// `update_id` when it is the first key: a few bytes read, not the update.
-fn leading_update_id(json: &str) -> Option<i64> {
-    let rest = json.trim_start().strip_prefix('{')?.trim_start();
-    let rest = rest.strip_prefix("\"update_id\"")?.trim_start();
-    let rest = rest.strip_prefix(':')?.trim_start();
-    let digits = rest
-        .char_indices()
-        .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && c == '-')))
-        .map_or(rest.len(), |(i, _)| i);
-    let after = rest[digits..].trim_start();
-    if !(after.starts_with(',') || after.starts_with('}')) {
-        return None;
-    }
-    rest[..digits].parse().ok()
 }
 
 /// Parses one update of a `getUpdates` batch.
@@ -410,22 +394,7 @@ mod tests {
     }
 
     #[test]
-    fn the_update_id_is_read_without_decoding_the_update() {
-        assert_eq!(
-            leading_update_id(r#"{"update_id":123,"message":{}}"#),
-            Some(123)
-        );
-        assert_eq!(leading_update_id(r#" { "update_id" : 7 }"#), Some(7));
-        assert_eq!(leading_update_id(r#"{"update_id":-5,"x":1}"#), Some(-5));
-        // Not first, or not plainly an integer: the scan decides.
-        for other in [
-            r#"{"message":{},"update_id":1}"#,
-            r#"{"update_id":1.5}"#,
-            r#"{"update_id":12a}"#,
-            r#"{"update_id":99999999999999999999}"#,
-        ] {
-            assert_eq!(leading_update_id(other), None, "{other}");
-        }
+    fn the_update_id_is_found_first_or_anywhere() {
         assert_eq!(
             update_id_of(r#"{"message":{"text":"}"},"update_id":1}"#),
             Some(1)

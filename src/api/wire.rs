@@ -10,11 +10,14 @@
 //!
 //! Must not: log, or keep anything of a request once it is answered.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
+
+use ureq::http::Uri;
 
 use super::types::ChatId;
 use crate::{Error, NetworkKind};
@@ -33,16 +36,42 @@ pub(super) fn encode(method: &str, params: &impl Serialize) -> Result<Arc<[u8]>,
 }
 
 /// The numeric `chat_id` a call is addressed to; `None` for none or an
-/// `@username` (those are held only by a 429).
+/// `@username` (those are held only by a 429). Read off the front of the
+/// body when `chat_id` is its first key (every typed method puts it first),
+/// else from the whole body.
 pub(super) fn target_chat(body: &[u8]) -> Option<ChatId> {
     #[derive(Deserialize)]
     struct Target {
         chat_id: Option<i64>,
     }
-    serde_json::from_slice::<Target>(body)
-        .ok()?
-        .chat_id
+    leading_integer(body, "chat_id")
+        .or_else(|| serde_json::from_slice::<Target>(body).ok()?.chat_id)
         .map(ChatId)
+}
+
+/// The value of `key` when it is the first key of the JSON object `json`
+/// and a plain integer: a few bytes read, not the object. `None` otherwise
+/// (another key first, an escaped key, a float, a string, out of range),
+/// and the caller decodes the object instead.
+pub(super) fn leading_integer(json: &[u8], key: &str) -> Option<i64> {
+    let rest = json
+        .trim_ascii_start()
+        .strip_prefix(b"{")?
+        .trim_ascii_start();
+    let rest = rest.strip_prefix(b"\"")?.strip_prefix(key.as_bytes())?;
+    let rest = rest.strip_prefix(b"\"")?.trim_ascii_start();
+    let rest = rest.strip_prefix(b":")?.trim_ascii_start();
+    let sign = usize::from(rest.first() == Some(&b'-'));
+    let digits = sign
+        + rest[sign..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+    let after = rest[digits..].trim_ascii_start();
+    if !matches!(after.first(), Some(b',' | b'}')) {
+        return None;
+    }
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
 }
 
 /// `body` with its `chat_id` replaced by `chat`; `None` if it has none.
@@ -54,34 +83,79 @@ pub(super) fn with_chat_id(body: &[u8], chat: ChatId) -> Option<Arc<[u8]>> {
     serde_json::to_vec(&params).ok().map(Arc::from)
 }
 
-/// On an io thread: one POST, its body read and decoded.
-pub(super) fn send<T: DeserializeOwned>(
-    agent: &ureq::Agent,
-    base: &str,
-    method: String,
-    body: &[u8],
-    deadline: Duration,
-) -> Result<T, Error> {
-    let network = |kind| Error::Network {
-        method: method.clone(),
-        kind,
-    };
-    let mut response = agent
-        .post(format!("{base}{method}"))
-        .header("content-type", "application/json")
-        .config()
-        .timeout_global(Some(deadline))
-        .build()
-        .send(body)
-        .map_err(|e| network(network_kind(&e)))?;
-    let status = response.status().as_u16();
-    let bytes = response
-        .body_mut()
-        .with_config()
-        .limit(BODY_LIMIT)
-        .read_to_vec()
-        .map_err(|e| network(network_kind(&e)))?;
-    decode(method, status, &bytes)
+/// How many methods' URIs an io thread keeps parsed (a bot calls a handful).
+const URIS: usize = 32;
+
+/// An io thread's way to the API: an agent of its own (so a kept-alive
+/// connection of its own) and the URI of each method it called, parsed once
+/// (parsing it per request was 3% of the instructions of a burst).
+pub(super) struct Caller {
+    agent: ureq::Agent,
+    /// `{api_url}/bot{token}/`: a secret, like the token.
+    base: Arc<str>,
+    /// Holds the token too.
+    uris: RefCell<Vec<(String, Uri)>>,
+}
+
+impl Caller {
+    /// Calls through `agent` to `base` (the API URL with the token).
+    pub(super) fn new(agent: ureq::Agent, base: Arc<str>) -> Caller {
+        Caller {
+            agent,
+            base,
+            uris: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// `method`'s URI, parsed once; `None` if it does not parse (ureq then
+    /// reports that, without the URI: it holds the token).
+    fn uri(&self, method: &str) -> Option<Uri> {
+        let mut uris = self.uris.borrow_mut();
+        if let Some((_, uri)) = uris.iter().find(|(m, _)| m == method) {
+            return Some(uri.clone());
+        }
+        let uri = Uri::try_from(format!("{}{method}", self.base)).ok()?;
+        if uris.len() < URIS {
+            uris.push((method.to_owned(), uri.clone()));
+        }
+        Some(uri)
+    }
+
+    /// One POST, its body read and decoded; within `deadline`, or the
+    /// agent's own for `None`.
+    pub(super) fn send<T: DeserializeOwned>(
+        &self,
+        method: String,
+        body: &[u8],
+        deadline: Option<Duration>,
+    ) -> Result<T, Error> {
+        let network = |kind| Error::Network {
+            method: method.clone(),
+            kind,
+        };
+        let request = match self.uri(&method) {
+            Some(uri) => self.agent.post(uri),
+            None => self.agent.post(format!("{}{method}", self.base)),
+        }
+        .header("content-type", "application/json");
+        let sent = match deadline {
+            None => request.send(body),
+            Some(deadline) => request
+                .config()
+                .timeout_global(Some(deadline))
+                .build()
+                .send(body),
+        };
+        let mut response = sent.map_err(|e| network(network_kind(&e)))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(BODY_LIMIT)
+            .read_to_vec()
+            .map_err(|e| network(network_kind(&e)))?;
+        decode(method, status, &bytes)
+    }
 }
 
 /// What a Bot API answer says; every field but `ok` is optional on the wire.
@@ -164,6 +238,41 @@ fn network_kind(e: &ureq::Error) -> NetworkKind {
 mod tests {
     use super::*;
     use serde_json::Value;
+
+    #[test]
+    fn a_leading_integer_is_read_off_the_front() {
+        let first = |json: &str| leading_integer(json.as_bytes(), "update_id");
+        assert_eq!(first(r#"{"update_id":123,"message":{}}"#), Some(123));
+        assert_eq!(first(r#" { "update_id" : 7 }"#), Some(7));
+        assert_eq!(first(r#"{"update_id":-5,"x":1}"#), Some(-5));
+        // Not first, or not plainly an integer: the caller decodes instead.
+        for other in [
+            r#"{"message":{},"update_id":1}"#,
+            r#"{"update_id_x":1}"#,
+            r#"{"update_id":1.5}"#,
+            r#"{"update_id":12a}"#,
+            r#"{"update_id":"1"}"#,
+            r#"{"update_id":-}"#,
+            r#"{"update_id":99999999999999999999}"#,
+        ] {
+            assert_eq!(first(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn the_target_chat_is_found_first_or_anywhere() {
+        let chat = |json: &str| target_chat(json.as_bytes());
+        assert_eq!(
+            chat(r#"{"chat_id":-100123,"text":"hi"}"#),
+            Some(ChatId(-100123))
+        );
+        assert_eq!(
+            chat(r#"{"text":"a \"chat_id\":1","chat_id":42}"#),
+            Some(ChatId(42))
+        );
+        assert_eq!(chat(r#"{"chat_id":"@channel","text":"hi"}"#), None);
+        assert_eq!(chat(r#"{"text":"hi"}"#), None);
+    }
 
     fn decoded(status: u16, body: &str) -> Result<Value, Error> {
         decode("sendMessage".into(), status, body.as_bytes())
