@@ -14,7 +14,8 @@
 //!   `Unknown(Value)`, never as an error;
 //! - ids that are chats, users or messages are smolgram's newtypes;
 //!   `Integer or String` (a `chat_id`) is a `Recipient`; `InputFile` the
-//!   hand-written `InputFile`;
+//!   hand-written `InputFile`, and so is a `String` that names a file to
+//!   send in an `Input*` type (`InputMediaPhoto.media`);
 //! - a method is a parameter struct with `new(required…)`, setters, and an
 //!   impl of `Method` naming it and its result type.
 
@@ -143,6 +144,17 @@ pub fn pascal(method: &str) -> String {
         .next()
         .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
         .unwrap_or_default()
+}
+
+/// Whether a `String` field of a type users send names a file to send
+/// (a `file_id`, a URL or `attach://<part>`): the Bot API types these
+/// `String`, we give them [`InputFile`] so that an upload can fill them in.
+fn is_file_reference(owner: &str, field: &str) -> bool {
+    owner.starts_with("Input")
+        && matches!(
+            field,
+            "media" | "thumbnail" | "photo" | "cover" | "animation" | "video" | "sticker"
+        )
 }
 
 /// The newtype an integer field holds, when it is clearly a chat, user or
@@ -279,6 +291,7 @@ impl<'a> Model<'a> {
             .spec
             .types
             .iter()
+            .filter(|t| !HAND_WRITTEN.contains(&t.name.as_str()))
             .map(|t| rust_type_name(&t.name))
             .chain(self.anonymous.values().cloned())
             .chain(self.spec.methods.iter().map(|m| pascal(&m.name)))
@@ -345,6 +358,7 @@ impl<'a> Model<'a> {
         match ty {
             Ty::Int => id_newtype(owner, field).unwrap_or("i64").to_owned(),
             Ty::Float => "f64".to_owned(),
+            Ty::Str if is_file_reference(owner, field) => "InputFile".to_owned(),
             Ty::Str => "String".to_owned(),
             Ty::Bool => "bool".to_owned(),
             Ty::File => "InputFile".to_owned(),
@@ -400,6 +414,21 @@ impl<'a> Model<'a> {
             kinds.join(", ")
         )
         .unwrap();
+        let mut message_fields = BTreeSet::new();
+        for t in &spec.types {
+            for f in &t.fields {
+                if matches!(parse(&f.ty), Ty::Named(n) if n == "Message" || n == "MaybeInaccessibleMessage")
+                {
+                    message_fields.insert(format!("\"{}\"", f.name));
+                }
+            }
+        }
+        writeln!(
+            out,
+            "/// The fields that hold a message, in any type: the nesting limit counts\n/// the messages inside messages by them.\npub(crate) const MESSAGE_FIELDS: &[&str] = &[{}];\n",
+            message_fields.into_iter().collect::<Vec<_>>().join(", ")
+        )
+        .unwrap();
         for t in &spec.types {
             if HAND_WRITTEN.contains(&t.name.as_str()) {
                 continue;
@@ -448,7 +477,14 @@ impl<'a> Model<'a> {
             if f.required {
                 writeln!(out, "    pub {ident}: {ty},").unwrap();
             } else {
-                out.push_str("    #[serde(default, skip_serializing_if = \"Option::is_none\")]\n");
+                // Parameters are only sent, so they need no `default`.
+                if what == "parameter" {
+                    out.push_str("    #[serde(skip_serializing_if = \"Option::is_none\")]\n");
+                } else {
+                    out.push_str(
+                        "    #[serde(default, skip_serializing_if = \"Option::is_none\")]\n",
+                    );
+                }
                 writeln!(out, "    pub {ident}: Option<{ty}>,").unwrap();
             }
         }
