@@ -105,7 +105,10 @@ mod tests {
             r#"{"version":"1.0","release_date":"2000-01-01","source":"test",
             "types":[{"name":"User","anchor":"user","section":"Available types",
                 "fields":[{"name":"id","type":"Integer","required":true},
-                          {"name":"first_name","type":"String","required":false}]}],
+                          {"name":"first_name","type":"String","required":false}]},
+                     {"name":"Update","anchor":"update","section":"Getting updates",
+                "fields":[{"name":"update_id","type":"Integer","required":true},
+                          {"name":"my_user","type":"User","required":false}]}],
             "methods":[{"name":"getMe","anchor":"getme","section":"Available methods","returns":"User"}]}"#,
         )
         .unwrap()
