@@ -10,9 +10,9 @@ use smolgram::api::generated::methods::{
     GetChatMember, SendMediaGroup, SendMessage, SendPhoto, METHODS,
 };
 use smolgram::api::generated::types::{
-    ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto,
-    MaybeInaccessibleMessage, MessageOrigin, ReactionType, ReplyKeyboardRemove, ReplyMarkup,
-    ReplyParameters, Update, UPDATE_KINDS,
+    ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, InlineQueryResult, InputMediaDocument,
+    InputMediaPhoto, MaybeInaccessibleMessage, MessageOrigin, ReactionType, ReplyKeyboardRemove,
+    ReplyMarkup, ReplyParameters, RichText, Update, UPDATE_KINDS,
 };
 use smolgram::api::generated::{decode, InputFile, Method, MAX_DEPTH, MAX_MESSAGE_DEPTH};
 use smolgram::api::types::{ChatId, MessageId, UserId};
@@ -155,6 +155,43 @@ fn unknown_fields_and_unknown_union_kinds_decode() {
     let origin: MessageOrigin =
         serde_json::from_value(json!({"type": "time_travel", "date": 1})).unwrap();
     assert!(matches!(origin, MessageOrigin::Unknown(_)));
+}
+
+#[test]
+fn members_that_share_a_tag_are_told_apart_by_their_fields() {
+    let cached: InlineQueryResult =
+        serde_json::from_value(json!({"type": "photo", "id": "1", "photo_file_id": "AgAD"}))
+            .unwrap();
+    assert!(matches!(cached, InlineQueryResult::CachedPhoto(p) if p.photo_file_id == "AgAD"));
+    let by_url: InlineQueryResult = serde_json::from_value(json!({"type": "photo", "id": "2",
+        "photo_url": "https://example.org/p.jpg", "thumbnail_url": "https://example.org/t.jpg"}))
+    .unwrap();
+    assert!(matches!(by_url, InlineQueryResult::Photo(_)));
+}
+
+#[test]
+fn rich_text_is_a_string_a_list_or_a_styled_piece() {
+    let text: RichText = serde_json::from_value(json!([
+        "plain ", {"type": "bold", "text": ["very ", {"type": "italic", "text": "deep"}]},
+        {"type": "sparkles", "text": "?"}
+    ]))
+    .unwrap();
+    let RichText::List(parts) = &text else {
+        panic!("{text:?}")
+    };
+    assert!(matches!(&parts[0], RichText::Text(t) if t == "plain "));
+    let RichText::Bold(bold) = &parts[1] else {
+        panic!("{:?}", parts[1])
+    };
+    assert!(
+        matches!(&bold.text, RichText::List(inner) if matches!(&inner[1], RichText::Italic(_)))
+    );
+    assert!(matches!(&parts[2], RichText::Unknown(_)));
+    let back = serde_json::to_value(&text).unwrap();
+    assert_eq!(
+        back[1]["text"][1],
+        json!({"type": "italic", "text": "deep"})
+    );
 }
 
 #[test]

@@ -603,7 +603,7 @@ impl<'a> Model<'a> {
                 .unwrap_or_default();
             writeln!(
                 out,
-                "    /// A [`{}`]{value}.\n    {}(Box<{}>),",
+                "    /// Its [`{}`] member{value}.\n    {}(Box<{}>),",
                 rust_type_name(&m.name),
                 variants[i],
                 rust_type_name(&m.name)
@@ -710,7 +710,7 @@ impl<'a> Model<'a> {
         for &i in &order {
             writeln!(
                 out,
-                "    /// A [`{}`].\n    {}(Box<{}>),",
+                "    /// Its [`{}`] member.\n    {}(Box<{}>),",
                 rust_type_name(&objects[i]),
                 variants[i],
                 rust_type_name(&objects[i])
@@ -862,12 +862,51 @@ fn variant_names(union: &str, members: &[String]) -> Vec<String> {
     {
         common += 1;
     }
-    if common > 0 {
-        if let Some(names) = strip(&first[..common]) {
-            return names;
+    let names = match common {
+        0 => members.to_vec(),
+        _ => strip(&first[..common]).unwrap_or_else(|| members.to_vec()),
+    };
+    drop_shared_suffix(union, names)
+}
+
+/// `names` without the trailing words they all share with `union`'s name
+/// (`InputMessageContent`: `TextMessageContent` → `Text`), if that leaves
+/// them distinct and not empty.
+fn drop_shared_suffix(union: &str, names: Vec<String>) -> Vec<String> {
+    let words = |s: &str| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in s.chars() {
+            match out.last_mut() {
+                Some(w) if !c.is_ascii_uppercase() => w.push(c),
+                _ => out.push(c.to_string()),
+            }
         }
+        out
+    };
+    let union_words = words(union);
+    let split: Vec<Vec<String>> = names.iter().map(|n| words(n)).collect();
+    let mut shared = 0;
+    while shared < union_words.len()
+        && split.iter().all(|w| {
+            w.len() > shared + 1
+                && w[w.len() - 1 - shared] == union_words[union_words.len() - 1 - shared]
+        })
+    {
+        shared += 1;
     }
-    members.to_vec()
+    if shared == 0 {
+        return names;
+    }
+    let stripped: Vec<String> = split
+        .iter()
+        .map(|w| w[..w.len() - shared].concat())
+        .collect();
+    let distinct: BTreeSet<&String> = stripped.iter().collect();
+    if distinct.len() == stripped.len() && !stripped.iter().any(|n| n == "Unknown") {
+        stripped
+    } else {
+        names
+    }
 }
 
 #[cfg(test)]

@@ -923,9 +923,9 @@ pub struct InaccessibleMessage {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum MaybeInaccessibleMessage {
-    /// A [`Message`].
+    /// Its [`Message`] member.
     Message(Box<Message>),
-    /// A [`InaccessibleMessage`].
+    /// Its [`InaccessibleMessage`] member.
     InaccessibleMessage(Box<InaccessibleMessage>),
 }
 
@@ -1277,13 +1277,13 @@ impl EphemeralMessageParameters {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum MessageOrigin {
-    /// A [`MessageOriginUser`] (`"user"`).
+    /// Its [`MessageOriginUser`] member (`"user"`).
     User(Box<MessageOriginUser>),
-    /// A [`MessageOriginHiddenUser`] (`"hidden_user"`).
+    /// Its [`MessageOriginHiddenUser`] member (`"hidden_user"`).
     HiddenUser(Box<MessageOriginHiddenUser>),
-    /// A [`MessageOriginChat`] (`"chat"`).
+    /// Its [`MessageOriginChat`] member (`"chat"`).
     Chat(Box<MessageOriginChat>),
-    /// A [`MessageOriginChannel`] (`"channel"`).
+    /// Its [`MessageOriginChannel`] member (`"channel"`).
     Channel(Box<MessageOriginChannel>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -1617,13 +1617,13 @@ pub struct PaidMediaInfo {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum PaidMedia {
-    /// A [`PaidMediaLivePhoto`] (`"live_photo"`).
+    /// Its [`PaidMediaLivePhoto`] member (`"live_photo"`).
     LivePhoto(Box<PaidMediaLivePhoto>),
-    /// A [`PaidMediaPhoto`] (`"photo"`).
+    /// Its [`PaidMediaPhoto`] member (`"photo"`).
     Photo(Box<PaidMediaPhoto>),
-    /// A [`PaidMediaPreview`] (`"preview"`).
+    /// Its [`PaidMediaPreview`] member (`"preview"`).
     Preview(Box<PaidMediaPreview>),
-    /// A [`PaidMediaVideo`] (`"video"`).
+    /// Its [`PaidMediaVideo`] member (`"video"`).
     Video(Box<PaidMediaVideo>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -1792,21 +1792,21 @@ pub struct PollMedia {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum InputPollMedia {
-    /// A [`InputMediaAnimation`] (`"animation"`).
+    /// Its [`InputMediaAnimation`] member (`"animation"`).
     Animation(Box<InputMediaAnimation>),
-    /// A [`InputMediaAudio`] (`"audio"`).
+    /// Its [`InputMediaAudio`] member (`"audio"`).
     Audio(Box<InputMediaAudio>),
-    /// A [`InputMediaDocument`] (`"document"`).
+    /// Its [`InputMediaDocument`] member (`"document"`).
     Document(Box<InputMediaDocument>),
-    /// A [`InputMediaLivePhoto`] (`"live_photo"`).
+    /// Its [`InputMediaLivePhoto`] member (`"live_photo"`).
     LivePhoto(Box<InputMediaLivePhoto>),
-    /// A [`InputMediaLocation`] (`"location"`).
+    /// Its [`InputMediaLocation`] member (`"location"`).
     Location(Box<InputMediaLocation>),
-    /// A [`InputMediaPhoto`] (`"photo"`).
+    /// Its [`InputMediaPhoto`] member (`"photo"`).
     Photo(Box<InputMediaPhoto>),
-    /// A [`InputMediaVenue`] (`"venue"`).
+    /// Its [`InputMediaVenue`] member (`"venue"`).
     Venue(Box<InputMediaVenue>),
-    /// A [`InputMediaVideo`] (`"video"`).
+    /// Its [`InputMediaVideo`] member (`"video"`).
     Video(Box<InputMediaVideo>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -1889,21 +1889,21 @@ impl From<InputMediaVideo> for InputPollMedia {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum InputPollOptionMedia {
-    /// A [`InputMediaAnimation`] (`"animation"`).
+    /// Its [`InputMediaAnimation`] member (`"animation"`).
     Animation(Box<InputMediaAnimation>),
-    /// A [`InputMediaLink`] (`"link"`).
+    /// Its [`InputMediaLink`] member (`"link"`).
     Link(Box<InputMediaLink>),
-    /// A [`InputMediaLivePhoto`] (`"live_photo"`).
+    /// Its [`InputMediaLivePhoto`] member (`"live_photo"`).
     LivePhoto(Box<InputMediaLivePhoto>),
-    /// A [`InputMediaLocation`] (`"location"`).
+    /// Its [`InputMediaLocation`] member (`"location"`).
     Location(Box<InputMediaLocation>),
-    /// A [`InputMediaPhoto`] (`"photo"`).
+    /// Its [`InputMediaPhoto`] member (`"photo"`).
     Photo(Box<InputMediaPhoto>),
-    /// A [`InputMediaSticker`] (`"sticker"`).
+    /// Its [`InputMediaSticker`] member (`"sticker"`).
     Sticker(Box<InputMediaSticker>),
-    /// A [`InputMediaVenue`] (`"venue"`).
+    /// Its [`InputMediaVenue`] member (`"venue"`).
     Venue(Box<InputMediaVenue>),
-    /// A [`InputMediaVideo`] (`"video"`).
+    /// Its [`InputMediaVideo`] member (`"video"`).
     Video(Box<InputMediaVideo>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -2456,11 +2456,11 @@ pub struct ChatBoostAdded {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum BackgroundFill {
-    /// A [`BackgroundFillSolid`] (`"solid"`).
+    /// Its [`BackgroundFillSolid`] member (`"solid"`).
     Solid(Box<BackgroundFillSolid>),
-    /// A [`BackgroundFillGradient`] (`"gradient"`).
+    /// Its [`BackgroundFillGradient`] member (`"gradient"`).
     Gradient(Box<BackgroundFillGradient>),
-    /// A [`BackgroundFillFreeformGradient`] (`"freeform_gradient"`).
+    /// Its [`BackgroundFillFreeformGradient`] member (`"freeform_gradient"`).
     FreeformGradient(Box<BackgroundFillFreeformGradient>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -2540,13 +2540,13 @@ pub struct BackgroundFillFreeformGradient {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum BackgroundType {
-    /// A [`BackgroundTypeFill`] (`"fill"`).
+    /// Its [`BackgroundTypeFill`] member (`"fill"`).
     Fill(Box<BackgroundTypeFill>),
-    /// A [`BackgroundTypeWallpaper`] (`"wallpaper"`).
+    /// Its [`BackgroundTypeWallpaper`] member (`"wallpaper"`).
     Wallpaper(Box<BackgroundTypeWallpaper>),
-    /// A [`BackgroundTypePattern`] (`"pattern"`).
+    /// Its [`BackgroundTypePattern`] member (`"pattern"`).
     Pattern(Box<BackgroundTypePattern>),
-    /// A [`BackgroundTypeChatTheme`] (`"chat_theme"`).
+    /// Its [`BackgroundTypeChatTheme`] member (`"chat_theme"`).
     ChatTheme(Box<BackgroundTypeChatTheme>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -4212,17 +4212,17 @@ pub struct ChatMemberUpdated {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum ChatMember {
-    /// A [`ChatMemberOwner`] (`"creator"`).
+    /// Its [`ChatMemberOwner`] member (`"creator"`).
     Owner(Box<ChatMemberOwner>),
-    /// A [`ChatMemberAdministrator`] (`"administrator"`).
+    /// Its [`ChatMemberAdministrator`] member (`"administrator"`).
     Administrator(Box<ChatMemberAdministrator>),
-    /// A [`ChatMemberMember`] (`"member"`).
+    /// Its [`ChatMemberMember`] member (`"member"`).
     Member(Box<ChatMemberMember>),
-    /// A [`ChatMemberRestricted`] (`"restricted"`).
+    /// Its [`ChatMemberRestricted`] member (`"restricted"`).
     Restricted(Box<ChatMemberRestricted>),
-    /// A [`ChatMemberLeft`] (`"left"`).
+    /// Its [`ChatMemberLeft`] member (`"left"`).
     Left(Box<ChatMemberLeft>),
-    /// A [`ChatMemberBanned`] (`"kicked"`).
+    /// Its [`ChatMemberBanned`] member (`"kicked"`).
     Banned(Box<ChatMemberBanned>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -4794,15 +4794,15 @@ impl LocationAddress {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum StoryAreaType {
-    /// A [`StoryAreaTypeLocation`] (`"location"`).
+    /// Its [`StoryAreaTypeLocation`] member (`"location"`).
     Location(Box<StoryAreaTypeLocation>),
-    /// A [`StoryAreaTypeSuggestedReaction`] (`"suggested_reaction"`).
+    /// Its [`StoryAreaTypeSuggestedReaction`] member (`"suggested_reaction"`).
     SuggestedReaction(Box<StoryAreaTypeSuggestedReaction>),
-    /// A [`StoryAreaTypeLink`] (`"link"`).
+    /// Its [`StoryAreaTypeLink`] member (`"link"`).
     Link(Box<StoryAreaTypeLink>),
-    /// A [`StoryAreaTypeWeather`] (`"weather"`).
+    /// Its [`StoryAreaTypeWeather`] member (`"weather"`).
     Weather(Box<StoryAreaTypeWeather>),
-    /// A [`StoryAreaTypeUniqueGift`] (`"unique_gift"`).
+    /// Its [`StoryAreaTypeUniqueGift`] member (`"unique_gift"`).
     UniqueGift(Box<StoryAreaTypeUniqueGift>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -5032,11 +5032,11 @@ pub struct ChatLocation {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum ReactionType {
-    /// A [`ReactionTypeEmoji`] (`"emoji"`).
+    /// Its [`ReactionTypeEmoji`] member (`"emoji"`).
     Emoji(Box<ReactionTypeEmoji>),
-    /// A [`ReactionTypeCustomEmoji`] (`"custom_emoji"`).
+    /// Its [`ReactionTypeCustomEmoji`] member (`"custom_emoji"`).
     CustomEmoji(Box<ReactionTypeCustomEmoji>),
-    /// A [`ReactionTypePaid`] (`"paid"`).
+    /// Its [`ReactionTypePaid`] member (`"paid"`).
     Paid(Box<ReactionTypePaid>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -5426,9 +5426,9 @@ pub struct UniqueGiftInfo {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum OwnedGift {
-    /// A [`OwnedGiftRegular`] (`"regular"`).
+    /// Its [`OwnedGiftRegular`] member (`"regular"`).
     Regular(Box<OwnedGiftRegular>),
-    /// A [`OwnedGiftUnique`] (`"unique"`).
+    /// Its [`OwnedGiftUnique`] member (`"unique"`).
     Unique(Box<OwnedGiftUnique>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -5638,19 +5638,19 @@ impl BotCommand {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum BotCommandScope {
-    /// A [`BotCommandScopeDefault`] (`"default"`).
+    /// Its [`BotCommandScopeDefault`] member (`"default"`).
     Default(Box<BotCommandScopeDefault>),
-    /// A [`BotCommandScopeAllPrivateChats`] (`"all_private_chats"`).
+    /// Its [`BotCommandScopeAllPrivateChats`] member (`"all_private_chats"`).
     AllPrivateChats(Box<BotCommandScopeAllPrivateChats>),
-    /// A [`BotCommandScopeAllGroupChats`] (`"all_group_chats"`).
+    /// Its [`BotCommandScopeAllGroupChats`] member (`"all_group_chats"`).
     AllGroupChats(Box<BotCommandScopeAllGroupChats>),
-    /// A [`BotCommandScopeAllChatAdministrators`] (`"all_chat_administrators"`).
+    /// Its [`BotCommandScopeAllChatAdministrators`] member (`"all_chat_administrators"`).
     AllChatAdministrators(Box<BotCommandScopeAllChatAdministrators>),
-    /// A [`BotCommandScopeChat`] (`"chat"`).
+    /// Its [`BotCommandScopeChat`] member (`"chat"`).
     Chat(Box<BotCommandScopeChat>),
-    /// A [`BotCommandScopeChatAdministrators`] (`"chat_administrators"`).
+    /// Its [`BotCommandScopeChatAdministrators`] member (`"chat_administrators"`).
     ChatAdministrators(Box<BotCommandScopeChatAdministrators>),
-    /// A [`BotCommandScopeChatMember`] (`"chat_member"`).
+    /// Its [`BotCommandScopeChatMember`] member (`"chat_member"`).
     ChatMember(Box<BotCommandScopeChatMember>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -5884,11 +5884,11 @@ pub struct BotShortDescription {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum MenuButton {
-    /// A [`MenuButtonCommands`] (`"commands"`).
+    /// Its [`MenuButtonCommands`] member (`"commands"`).
     Commands(Box<MenuButtonCommands>),
-    /// A [`MenuButtonWebApp`] (`"web_app"`).
+    /// Its [`MenuButtonWebApp`] member (`"web_app"`).
     WebApp(Box<MenuButtonWebApp>),
-    /// A [`MenuButtonDefault`] (`"default"`).
+    /// Its [`MenuButtonDefault`] member (`"default"`).
     Default(Box<MenuButtonDefault>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -5989,11 +5989,11 @@ impl MenuButtonDefault {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum ChatBoostSource {
-    /// A [`ChatBoostSourcePremium`] (`"premium"`).
+    /// Its [`ChatBoostSourcePremium`] member (`"premium"`).
     Premium(Box<ChatBoostSourcePremium>),
-    /// A [`ChatBoostSourceGiftCode`] (`"gift_code"`).
+    /// Its [`ChatBoostSourceGiftCode`] member (`"gift_code"`).
     GiftCode(Box<ChatBoostSourceGiftCode>),
-    /// A [`ChatBoostSourceGiveaway`] (`"giveaway"`).
+    /// Its [`ChatBoostSourceGiveaway`] member (`"giveaway"`).
     Giveaway(Box<ChatBoostSourceGiveaway>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -6251,17 +6251,17 @@ pub struct ResponseParameters {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum InputMedia {
-    /// A [`InputMediaAnimation`] (`"animation"`).
+    /// Its [`InputMediaAnimation`] member (`"animation"`).
     Animation(Box<InputMediaAnimation>),
-    /// A [`InputMediaAudio`] (`"audio"`).
+    /// Its [`InputMediaAudio`] member (`"audio"`).
     Audio(Box<InputMediaAudio>),
-    /// A [`InputMediaDocument`] (`"document"`).
+    /// Its [`InputMediaDocument`] member (`"document"`).
     Document(Box<InputMediaDocument>),
-    /// A [`InputMediaLivePhoto`] (`"live_photo"`).
+    /// Its [`InputMediaLivePhoto`] member (`"live_photo"`).
     LivePhoto(Box<InputMediaLivePhoto>),
-    /// A [`InputMediaPhoto`] (`"photo"`).
+    /// Its [`InputMediaPhoto`] member (`"photo"`).
     Photo(Box<InputMediaPhoto>),
-    /// A [`InputMediaVideo`] (`"video"`).
+    /// Its [`InputMediaVideo`] member (`"video"`).
     Video(Box<InputMediaVideo>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -7100,11 +7100,11 @@ impl InputMediaVoiceNote {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum InputPaidMedia {
-    /// A [`InputPaidMediaLivePhoto`] (`"live_photo"`).
+    /// Its [`InputPaidMediaLivePhoto`] member (`"live_photo"`).
     LivePhoto(Box<InputPaidMediaLivePhoto>),
-    /// A [`InputPaidMediaPhoto`] (`"photo"`).
+    /// Its [`InputPaidMediaPhoto`] member (`"photo"`).
     Photo(Box<InputPaidMediaPhoto>),
-    /// A [`InputPaidMediaVideo`] (`"video"`).
+    /// Its [`InputPaidMediaVideo`] member (`"video"`).
     Video(Box<InputPaidMediaVideo>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -7283,9 +7283,9 @@ impl InputPaidMediaVideo {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum InputProfilePhoto {
-    /// A [`InputProfilePhotoStatic`] (`"static"`).
+    /// Its [`InputProfilePhotoStatic`] member (`"static"`).
     Static(Box<InputProfilePhotoStatic>),
-    /// A [`InputProfilePhotoAnimated`] (`"animated"`).
+    /// Its [`InputProfilePhotoAnimated`] member (`"animated"`).
     Animated(Box<InputProfilePhotoAnimated>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -7372,9 +7372,9 @@ impl InputProfilePhotoAnimated {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum InputStoryContent {
-    /// A [`InputStoryContentPhoto`] (`"photo"`).
+    /// Its [`InputStoryContentPhoto`] member (`"photo"`).
     Photo(Box<InputStoryContentPhoto>),
-    /// A [`InputStoryContentVideo`] (`"video"`).
+    /// Its [`InputStoryContentVideo`] member (`"video"`).
     Video(Box<InputStoryContentVideo>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -7837,57 +7837,57 @@ pub enum RichText {
     Text(String),
     /// A sequence of them.
     List(Vec<RichText>),
-    /// A [`RichTextBold`] (`"bold"`).
+    /// Its [`RichTextBold`] member (`"bold"`).
     Bold(Box<RichTextBold>),
-    /// A [`RichTextItalic`] (`"italic"`).
+    /// Its [`RichTextItalic`] member (`"italic"`).
     Italic(Box<RichTextItalic>),
-    /// A [`RichTextUnderline`] (`"underline"`).
+    /// Its [`RichTextUnderline`] member (`"underline"`).
     Underline(Box<RichTextUnderline>),
-    /// A [`RichTextStrikethrough`] (`"strikethrough"`).
+    /// Its [`RichTextStrikethrough`] member (`"strikethrough"`).
     Strikethrough(Box<RichTextStrikethrough>),
-    /// A [`RichTextSpoiler`] (`"spoiler"`).
+    /// Its [`RichTextSpoiler`] member (`"spoiler"`).
     Spoiler(Box<RichTextSpoiler>),
-    /// A [`RichTextDateTime`] (`"date_time"`).
+    /// Its [`RichTextDateTime`] member (`"date_time"`).
     DateTime(Box<RichTextDateTime>),
-    /// A [`RichTextTextMention`] (`"text_mention"`).
+    /// Its [`RichTextTextMention`] member (`"text_mention"`).
     TextMention(Box<RichTextTextMention>),
-    /// A [`RichTextSubscript`] (`"subscript"`).
+    /// Its [`RichTextSubscript`] member (`"subscript"`).
     Subscript(Box<RichTextSubscript>),
-    /// A [`RichTextSuperscript`] (`"superscript"`).
+    /// Its [`RichTextSuperscript`] member (`"superscript"`).
     Superscript(Box<RichTextSuperscript>),
-    /// A [`RichTextMarked`] (`"marked"`).
+    /// Its [`RichTextMarked`] member (`"marked"`).
     Marked(Box<RichTextMarked>),
-    /// A [`RichTextCode`] (`"code"`).
+    /// Its [`RichTextCode`] member (`"code"`).
     Code(Box<RichTextCode>),
-    /// A [`RichTextCustomEmoji`] (`"custom_emoji"`).
+    /// Its [`RichTextCustomEmoji`] member (`"custom_emoji"`).
     CustomEmoji(Box<RichTextCustomEmoji>),
-    /// A [`RichTextMathematicalExpression`] (`"mathematical_expression"`).
+    /// Its [`RichTextMathematicalExpression`] member (`"mathematical_expression"`).
     MathematicalExpression(Box<RichTextMathematicalExpression>),
-    /// A [`RichTextUrl`] (`"url"`).
+    /// Its [`RichTextUrl`] member (`"url"`).
     Url(Box<RichTextUrl>),
-    /// A [`RichTextEmailAddress`] (`"email_address"`).
+    /// Its [`RichTextEmailAddress`] member (`"email_address"`).
     EmailAddress(Box<RichTextEmailAddress>),
-    /// A [`RichTextPhoneNumber`] (`"phone_number"`).
+    /// Its [`RichTextPhoneNumber`] member (`"phone_number"`).
     PhoneNumber(Box<RichTextPhoneNumber>),
-    /// A [`RichTextBankCardNumber`] (`"bank_card_number"`).
+    /// Its [`RichTextBankCardNumber`] member (`"bank_card_number"`).
     BankCardNumber(Box<RichTextBankCardNumber>),
-    /// A [`RichTextMention`] (`"mention"`).
+    /// Its [`RichTextMention`] member (`"mention"`).
     Mention(Box<RichTextMention>),
-    /// A [`RichTextHashtag`] (`"hashtag"`).
+    /// Its [`RichTextHashtag`] member (`"hashtag"`).
     Hashtag(Box<RichTextHashtag>),
-    /// A [`RichTextCashtag`] (`"cashtag"`).
+    /// Its [`RichTextCashtag`] member (`"cashtag"`).
     Cashtag(Box<RichTextCashtag>),
-    /// A [`RichTextBotCommand`] (`"bot_command"`).
+    /// Its [`RichTextBotCommand`] member (`"bot_command"`).
     BotCommand(Box<RichTextBotCommand>),
-    /// A [`RichTextButton`] (`"button"`).
+    /// Its [`RichTextButton`] member (`"button"`).
     Button(Box<RichTextButton>),
-    /// A [`RichTextAnchor`] (`"anchor"`).
+    /// Its [`RichTextAnchor`] member (`"anchor"`).
     Anchor(Box<RichTextAnchor>),
-    /// A [`RichTextAnchorLink`] (`"anchor_link"`).
+    /// Its [`RichTextAnchorLink`] member (`"anchor_link"`).
     AnchorLink(Box<RichTextAnchorLink>),
-    /// A [`RichTextReference`] (`"reference"`).
+    /// Its [`RichTextReference`] member (`"reference"`).
     Reference(Box<RichTextReference>),
-    /// A [`RichTextReferenceLink`] (`"reference_link"`).
+    /// Its [`RichTextReferenceLink`] member (`"reference_link"`).
     ReferenceLink(Box<RichTextReferenceLink>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -8804,53 +8804,53 @@ pub struct RichBlockListItem {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum RichBlock {
-    /// A [`RichBlockParagraph`] (`"paragraph"`).
+    /// Its [`RichBlockParagraph`] member (`"paragraph"`).
     Paragraph(Box<RichBlockParagraph>),
-    /// A [`RichBlockSectionHeading`] (`"heading"`).
+    /// Its [`RichBlockSectionHeading`] member (`"heading"`).
     SectionHeading(Box<RichBlockSectionHeading>),
-    /// A [`RichBlockPreformatted`] (`"pre"`).
+    /// Its [`RichBlockPreformatted`] member (`"pre"`).
     Preformatted(Box<RichBlockPreformatted>),
-    /// A [`RichBlockFooter`] (`"footer"`).
+    /// Its [`RichBlockFooter`] member (`"footer"`).
     Footer(Box<RichBlockFooter>),
-    /// A [`RichBlockDivider`] (`"divider"`).
+    /// Its [`RichBlockDivider`] member (`"divider"`).
     Divider(Box<RichBlockDivider>),
-    /// A [`RichBlockMathematicalExpression`] (`"mathematical_expression"`).
+    /// Its [`RichBlockMathematicalExpression`] member (`"mathematical_expression"`).
     MathematicalExpression(Box<RichBlockMathematicalExpression>),
-    /// A [`RichBlockAnchor`] (`"anchor"`).
+    /// Its [`RichBlockAnchor`] member (`"anchor"`).
     Anchor(Box<RichBlockAnchor>),
-    /// A [`RichBlockList`] (`"list"`).
+    /// Its [`RichBlockList`] member (`"list"`).
     List(Box<RichBlockList>),
-    /// A [`RichBlockBlockQuotation`] (`"blockquote"`).
+    /// Its [`RichBlockBlockQuotation`] member (`"blockquote"`).
     BlockQuotation(Box<RichBlockBlockQuotation>),
-    /// A [`RichBlockExpandableBlockQuotation`] (`"expandable_blockquote"`).
+    /// Its [`RichBlockExpandableBlockQuotation`] member (`"expandable_blockquote"`).
     ExpandableBlockQuotation(Box<RichBlockExpandableBlockQuotation>),
-    /// A [`RichBlockPullQuotation`] (`"pullquote"`).
+    /// Its [`RichBlockPullQuotation`] member (`"pullquote"`).
     PullQuotation(Box<RichBlockPullQuotation>),
-    /// A [`RichBlockCollage`] (`"collage"`).
+    /// Its [`RichBlockCollage`] member (`"collage"`).
     Collage(Box<RichBlockCollage>),
-    /// A [`RichBlockSlideshow`] (`"slideshow"`).
+    /// Its [`RichBlockSlideshow`] member (`"slideshow"`).
     Slideshow(Box<RichBlockSlideshow>),
-    /// A [`RichBlockTable`] (`"table"`).
+    /// Its [`RichBlockTable`] member (`"table"`).
     Table(Box<RichBlockTable>),
-    /// A [`RichBlockDetails`] (`"details"`).
+    /// Its [`RichBlockDetails`] member (`"details"`).
     Details(Box<RichBlockDetails>),
-    /// A [`RichBlockMap`] (`"map"`).
+    /// Its [`RichBlockMap`] member (`"map"`).
     Map(Box<RichBlockMap>),
-    /// A [`RichBlockButtons`] (`"buttons"`).
+    /// Its [`RichBlockButtons`] member (`"buttons"`).
     Buttons(Box<RichBlockButtons>),
-    /// A [`RichBlockAnimation`] (`"animation"`).
+    /// Its [`RichBlockAnimation`] member (`"animation"`).
     Animation(Box<RichBlockAnimation>),
-    /// A [`RichBlockAudio`] (`"audio"`).
+    /// Its [`RichBlockAudio`] member (`"audio"`).
     Audio(Box<RichBlockAudio>),
-    /// A [`RichBlockDocument`] (`"document"`).
+    /// Its [`RichBlockDocument`] member (`"document"`).
     Document(Box<RichBlockDocument>),
-    /// A [`RichBlockPhoto`] (`"photo"`).
+    /// Its [`RichBlockPhoto`] member (`"photo"`).
     Photo(Box<RichBlockPhoto>),
-    /// A [`RichBlockVideo`] (`"video"`).
+    /// Its [`RichBlockVideo`] member (`"video"`).
     Video(Box<RichBlockVideo>),
-    /// A [`RichBlockVoiceNote`] (`"voice_note"`).
+    /// Its [`RichBlockVoiceNote`] member (`"voice_note"`).
     VoiceNote(Box<RichBlockVoiceNote>),
-    /// A [`RichBlockThinking`] (`"thinking"`).
+    /// Its [`RichBlockThinking`] member (`"thinking"`).
     Thinking(Box<RichBlockThinking>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -9430,53 +9430,53 @@ impl InputRichBlockListItem {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum InputRichBlock {
-    /// A [`InputRichBlockParagraph`] (`"paragraph"`).
+    /// Its [`InputRichBlockParagraph`] member (`"paragraph"`).
     Paragraph(Box<InputRichBlockParagraph>),
-    /// A [`InputRichBlockSectionHeading`] (`"heading"`).
+    /// Its [`InputRichBlockSectionHeading`] member (`"heading"`).
     SectionHeading(Box<InputRichBlockSectionHeading>),
-    /// A [`InputRichBlockPreformatted`] (`"pre"`).
+    /// Its [`InputRichBlockPreformatted`] member (`"pre"`).
     Preformatted(Box<InputRichBlockPreformatted>),
-    /// A [`InputRichBlockFooter`] (`"footer"`).
+    /// Its [`InputRichBlockFooter`] member (`"footer"`).
     Footer(Box<InputRichBlockFooter>),
-    /// A [`InputRichBlockDivider`] (`"divider"`).
+    /// Its [`InputRichBlockDivider`] member (`"divider"`).
     Divider(Box<InputRichBlockDivider>),
-    /// A [`InputRichBlockMathematicalExpression`] (`"mathematical_expression"`).
+    /// Its [`InputRichBlockMathematicalExpression`] member (`"mathematical_expression"`).
     MathematicalExpression(Box<InputRichBlockMathematicalExpression>),
-    /// A [`InputRichBlockAnchor`] (`"anchor"`).
+    /// Its [`InputRichBlockAnchor`] member (`"anchor"`).
     Anchor(Box<InputRichBlockAnchor>),
-    /// A [`InputRichBlockList`] (`"list"`).
+    /// Its [`InputRichBlockList`] member (`"list"`).
     List(Box<InputRichBlockList>),
-    /// A [`InputRichBlockBlockQuotation`] (`"blockquote"`).
+    /// Its [`InputRichBlockBlockQuotation`] member (`"blockquote"`).
     BlockQuotation(Box<InputRichBlockBlockQuotation>),
-    /// A [`InputRichBlockExpandableBlockQuotation`] (`"expandable_blockquote"`).
+    /// Its [`InputRichBlockExpandableBlockQuotation`] member (`"expandable_blockquote"`).
     ExpandableBlockQuotation(Box<InputRichBlockExpandableBlockQuotation>),
-    /// A [`InputRichBlockPullQuotation`] (`"pullquote"`).
+    /// Its [`InputRichBlockPullQuotation`] member (`"pullquote"`).
     PullQuotation(Box<InputRichBlockPullQuotation>),
-    /// A [`InputRichBlockCollage`] (`"collage"`).
+    /// Its [`InputRichBlockCollage`] member (`"collage"`).
     Collage(Box<InputRichBlockCollage>),
-    /// A [`InputRichBlockSlideshow`] (`"slideshow"`).
+    /// Its [`InputRichBlockSlideshow`] member (`"slideshow"`).
     Slideshow(Box<InputRichBlockSlideshow>),
-    /// A [`InputRichBlockTable`] (`"table"`).
+    /// Its [`InputRichBlockTable`] member (`"table"`).
     Table(Box<InputRichBlockTable>),
-    /// A [`InputRichBlockDetails`] (`"details"`).
+    /// Its [`InputRichBlockDetails`] member (`"details"`).
     Details(Box<InputRichBlockDetails>),
-    /// A [`InputRichBlockMap`] (`"map"`).
+    /// Its [`InputRichBlockMap`] member (`"map"`).
     Map(Box<InputRichBlockMap>),
-    /// A [`InputRichBlockButtons`] (`"buttons"`).
+    /// Its [`InputRichBlockButtons`] member (`"buttons"`).
     Buttons(Box<InputRichBlockButtons>),
-    /// A [`InputRichBlockAnimation`] (`"animation"`).
+    /// Its [`InputRichBlockAnimation`] member (`"animation"`).
     Animation(Box<InputRichBlockAnimation>),
-    /// A [`InputRichBlockAudio`] (`"audio"`).
+    /// Its [`InputRichBlockAudio`] member (`"audio"`).
     Audio(Box<InputRichBlockAudio>),
-    /// A [`InputRichBlockDocument`] (`"document"`).
+    /// Its [`InputRichBlockDocument`] member (`"document"`).
     Document(Box<InputRichBlockDocument>),
-    /// A [`InputRichBlockPhoto`] (`"photo"`).
+    /// Its [`InputRichBlockPhoto`] member (`"photo"`).
     Photo(Box<InputRichBlockPhoto>),
-    /// A [`InputRichBlockVideo`] (`"video"`).
+    /// Its [`InputRichBlockVideo`] member (`"video"`).
     Video(Box<InputRichBlockVideo>),
-    /// A [`InputRichBlockVoiceNote`] (`"voice_note"`).
+    /// Its [`InputRichBlockVoiceNote`] member (`"voice_note"`).
     VoiceNote(Box<InputRichBlockVoiceNote>),
-    /// A [`InputRichBlockThinking`] (`"thinking"`).
+    /// Its [`InputRichBlockThinking`] member (`"thinking"`).
     Thinking(Box<InputRichBlockThinking>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -10443,45 +10443,45 @@ impl InlineQueryResultsButton {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum InlineQueryResult {
-    /// A [`InlineQueryResultCachedAudio`] (`"audio"`).
+    /// Its [`InlineQueryResultCachedAudio`] member (`"audio"`).
     CachedAudio(Box<InlineQueryResultCachedAudio>),
-    /// A [`InlineQueryResultCachedDocument`] (`"document"`).
+    /// Its [`InlineQueryResultCachedDocument`] member (`"document"`).
     CachedDocument(Box<InlineQueryResultCachedDocument>),
-    /// A [`InlineQueryResultCachedGif`] (`"gif"`).
+    /// Its [`InlineQueryResultCachedGif`] member (`"gif"`).
     CachedGif(Box<InlineQueryResultCachedGif>),
-    /// A [`InlineQueryResultCachedMpeg4Gif`] (`"mpeg4_gif"`).
+    /// Its [`InlineQueryResultCachedMpeg4Gif`] member (`"mpeg4_gif"`).
     CachedMpeg4Gif(Box<InlineQueryResultCachedMpeg4Gif>),
-    /// A [`InlineQueryResultCachedPhoto`] (`"photo"`).
+    /// Its [`InlineQueryResultCachedPhoto`] member (`"photo"`).
     CachedPhoto(Box<InlineQueryResultCachedPhoto>),
-    /// A [`InlineQueryResultCachedSticker`] (`"sticker"`).
+    /// Its [`InlineQueryResultCachedSticker`] member (`"sticker"`).
     CachedSticker(Box<InlineQueryResultCachedSticker>),
-    /// A [`InlineQueryResultCachedVideo`] (`"video"`).
+    /// Its [`InlineQueryResultCachedVideo`] member (`"video"`).
     CachedVideo(Box<InlineQueryResultCachedVideo>),
-    /// A [`InlineQueryResultCachedVoice`] (`"voice"`).
+    /// Its [`InlineQueryResultCachedVoice`] member (`"voice"`).
     CachedVoice(Box<InlineQueryResultCachedVoice>),
-    /// A [`InlineQueryResultArticle`] (`"article"`).
+    /// Its [`InlineQueryResultArticle`] member (`"article"`).
     Article(Box<InlineQueryResultArticle>),
-    /// A [`InlineQueryResultAudio`] (`"audio"`).
+    /// Its [`InlineQueryResultAudio`] member (`"audio"`).
     Audio(Box<InlineQueryResultAudio>),
-    /// A [`InlineQueryResultContact`] (`"contact"`).
+    /// Its [`InlineQueryResultContact`] member (`"contact"`).
     Contact(Box<InlineQueryResultContact>),
-    /// A [`InlineQueryResultGame`] (`"game"`).
+    /// Its [`InlineQueryResultGame`] member (`"game"`).
     Game(Box<InlineQueryResultGame>),
-    /// A [`InlineQueryResultDocument`] (`"document"`).
+    /// Its [`InlineQueryResultDocument`] member (`"document"`).
     Document(Box<InlineQueryResultDocument>),
-    /// A [`InlineQueryResultGif`] (`"gif"`).
+    /// Its [`InlineQueryResultGif`] member (`"gif"`).
     Gif(Box<InlineQueryResultGif>),
-    /// A [`InlineQueryResultLocation`] (`"location"`).
+    /// Its [`InlineQueryResultLocation`] member (`"location"`).
     Location(Box<InlineQueryResultLocation>),
-    /// A [`InlineQueryResultMpeg4Gif`] (`"mpeg4_gif"`).
+    /// Its [`InlineQueryResultMpeg4Gif`] member (`"mpeg4_gif"`).
     Mpeg4Gif(Box<InlineQueryResultMpeg4Gif>),
-    /// A [`InlineQueryResultPhoto`] (`"photo"`).
+    /// Its [`InlineQueryResultPhoto`] member (`"photo"`).
     Photo(Box<InlineQueryResultPhoto>),
-    /// A [`InlineQueryResultVenue`] (`"venue"`).
+    /// Its [`InlineQueryResultVenue`] member (`"venue"`).
     Venue(Box<InlineQueryResultVenue>),
-    /// A [`InlineQueryResultVideo`] (`"video"`).
+    /// Its [`InlineQueryResultVideo`] member (`"video"`).
     Video(Box<InlineQueryResultVideo>),
-    /// A [`InlineQueryResultVoice`] (`"voice"`).
+    /// Its [`InlineQueryResultVoice`] member (`"voice"`).
     Voice(Box<InlineQueryResultVoice>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -12672,55 +12672,55 @@ impl InlineQueryResultCachedAudio {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum InputMessageContent {
-    /// A [`InputInvoiceMessageContent`].
-    InvoiceMessageContent(Box<InputInvoiceMessageContent>),
-    /// A [`InputVenueMessageContent`].
-    VenueMessageContent(Box<InputVenueMessageContent>),
-    /// A [`InputLocationMessageContent`].
-    LocationMessageContent(Box<InputLocationMessageContent>),
-    /// A [`InputContactMessageContent`].
-    ContactMessageContent(Box<InputContactMessageContent>),
-    /// A [`InputTextMessageContent`].
-    TextMessageContent(Box<InputTextMessageContent>),
-    /// A [`InputRichMessageContent`].
-    RichMessageContent(Box<InputRichMessageContent>),
+    /// Its [`InputInvoiceMessageContent`] member.
+    Invoice(Box<InputInvoiceMessageContent>),
+    /// Its [`InputVenueMessageContent`] member.
+    Venue(Box<InputVenueMessageContent>),
+    /// Its [`InputLocationMessageContent`] member.
+    Location(Box<InputLocationMessageContent>),
+    /// Its [`InputContactMessageContent`] member.
+    Contact(Box<InputContactMessageContent>),
+    /// Its [`InputTextMessageContent`] member.
+    Text(Box<InputTextMessageContent>),
+    /// Its [`InputRichMessageContent`] member.
+    Rich(Box<InputRichMessageContent>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
 }
 
 impl From<InputTextMessageContent> for InputMessageContent {
     fn from(member: InputTextMessageContent) -> Self {
-        InputMessageContent::TextMessageContent(Box::new(member))
+        InputMessageContent::Text(Box::new(member))
     }
 }
 
 impl From<InputRichMessageContent> for InputMessageContent {
     fn from(member: InputRichMessageContent) -> Self {
-        InputMessageContent::RichMessageContent(Box::new(member))
+        InputMessageContent::Rich(Box::new(member))
     }
 }
 
 impl From<InputLocationMessageContent> for InputMessageContent {
     fn from(member: InputLocationMessageContent) -> Self {
-        InputMessageContent::LocationMessageContent(Box::new(member))
+        InputMessageContent::Location(Box::new(member))
     }
 }
 
 impl From<InputVenueMessageContent> for InputMessageContent {
     fn from(member: InputVenueMessageContent) -> Self {
-        InputMessageContent::VenueMessageContent(Box::new(member))
+        InputMessageContent::Venue(Box::new(member))
     }
 }
 
 impl From<InputContactMessageContent> for InputMessageContent {
     fn from(member: InputContactMessageContent) -> Self {
-        InputMessageContent::ContactMessageContent(Box::new(member))
+        InputMessageContent::Contact(Box::new(member))
     }
 }
 
 impl From<InputInvoiceMessageContent> for InputMessageContent {
     fn from(member: InputInvoiceMessageContent) -> Self {
-        InputMessageContent::InvoiceMessageContent(Box::new(member))
+        InputMessageContent::Invoice(Box::new(member))
     }
 }
 
@@ -13345,11 +13345,11 @@ pub struct PaidMediaPurchased {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum RevenueWithdrawalState {
-    /// A [`RevenueWithdrawalStatePending`] (`"pending"`).
+    /// Its [`RevenueWithdrawalStatePending`] member (`"pending"`).
     Pending(Box<RevenueWithdrawalStatePending>),
-    /// A [`RevenueWithdrawalStateSucceeded`] (`"succeeded"`).
+    /// Its [`RevenueWithdrawalStateSucceeded`] member (`"succeeded"`).
     Succeeded(Box<RevenueWithdrawalStateSucceeded>),
-    /// A [`RevenueWithdrawalStateFailed`] (`"failed"`).
+    /// Its [`RevenueWithdrawalStateFailed`] member (`"failed"`).
     Failed(Box<RevenueWithdrawalStateFailed>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -13441,19 +13441,19 @@ pub struct AffiliateInfo {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum TransactionPartner {
-    /// A [`TransactionPartnerUser`] (`"user"`).
+    /// Its [`TransactionPartnerUser`] member (`"user"`).
     User(Box<TransactionPartnerUser>),
-    /// A [`TransactionPartnerChat`] (`"chat"`).
+    /// Its [`TransactionPartnerChat`] member (`"chat"`).
     Chat(Box<TransactionPartnerChat>),
-    /// A [`TransactionPartnerAffiliateProgram`] (`"affiliate_program"`).
+    /// Its [`TransactionPartnerAffiliateProgram`] member (`"affiliate_program"`).
     AffiliateProgram(Box<TransactionPartnerAffiliateProgram>),
-    /// A [`TransactionPartnerFragment`] (`"fragment"`).
+    /// Its [`TransactionPartnerFragment`] member (`"fragment"`).
     Fragment(Box<TransactionPartnerFragment>),
-    /// A [`TransactionPartnerTelegramAds`] (`"telegram_ads"`).
+    /// Its [`TransactionPartnerTelegramAds`] member (`"telegram_ads"`).
     TelegramAds(Box<TransactionPartnerTelegramAds>),
-    /// A [`TransactionPartnerTelegramApi`] (`"telegram_api"`).
+    /// Its [`TransactionPartnerTelegramApi`] member (`"telegram_api"`).
     TelegramApi(Box<TransactionPartnerTelegramApi>),
-    /// A [`TransactionPartnerOther`] (`"other"`).
+    /// Its [`TransactionPartnerOther`] member (`"other"`).
     Other(Box<TransactionPartnerOther>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -13721,23 +13721,23 @@ pub struct EncryptedCredentials {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum PassportElementError {
-    /// A [`PassportElementErrorDataField`] (`"data"`).
+    /// Its [`PassportElementErrorDataField`] member (`"data"`).
     DataField(Box<PassportElementErrorDataField>),
-    /// A [`PassportElementErrorFrontSide`] (`"front_side"`).
+    /// Its [`PassportElementErrorFrontSide`] member (`"front_side"`).
     FrontSide(Box<PassportElementErrorFrontSide>),
-    /// A [`PassportElementErrorReverseSide`] (`"reverse_side"`).
+    /// Its [`PassportElementErrorReverseSide`] member (`"reverse_side"`).
     ReverseSide(Box<PassportElementErrorReverseSide>),
-    /// A [`PassportElementErrorSelfie`] (`"selfie"`).
+    /// Its [`PassportElementErrorSelfie`] member (`"selfie"`).
     Selfie(Box<PassportElementErrorSelfie>),
-    /// A [`PassportElementErrorFile`] (`"file"`).
+    /// Its [`PassportElementErrorFile`] member (`"file"`).
     File(Box<PassportElementErrorFile>),
-    /// A [`PassportElementErrorFiles`] (`"files"`).
+    /// Its [`PassportElementErrorFiles`] member (`"files"`).
     Files(Box<PassportElementErrorFiles>),
-    /// A [`PassportElementErrorTranslationFile`] (`"translation_file"`).
+    /// Its [`PassportElementErrorTranslationFile`] member (`"translation_file"`).
     TranslationFile(Box<PassportElementErrorTranslationFile>),
-    /// A [`PassportElementErrorTranslationFiles`] (`"translation_files"`).
+    /// Its [`PassportElementErrorTranslationFiles`] member (`"translation_files"`).
     TranslationFiles(Box<PassportElementErrorTranslationFiles>),
-    /// A [`PassportElementErrorUnspecified`] (`"unspecified"`).
+    /// Its [`PassportElementErrorUnspecified`] member (`"unspecified"`).
     Unspecified(Box<PassportElementErrorUnspecified>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -14152,13 +14152,13 @@ pub struct GameHighScore {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum ReplyMarkup {
-    /// A [`InlineKeyboardMarkup`].
+    /// Its [`InlineKeyboardMarkup`] member.
     InlineKeyboardMarkup(Box<InlineKeyboardMarkup>),
-    /// A [`ReplyKeyboardMarkup`].
+    /// Its [`ReplyKeyboardMarkup`] member.
     ReplyKeyboardMarkup(Box<ReplyKeyboardMarkup>),
-    /// A [`ReplyKeyboardRemove`].
+    /// Its [`ReplyKeyboardRemove`] member.
     ReplyKeyboardRemove(Box<ReplyKeyboardRemove>),
-    /// A [`ForceReply`].
+    /// Its [`ForceReply`] member.
     ForceReply(Box<ForceReply>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -14195,17 +14195,17 @@ impl From<ForceReply> for ReplyMarkup {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum RichMessageMedia {
-    /// A [`InputMediaAnimation`].
+    /// Its [`InputMediaAnimation`] member.
     Animation(Box<InputMediaAnimation>),
-    /// A [`InputMediaAudio`].
+    /// Its [`InputMediaAudio`] member.
     Audio(Box<InputMediaAudio>),
-    /// A [`InputMediaDocument`].
+    /// Its [`InputMediaDocument`] member.
     Document(Box<InputMediaDocument>),
-    /// A [`InputMediaPhoto`].
+    /// Its [`InputMediaPhoto`] member.
     Photo(Box<InputMediaPhoto>),
-    /// A [`InputMediaVideo`].
+    /// Its [`InputMediaVideo`] member.
     Video(Box<InputMediaVideo>),
-    /// A [`InputMediaVoiceNote`].
+    /// Its [`InputMediaVoiceNote`] member.
     VoiceNote(Box<InputMediaVoiceNote>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -14254,15 +14254,15 @@ impl From<InputMediaVoiceNote> for RichMessageMedia {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum MediaGroupItem {
-    /// A [`InputMediaLivePhoto`].
+    /// Its [`InputMediaLivePhoto`] member.
     LivePhoto(Box<InputMediaLivePhoto>),
-    /// A [`InputMediaAudio`].
+    /// Its [`InputMediaAudio`] member.
     Audio(Box<InputMediaAudio>),
-    /// A [`InputMediaDocument`].
+    /// Its [`InputMediaDocument`] member.
     Document(Box<InputMediaDocument>),
-    /// A [`InputMediaPhoto`].
+    /// Its [`InputMediaPhoto`] member.
     Photo(Box<InputMediaPhoto>),
-    /// A [`InputMediaVideo`].
+    /// Its [`InputMediaVideo`] member.
     Video(Box<InputMediaVideo>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
@@ -14322,7 +14322,7 @@ impl From<InputMediaVideo> for MediaGroupItem {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum MessageOrTrue {
-    /// A [`Message`].
+    /// Its [`Message`] member.
     Message(Box<Message>),
     /// `true`: done, with nothing to return.
     True(bool),
