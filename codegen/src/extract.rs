@@ -3,8 +3,9 @@
 //! `schema/schema.json`; union members from each union's HTML member list;
 //! discriminators from `types/*/subtypes.yml` (or, where that names none, a
 //! `type` field every member holds); discriminator values and return types
-//! from the short phrases of the descriptions (`always 'creator'`,
-//! `must be photo`, `Returns True on success`).
+//! from the descriptions, by their patterns (`always '<value>'` or
+//! `must be <value>`; the first sentence about what is returned that names
+//! a type). No description text is kept.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -269,17 +270,17 @@ mod tests {
             .map(String::from)
             .into();
         let cases = [
-            ("Use this. Returns True on success.", "True"),
-            ("Returns an Array of Update objects.", "Array of Update"),
+            ("Does a thing. Returns True when it worked.", "True"),
+            ("Gives back an Array of Update values; returns them all.", "Array of Update"),
             (
-                "On success, if the edited message is not an inline message, the edited Message is returned, otherwise True is returned.",
+                "For a chat message the changed Message is returned, otherwise True is returned.",
                 "Message or True",
             ),
             (
-                "Returns the bot's Telegram Star transactions in chronological order. On success, returns a StarTransactions object.",
+                "Returns what the Bot earned, oldest first. In the end it returns a StarTransactions value.",
                 "StarTransactions",
             ),
-            ("The bot will return error 429. Returns True on success.", "True"),
+            ("Too early, it may return error 429. Else it returns True.", "True"),
         ];
         for (text, want) in cases {
             assert_eq!(returns_of(text, &types).as_deref(), Some(want), "{text}");
@@ -290,14 +291,14 @@ mod tests {
     #[test]
     fn discriminator_constants_are_read() {
         assert_eq!(
-            constant_of("The member's status in the chat, always 'creator'").as_deref(),
+            constant_of("Which kind it is, always 'creator'").as_deref(),
             Some("creator")
         );
         assert_eq!(
-            constant_of("Type of the result, must be mpeg4_gif").as_deref(),
+            constant_of("Its kind, must be mpeg4_gif here").as_deref(),
             Some("mpeg4_gif")
         );
-        assert_eq!(constant_of("Type of the result"), None);
+        assert_eq!(constant_of("Its kind"), None);
     }
 
     #[test]
