@@ -12,6 +12,7 @@
 //!
 //! Must not: log or format the token, ever.
 
+pub mod generated;
 mod io;
 mod resolve;
 pub(crate) mod retry;

@@ -1,0 +1,978 @@
+//! `generate`: Rust source from the facts.
+//!
+//! The rules, each in one place below:
+//! - an object is a struct with public fields; an optional field is an
+//!   `Option` that is skipped when `None`; a field holding another object is
+//!   boxed (keeps every struct small, so a decode's stack frames stay small,
+//!   and makes recursive types like `Message` possible); unknown fields are
+//!   ignored;
+//! - a type users send (one reachable from a method's parameters) also gets
+//!   `new(required…)` and a setter per optional field;
+//! - a union is an enum of boxed members: told apart by its discriminator
+//!   when it has one (`type`, `status`, `source`), else tried in turn, most
+//!   required fields first; a kind this version does not know decodes as
+//!   `Unknown(Value)`, never as an error;
+//! - ids that are chats, users or messages are smolgram's newtypes;
+//!   `Integer or String` (a `chat_id`) is a `Recipient`; `InputFile` the
+//!   hand-written `InputFile`, and so is a `String` that names a file to
+//!   send in an `Input*` type (`InputMediaPhoto.media`);
+//! - a method is a parameter struct with `new(required…)`, setters, and an
+//!   impl of `Method` naming it and its result type.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt::Write as _;
+
+use crate::spec::{Field, Method, Spec, Type};
+
+/// Types the facts name that are hand-written in `support.rs`, not generated.
+pub const HAND_WRITTEN: &[&str] = &["InputFile"];
+
+/// Unions whose `Deserialize` is hand-written in `support.rs`, because what
+/// tells their members apart is not a discriminator (`date` is 0 for an
+/// inaccessible message).
+const HAND_DECODED: &[&str] = &["MaybeInaccessibleMessage"];
+
+/// Bot API names that would clash with smolgram's own: the `MessageId`
+/// object (`{"message_id": …}`) beside the `MessageId` newtype.
+const RENAMED: &[(&str, &str)] = &[("MessageId", "SentMessageId")];
+
+/// Names for the unions the Bot API writes inline (`A or B or C`), by their
+/// members. A new one stops the generator until it is named here.
+const ANONYMOUS: &[(&[&str], &str)] = &[
+    (
+        &[
+            "InlineKeyboardMarkup",
+            "ReplyKeyboardMarkup",
+            "ReplyKeyboardRemove",
+            "ForceReply",
+        ],
+        "ReplyMarkup",
+    ),
+    (
+        &[
+            "InputMediaAudio",
+            "InputMediaDocument",
+            "InputMediaLivePhoto",
+            "InputMediaPhoto",
+            "InputMediaVideo",
+        ],
+        "MediaGroupItem",
+    ),
+    (
+        &[
+            "InputMediaAnimation",
+            "InputMediaAudio",
+            "InputMediaDocument",
+            "InputMediaPhoto",
+            "InputMediaVideo",
+            "InputMediaVoiceNote",
+        ],
+        "RichMessageMedia",
+    ),
+    (&["Message", "True"], "MessageOrTrue"),
+];
+
+/// Rust's keywords, strict and reserved: such a field becomes `r#name`.
+const KEYWORDS: &[&str] = &[
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate",
+    "do", "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl",
+    "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref",
+    "return", "self", "static", "struct", "super", "trait", "true", "try", "typeof", "unsafe",
+    "unsized", "use", "virtual", "where", "while", "yield",
+];
+
+const DOCS: &str = "https://core.telegram.org/bots/api";
+
+/// A type expression, parsed.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Ty {
+    Int,
+    Float,
+    Str,
+    Bool,
+    File,
+    Recipient,
+    Named(String),
+    Array(Box<Ty>),
+    /// An inline union, by its members.
+    Anonymous(Vec<String>),
+}
+
+fn parse(expr: &str) -> Ty {
+    if let Some(rest) = expr.strip_prefix("Array of ") {
+        if rest.contains(", ") || rest.contains(" and ") {
+            let members = rest
+                .split(", ")
+                .flat_map(|part| part.split(" and "))
+                .map(str::to_owned)
+                .collect();
+            return Ty::Array(Box::new(Ty::Anonymous(members)));
+        }
+        return Ty::Array(Box::new(parse(rest)));
+    }
+    if expr.contains(" or ") {
+        let parts: Vec<&str> = expr.split(" or ").collect();
+        return match parts[..] {
+            ["Integer", "String"] => Ty::Recipient,
+            ["InputFile", "String"] => Ty::File,
+            _ => Ty::Anonymous(parts.into_iter().map(str::to_owned).collect()),
+        };
+    }
+    match expr {
+        "Integer" => Ty::Int,
+        "Float" => Ty::Float,
+        "String" => Ty::Str,
+        "Boolean" | "True" => Ty::Bool,
+        "InputFile" => Ty::File,
+        name => Ty::Named(name.to_owned()),
+    }
+}
+
+/// The Rust name of a Bot API type.
+pub fn rust_type_name(api: &str) -> String {
+    RENAMED
+        .iter()
+        .find(|(from, _)| *from == api)
+        .map_or(api, |(_, to)| to)
+        .to_owned()
+}
+
+/// `sendPhoto` → `SendPhoto`.
+pub fn pascal(method: &str) -> String {
+    let mut chars = method.chars();
+    chars
+        .next()
+        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+        .unwrap_or_default()
+}
+
+/// Whether a `String` field of a type users send names a file to send
+/// (a `file_id`, a URL or `attach://<part>`): the Bot API types these
+/// `String`, we give them [`InputFile`] so that an upload can fill them in.
+fn is_file_reference(owner: &str, field: &str) -> bool {
+    owner.starts_with("Input")
+        && matches!(
+            field,
+            "media" | "thumbnail" | "photo" | "cover" | "animation" | "video" | "sticker"
+        )
+}
+
+/// The newtype an integer field holds, when it is clearly a chat, user or
+/// message id (ephemeral message ids are their own numbering, so not those).
+fn id_newtype(owner: &str, field: &str) -> Option<&'static str> {
+    if field == "id" {
+        return match owner {
+            "Chat" | "ChatFullInfo" => Some("ChatId"),
+            "User" => Some("UserId"),
+            _ => None,
+        };
+    }
+    if field.contains("ephemeral") {
+        return None;
+    }
+    let one = field.strip_suffix('s').filter(|_| field.ends_with("_ids"));
+    let base = one.unwrap_or(field);
+    let is = |id: &str| base == id || base.ends_with(&format!("_{id}"));
+    if is("chat_id") {
+        Some("ChatId")
+    } else if is("user_id") {
+        Some("UserId")
+    } else if is("message_id") {
+        Some("MessageId")
+    } else {
+        None
+    }
+}
+
+struct Model<'a> {
+    spec: &'a Spec,
+    types: BTreeMap<&'a str, &'a Type>,
+    /// Each anonymous union's members → its name.
+    anonymous: BTreeMap<Vec<String>, String>,
+    /// Types reachable from a method's parameters: users build these.
+    input: BTreeSet<String>,
+    /// A member type's discriminator field and value, from its unions.
+    tags: BTreeMap<String, (String, String)>,
+}
+
+/// The generated files: (file name, unformatted code).
+pub fn emit(spec: &Spec) -> Result<Vec<(String, String)>, String> {
+    let model = Model::new(spec)?;
+    Ok(vec![
+        ("types.rs".to_owned(), model.types_file()?),
+        ("methods.rs".to_owned(), model.methods_file()?),
+    ])
+}
+
+impl<'a> Model<'a> {
+    fn new(spec: &'a Spec) -> Result<Model<'a>, String> {
+        let types: BTreeMap<&str, &Type> =
+            spec.types.iter().map(|t| (t.name.as_str(), t)).collect();
+        let mut model = Model {
+            spec,
+            types,
+            anonymous: BTreeMap::new(),
+            input: BTreeSet::new(),
+            tags: BTreeMap::new(),
+        };
+        for t in &spec.types {
+            let Some(union) = &t.union else { continue };
+            let Some(field) = &union.discriminator else {
+                continue;
+            };
+            for m in &union.members {
+                let value = m
+                    .value
+                    .clone()
+                    .ok_or_else(|| format!("{}: {} has no value", t.name, m.name))?;
+                let tag = (field.clone(), value);
+                if let Some(other) = model.tags.insert(m.name.clone(), tag.clone()) {
+                    if other != tag {
+                        return Err(format!("{}: tagged differently in two unions", m.name));
+                    }
+                }
+            }
+        }
+        let mut expressions = Vec::new();
+        for t in &spec.types {
+            expressions.extend(t.fields.iter().map(|f| f.ty.as_str()));
+        }
+        for m in &spec.methods {
+            expressions.extend(m.params.iter().map(|f| f.ty.as_str()));
+            expressions.push(m.returns.as_str());
+        }
+        for expr in expressions {
+            model.note_anonymous(&parse(expr))?;
+        }
+        model.check_names()?;
+        model.input = model.reachable_from_params()?;
+        Ok(model)
+    }
+
+    fn note_anonymous(&mut self, ty: &Ty) -> Result<(), String> {
+        match ty {
+            Ty::Array(inner) => self.note_anonymous(inner),
+            Ty::Anonymous(members) => {
+                let mut key = members.clone();
+                key.sort();
+                let name = ANONYMOUS
+                    .iter()
+                    .find(|(m, _)| {
+                        let mut known: Vec<String> = m.iter().map(|s| (*s).to_owned()).collect();
+                        known.sort();
+                        known == key
+                    })
+                    .map(|(_, name)| (*name).to_owned())
+                    .ok_or_else(|| {
+                        format!(
+                            "the inline union `{}` has no name: add it to ANONYMOUS in codegen/src/emit.rs",
+                            members.join(" or ")
+                        )
+                    })?;
+                for m in members {
+                    if m != "True" && !self.types.contains_key(m.as_str()) {
+                        return Err(format!("{name}: member {m} is not a type"));
+                    }
+                }
+                self.anonymous.insert(members.clone(), name);
+                Ok(())
+            }
+            Ty::Named(name) if !self.types.contains_key(name.as_str()) => {
+                Err(format!("unknown type `{name}`"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Every Rust name is defined once, methods' and types' alike.
+    fn check_names(&self) -> Result<(), String> {
+        let mut seen = BTreeSet::new();
+        let names = self
+            .spec
+            .types
+            .iter()
+            .filter(|t| !HAND_WRITTEN.contains(&t.name.as_str()))
+            .map(|t| rust_type_name(&t.name))
+            .chain(self.anonymous.values().cloned())
+            .chain(self.spec.methods.iter().map(|m| pascal(&m.name)))
+            .chain(
+                [
+                    "Recipient",
+                    "InputFile",
+                    "ChatId",
+                    "UserId",
+                    "MessageId",
+                    "Value",
+                ]
+                .map(String::from),
+            );
+        for name in names {
+            if !seen.insert(name.clone()) {
+                return Err(format!(
+                    "two definitions named `{name}`: add one to RENAMED"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn reachable_from_params(&self) -> Result<BTreeSet<String>, String> {
+        let mut seen = BTreeSet::new();
+        let mut queue: VecDeque<Ty> = self
+            .spec
+            .methods
+            .iter()
+            .flat_map(|m| m.params.iter().map(|p| parse(&p.ty)))
+            .collect();
+        while let Some(ty) = queue.pop_front() {
+            match ty {
+                Ty::Array(inner) => queue.push_back(*inner),
+                Ty::Anonymous(members) => {
+                    queue.extend(members.into_iter().filter(|m| m != "True").map(Ty::Named))
+                }
+                Ty::Named(name) => {
+                    if !seen.insert(name.clone()) {
+                        continue;
+                    }
+                    let t = self.types[name.as_str()];
+                    queue.extend(t.fields.iter().map(|f| parse(&f.ty)));
+                    if let Some(u) = &t.union {
+                        queue.extend(u.members.iter().map(|m| Ty::Named(m.name.clone())));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(seen)
+    }
+
+    fn is_struct(&self, name: &str) -> bool {
+        self.types
+            .get(name)
+            .is_some_and(|t| t.union.is_none() && !HAND_WRITTEN.contains(&name))
+    }
+
+    /// The Rust type of `ty` in `owner`'s `field`; `boxed` for a field (not
+    /// an element of a `Vec`).
+    fn rust(&self, ty: &Ty, owner: &str, field: &str, boxed: bool) -> String {
+        match ty {
+            Ty::Int => id_newtype(owner, field).unwrap_or("i64").to_owned(),
+            Ty::Float => "f64".to_owned(),
+            Ty::Str if is_file_reference(owner, field) => "InputFile".to_owned(),
+            Ty::Str => "String".to_owned(),
+            Ty::Bool => "bool".to_owned(),
+            Ty::File => "InputFile".to_owned(),
+            Ty::Recipient => "Recipient".to_owned(),
+            Ty::Named(name) if boxed && self.is_struct(name) => {
+                format!("Box<{}>", rust_type_name(name))
+            }
+            Ty::Named(name) => rust_type_name(name),
+            Ty::Array(inner) => format!("Vec<{}>", self.rust(inner, owner, field, false)),
+            Ty::Anonymous(members) => self.anonymous[members].clone(),
+        }
+    }
+
+    /// How a `new` or setter argument of `ty` is taken, and turned into the
+    /// field's type: (parameter type, conversion of `name`).
+    fn argument(&self, ty: &Ty, owner: &str, field: &str, name: &str) -> (String, String) {
+        let plain = self.rust(ty, owner, field, false);
+        match ty {
+            Ty::Int | Ty::Float | Ty::Bool => (plain, name.to_owned()),
+            Ty::Named(n) if self.is_struct(n) => (
+                format!("impl Into<{plain}>"),
+                format!("Box::new({name}.into())"),
+            ),
+            _ => (format!("impl Into<{plain}>"), format!("{name}.into()")),
+        }
+    }
+
+    fn types_file(&self) -> Result<String, String> {
+        let mut out = String::new();
+        let spec = self.spec;
+        writeln!(
+            out,
+            "//! Every object type of Bot API {} ({}), and its unions.\n//!\n//! @generated by `codegen/` from `api-spec/bot-api.json`: do not edit; run\n//! `cargo run --manifest-path codegen/Cargo.toml -- generate`.\n",
+            spec.version, spec.release_date
+        )
+        .unwrap();
+        out.push_str("#![allow(clippy::new_without_default, clippy::too_many_arguments)]\n\n");
+        out.push_str("use serde::de::Error as _;\nuse serde::{Deserialize, Deserializer, Serialize};\nuse serde_json::Value;\n\n");
+        out.push_str("use super::support::{InputFile, Recipient};\nuse crate::api::types::{ChatId, MessageId, UserId};\n\n");
+        let update = self
+            .types
+            .get("Update")
+            .ok_or("the facts have no Update type")?;
+        let kinds: Vec<String> = update
+            .fields
+            .iter()
+            .filter(|f| !f.required)
+            .map(|f| format!("\"{}\"", f.name))
+            .collect();
+        writeln!(
+            out,
+            "/// The update kinds: the optional fields of [`Update`], as `allowed_updates` names them.\npub const UPDATE_KINDS: &[&str] = &[{}];\n",
+            kinds.join(", ")
+        )
+        .unwrap();
+        let mut message_fields = BTreeSet::new();
+        for t in &spec.types {
+            for f in &t.fields {
+                if matches!(parse(&f.ty), Ty::Named(n) if n == "Message" || n == "MaybeInaccessibleMessage")
+                {
+                    message_fields.insert(format!("\"{}\"", f.name));
+                }
+            }
+        }
+        writeln!(
+            out,
+            "/// The fields that hold a message, in any type: the nesting limit counts\n/// the messages inside messages by them.\npub(crate) const MESSAGE_FIELDS: &[&str] = &[{}];\n",
+            message_fields.into_iter().collect::<Vec<_>>().join(", ")
+        )
+        .unwrap();
+        for t in &spec.types {
+            if HAND_WRITTEN.contains(&t.name.as_str()) {
+                continue;
+            }
+            match &t.union {
+                None => self.object(&mut out, t),
+                Some(_) => self.union(&mut out, t),
+            }
+        }
+        for (members, name) in &self.anonymous {
+            self.anonymous_union(&mut out, members, name);
+        }
+        Ok(out)
+    }
+
+    fn object(&self, out: &mut String, t: &Type) {
+        let name = rust_type_name(&t.name);
+        writeln!(
+            out,
+            "/// The `{}` object ([Bot API]({DOCS}#{})).",
+            t.name, t.anchor
+        )
+        .unwrap();
+        out.push_str("#[derive(Clone, Debug, Serialize, Deserialize)]\n");
+        writeln!(out, "pub struct {name} {{").unwrap();
+        self.fields(out, &t.name, &t.fields, "field");
+        out.push_str("}\n\n");
+        if self.input.contains(&t.name) {
+            let tag = self.tags.get(&t.name);
+            self.builder(out, &name, &t.name, &t.fields, tag, false);
+        }
+    }
+
+    fn fields(&self, out: &mut String, owner: &str, fields: &[Field], what: &str) {
+        for f in fields {
+            let ty = self.rust(&parse(&f.ty), owner, &f.name, true);
+            let (ident, rename) = ident_of(&f.name);
+            if f.required {
+                writeln!(out, "    /// The `{}` {what}.", f.name).unwrap();
+            } else {
+                writeln!(out, "    /// The `{}` {what}; optional.", f.name).unwrap();
+            }
+            if let Some(rename) = rename {
+                writeln!(out, "    #[serde(rename = \"{rename}\")]").unwrap();
+            }
+            if f.required {
+                writeln!(out, "    pub {ident}: {ty},").unwrap();
+            } else {
+                // Parameters are only sent, so they need no `default`.
+                if what == "parameter" {
+                    out.push_str("    #[serde(skip_serializing_if = \"Option::is_none\")]\n");
+                } else {
+                    out.push_str(
+                        "    #[serde(default, skip_serializing_if = \"Option::is_none\")]\n",
+                    );
+                }
+                writeln!(out, "    pub {ident}: Option<{ty}>,").unwrap();
+            }
+        }
+    }
+
+    /// `new(required…)` and a setter per optional field. A discriminator
+    /// field is set to its member's constant, and a required `True` to true.
+    fn builder(
+        &self,
+        out: &mut String,
+        name: &str,
+        owner: &str,
+        fields: &[Field],
+        tag: Option<&(String, String)>,
+        method: bool,
+    ) {
+        let mut args = Vec::new();
+        let mut inits = Vec::new();
+        for f in fields {
+            let (ident, _) = ident_of(&f.name);
+            let ty = parse(&f.ty);
+            if let Some((field, value)) = tag.filter(|(field, _)| *field == f.name) {
+                debug_assert_eq!(field, &f.name);
+                inits.push(format!("{ident}: \"{value}\".to_owned()"));
+            } else if f.required && f.ty == "True" {
+                inits.push(format!("{ident}: true"));
+            } else if f.required {
+                let (arg, conversion) = self.argument(&ty, owner, &f.name, &ident);
+                args.push(format!("{ident}: {arg}"));
+                if conversion == ident {
+                    inits.push(ident.clone());
+                } else {
+                    inits.push(format!("{ident}: {conversion}"));
+                }
+            } else {
+                inits.push(format!("{ident}: None"));
+            }
+        }
+        writeln!(out, "impl {name} {{").unwrap();
+        let what = if method { "Parameters" } else { "The object" };
+        writeln!(
+            out,
+            "    /// {what} with the required fields given and the optional ones unset.\n    pub fn new({}) -> Self {{\n        {name} {{ {} }}\n    }}",
+            args.join(", "),
+            inits.join(", ")
+        )
+        .unwrap();
+        for f in fields.iter().filter(|f| !f.required) {
+            let (ident, _) = ident_of(&f.name);
+            if tag.is_some_and(|(field, _)| *field == f.name) {
+                continue;
+            }
+            let value = "value";
+            let (arg, conversion) = self.argument(&parse(&f.ty), owner, &f.name, value);
+            writeln!(
+                out,
+                "\n    /// Sets `{}`.\n    pub fn {}(mut self, {value}: {arg}) -> Self {{\n        self.{ident} = Some({conversion});\n        self\n    }}",
+                f.name,
+                setter_name(&ident)
+            )
+            .unwrap();
+        }
+        out.push_str("}\n\n");
+    }
+
+    fn union(&self, out: &mut String, t: &Type) {
+        let union = t.union.as_ref().expect("a union");
+        let name = rust_type_name(&t.name);
+        let members: Vec<String> = union.members.iter().map(|m| m.name.clone()).collect();
+        let variants = variant_names(&t.name, &members);
+        let told = match &union.discriminator {
+            Some(d) => format!("told apart by `{d}`"),
+            None => "told apart by their fields".to_owned(),
+        };
+        writeln!(
+            out,
+            "/// The `{}` union: one of its member objects, {told} ([Bot API]({DOCS}#{})).",
+            t.name, t.anchor
+        )
+        .unwrap();
+        let hand = HAND_DECODED.contains(&t.name.as_str());
+        if !hand {
+            out.push_str("///\n/// A kind this version does not know decodes as `Unknown`, never as an error.\n");
+        }
+        let untagged_decode = union.discriminator.is_none() && !hand;
+        if untagged_decode {
+            out.push_str("#[derive(Clone, Debug, Serialize, Deserialize)]\n");
+        } else {
+            out.push_str("#[derive(Clone, Debug, Serialize)]\n");
+        }
+        out.push_str("#[serde(untagged)]\n#[non_exhaustive]\n");
+        writeln!(out, "pub enum {name} {{").unwrap();
+        let mut order: Vec<usize> = (0..members.len()).collect();
+        if untagged_decode {
+            // Tried in turn: the member with the most required fields first.
+            order.sort_by_key(|&i| std::cmp::Reverse(self.required_count(&members[i])));
+        }
+        for extra in &union.extra {
+            match parse(extra) {
+                Ty::Str => out.push_str("    /// Plain text.\n    Text(String),\n"),
+                Ty::Array(inner) => writeln!(
+                    out,
+                    "    /// A sequence of them.\n    List(Vec<{}>),",
+                    self.rust(&inner, &t.name, "", false)
+                )
+                .unwrap(),
+                other => panic!("{}: extra item {other:?} is not supported", t.name),
+            }
+        }
+        for &i in &order {
+            let m = &union.members[i];
+            let value = m
+                .value
+                .as_ref()
+                .map(|v| format!(" (`\"{v}\"`)"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "    /// Its [`{}`] member{value}.\n    {}(Box<{}>),",
+                rust_type_name(&m.name),
+                variants[i],
+                rust_type_name(&m.name)
+            )
+            .unwrap();
+        }
+        if !hand {
+            out.push_str(
+                "    /// A kind this version does not know, as it came.\n    Unknown(Value),\n",
+            );
+        }
+        out.push_str("}\n\n");
+        if let Some(field) = &union.discriminator {
+            self.tagged_decode(out, &name, field, union, &variants);
+        }
+        for (m, variant) in members.iter().zip(&variants) {
+            from_member(out, &name, variant, &rust_type_name(m));
+        }
+    }
+
+    fn required_count(&self, member: &str) -> usize {
+        self.types
+            .get(member)
+            .map_or(0, |t| t.fields.iter().filter(|f| f.required).count())
+    }
+
+    fn tagged_decode(
+        &self,
+        out: &mut String,
+        name: &str,
+        field: &str,
+        union: &crate::spec::Union,
+        variants: &[String],
+    ) {
+        writeln!(
+            out,
+            "impl<'de> Deserialize<'de> for {name} {{\n    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {{\n        let value = Value::deserialize(deserializer)?;"
+        )
+        .unwrap();
+        for extra in &union.extra {
+            match parse(extra) {
+                Ty::Str => out.push_str("        if let Value::String(text) = value {\n            return Ok(Self::Text(text));\n        }\n"),
+                _ => out.push_str("        if value.is_array() {\n            return Vec::deserialize(value).map(Self::List).map_err(D::Error::custom);\n        }\n"),
+            }
+        }
+        writeln!(
+            out,
+            "        let tag = value.get(\"{field}\").and_then(Value::as_str).map(str::to_owned);\n        Ok(match tag.as_deref() {{"
+        )
+        .unwrap();
+        // Members that share a value (cached and uploaded inline results) are
+        // tried in order; their required fields tell them apart.
+        let mut by_value: Vec<(String, Vec<usize>)> = Vec::new();
+        for (i, m) in union.members.iter().enumerate() {
+            let v = m.value.clone().expect("a tagged member has a value");
+            match by_value.iter_mut().find(|(value, _)| *value == v) {
+                Some((_, list)) => list.push(i),
+                None => by_value.push((v, vec![i])),
+            }
+        }
+        for (value, list) in &by_value {
+            let mut arm = format!(
+                "Self::{}(Box::deserialize(value).map_err(D::Error::custom)?)",
+                variants[*list.last().expect("not empty")]
+            );
+            for &i in list.iter().rev().skip(1) {
+                arm = format!(
+                    "match Box::deserialize(&value) {{ Ok(member) => Self::{}(member), Err(_) => {arm} }}",
+                    variants[i]
+                );
+            }
+            writeln!(out, "            Some(\"{value}\") => {arm},").unwrap();
+        }
+        out.push_str("            _ => Self::Unknown(value),\n        })\n    }\n}\n\n");
+    }
+
+    fn anonymous_union(&self, out: &mut String, members: &[String], name: &str) {
+        let objects: Vec<String> = members.iter().filter(|m| *m != "True").cloned().collect();
+        let tagged = objects
+            .iter()
+            .map(|m| self.tags.get(m).map(|(field, _)| field.clone()))
+            .collect::<Option<BTreeSet<String>>>()
+            .filter(|fields| fields.len() == 1 && objects.len() == members.len());
+        let listed = members
+            .iter()
+            .map(|m| format!("`{m}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        writeln!(
+            out,
+            "/// One of {listed}: a union the Bot API writes inline ([Bot API]({DOCS}#available-types)).\n///\n/// A kind this version does not know decodes as `Unknown`, never as an error."
+        )
+        .unwrap();
+        if tagged.is_some() {
+            out.push_str("#[derive(Clone, Debug, Serialize)]\n");
+        } else {
+            out.push_str("#[derive(Clone, Debug, Serialize, Deserialize)]\n");
+        }
+        out.push_str("#[serde(untagged)]\n#[non_exhaustive]\n");
+        writeln!(out, "pub enum {name} {{").unwrap();
+        let variants = variant_names(name, &objects);
+        let mut order: Vec<usize> = (0..objects.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(self.required_count(&objects[i])));
+        for &i in &order {
+            writeln!(
+                out,
+                "    /// Its [`{}`] member.\n    {}(Box<{}>),",
+                rust_type_name(&objects[i]),
+                variants[i],
+                rust_type_name(&objects[i])
+            )
+            .unwrap();
+        }
+        if members.iter().any(|m| m == "True") {
+            out.push_str("    /// `true`: done, with nothing to return.\n    True(bool),\n");
+        }
+        out.push_str(
+            "    /// A kind this version does not know, as it came.\n    Unknown(Value),\n}\n\n",
+        );
+        if let Some(fields) = tagged {
+            let field = fields.into_iter().next().expect("one field");
+            let union = crate::spec::Union {
+                discriminator: Some(field.clone()),
+                members: objects
+                    .iter()
+                    .map(|m| crate::spec::Member {
+                        name: m.clone(),
+                        value: Some(self.tags[m].1.clone()),
+                    })
+                    .collect(),
+                extra: Vec::new(),
+            };
+            self.tagged_decode(out, name, &field, &union, &variants);
+        }
+        for (m, variant) in objects.iter().zip(&variants) {
+            from_member(out, name, variant, &rust_type_name(m));
+        }
+    }
+
+    fn methods_file(&self) -> Result<String, String> {
+        let spec = self.spec;
+        let mut out = String::new();
+        writeln!(
+            out,
+            "//! The parameters of every method of Bot API {} ({}), each with its [`Method`] impl.\n//!\n//! @generated by `codegen/` from `api-spec/bot-api.json`: do not edit; run\n//! `cargo run --manifest-path codegen/Cargo.toml -- generate`.\n",
+            spec.version, spec.release_date
+        )
+        .unwrap();
+        out.push_str("#![allow(clippy::new_without_default, clippy::too_many_arguments)]\n\n");
+        out.push_str("use serde::Serialize;\n\n");
+        out.push_str("use super::send::Method;\nuse super::support::{InputFile, Recipient};\n#[allow(unused_imports)]\nuse super::types::*;\nuse crate::api::types::{ChatId, MessageId, UserId};\n\n");
+        let names: Vec<String> = spec
+            .methods
+            .iter()
+            .map(|m| format!("\"{}\"", m.name))
+            .collect();
+        writeln!(
+            out,
+            "/// Every method's name, as the Bot API spells it.\npub const METHODS: &[&str] = &[{}];\n",
+            names.join(", ")
+        )
+        .unwrap();
+        for m in &spec.methods {
+            self.method(&mut out, m);
+        }
+        Ok(out)
+    }
+
+    fn method(&self, out: &mut String, m: &Method) {
+        let name = pascal(&m.name);
+        writeln!(
+            out,
+            "/// The parameters of [`{}`]({DOCS}#{}); send them with [`Client::send`](crate::api::Client::send).",
+            m.name, m.anchor
+        )
+        .unwrap();
+        out.push_str("#[derive(Clone, Debug, Serialize)]\n#[non_exhaustive]\n");
+        writeln!(out, "pub struct {name} {{").unwrap();
+        self.fields(out, &m.name, &m.params, "parameter");
+        out.push_str("}\n\n");
+        self.builder(out, &name, &m.name, &m.params, None, true);
+        let output = self.rust(&parse(&m.returns), &m.name, "", false);
+        writeln!(
+            out,
+            "impl Method for {name} {{\n    const NAME: &'static str = \"{}\";\n    type Output = {output};\n}}\n",
+            m.name
+        )
+        .unwrap();
+    }
+}
+
+/// `impl From<Member> for Union`.
+fn from_member(out: &mut String, union: &str, variant: &str, member: &str) {
+    writeln!(
+        out,
+        "impl From<{member}> for {union} {{\n    fn from(member: {member}) -> Self {{\n        {union}::{variant}(Box::new(member))\n    }}\n}}\n"
+    )
+    .unwrap();
+}
+
+/// The Rust identifier of a field, and the serde rename it needs.
+fn ident_of(field: &str) -> (String, Option<String>) {
+    if field == "type" {
+        ("kind".to_owned(), Some("type".to_owned()))
+    } else if KEYWORDS.contains(&field) {
+        (format!("r#{field}"), None)
+    } else {
+        (field.to_owned(), None)
+    }
+}
+
+/// A setter's name: the field's, without `r#` trouble (`new` is taken).
+fn setter_name(ident: &str) -> String {
+    match ident {
+        "new" => "new_".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// The variant names of a union's members: the union's name stripped from
+/// the front when every member starts with it, else the members' common
+/// leading words, else the whole names.
+fn variant_names(union: &str, members: &[String]) -> Vec<String> {
+    let words = |s: &str| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in s.chars() {
+            match out.last_mut() {
+                Some(w) if !c.is_ascii_uppercase() => w.push(c),
+                _ => out.push(c.to_string()),
+            }
+        }
+        out
+    };
+    let strip = |prefix: &[String]| -> Option<Vec<String>> {
+        let names: Vec<String> = members
+            .iter()
+            .map(|m| {
+                let w = words(m);
+                (w.len() > prefix.len() && w[..prefix.len()] == *prefix)
+                    .then(|| w[prefix.len()..].concat())
+            })
+            .collect::<Option<_>>()?;
+        let distinct: BTreeSet<&String> = names.iter().collect();
+        (distinct.len() == names.len() && !names.iter().any(|n| n == "Unknown")).then_some(names)
+    };
+    if let Some(names) = strip(&words(union)) {
+        return names;
+    }
+    let first = words(&members[0]);
+    let mut common = 0;
+    while common < first.len()
+        && members.iter().all(|m| {
+            let w = words(m);
+            w.len() > common + 1 && w[common] == first[common]
+        })
+    {
+        common += 1;
+    }
+    let names = match common {
+        0 => members.to_vec(),
+        _ => strip(&first[..common]).unwrap_or_else(|| members.to_vec()),
+    };
+    drop_shared_suffix(union, names)
+}
+
+/// `names` without the trailing words they all share with `union`'s name
+/// (`InputMessageContent`: `TextMessageContent` → `Text`), if that leaves
+/// them distinct and not empty.
+fn drop_shared_suffix(union: &str, names: Vec<String>) -> Vec<String> {
+    let words = |s: &str| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in s.chars() {
+            match out.last_mut() {
+                Some(w) if !c.is_ascii_uppercase() => w.push(c),
+                _ => out.push(c.to_string()),
+            }
+        }
+        out
+    };
+    let union_words = words(union);
+    let split: Vec<Vec<String>> = names.iter().map(|n| words(n)).collect();
+    let mut shared = 0;
+    while shared < union_words.len()
+        && split.iter().all(|w| {
+            w.len() > shared + 1
+                && w[w.len() - 1 - shared] == union_words[union_words.len() - 1 - shared]
+        })
+    {
+        shared += 1;
+    }
+    if shared == 0 {
+        return names;
+    }
+    let stripped: Vec<String> = split
+        .iter()
+        .map(|w| w[..w.len() - shared].concat())
+        .collect();
+    let distinct: BTreeSet<&String> = stripped.iter().collect();
+    if distinct.len() == stripped.len() && !stripped.iter().any(|n| n == "Unknown") {
+        stripped
+    } else {
+        names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_expressions_parse() {
+        assert_eq!(
+            parse("Array of Array of PhotoSize"),
+            Ty::Array(Box::new(Ty::Array(Box::new(Ty::Named("PhotoSize".into())))))
+        );
+        assert_eq!(parse("Integer or String"), Ty::Recipient);
+        assert_eq!(parse("InputFile or String"), Ty::File);
+        assert_eq!(
+            parse("Array of InputMediaAudio, InputMediaDocument and InputMediaPhoto"),
+            Ty::Array(Box::new(Ty::Anonymous(vec![
+                "InputMediaAudio".into(),
+                "InputMediaDocument".into(),
+                "InputMediaPhoto".into()
+            ])))
+        );
+        assert_eq!(parse("True"), Ty::Bool);
+    }
+
+    #[test]
+    fn ids_are_newtypes_where_they_clearly_are_ids() {
+        assert_eq!(id_newtype("Chat", "id"), Some("ChatId"));
+        assert_eq!(id_newtype("User", "id"), Some("UserId"));
+        assert_eq!(id_newtype("Story", "id"), None);
+        assert_eq!(id_newtype("Message", "migrate_to_chat_id"), Some("ChatId"));
+        assert_eq!(
+            id_newtype("deleteMessages", "message_ids"),
+            Some("MessageId")
+        );
+        assert_eq!(id_newtype("Message", "message_thread_id"), None);
+        assert_eq!(id_newtype("ReplyParameters", "ephemeral_message_id"), None);
+        assert_eq!(
+            id_newtype("setManagedBotAccessSettings", "added_user_ids"),
+            Some("UserId")
+        );
+    }
+
+    #[test]
+    fn variant_names_drop_the_shared_prefix() {
+        let names = |u: &str, m: &[&str]| {
+            variant_names(u, &m.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            names("ChatMember", &["ChatMemberOwner", "ChatMemberLeft"]),
+            ["Owner", "Left"]
+        );
+        assert_eq!(
+            names("InputPollMedia", &["InputMediaPhoto", "InputMediaVenue"]),
+            ["Photo", "Venue"]
+        );
+        assert_eq!(
+            names("ReplyMarkup", &["InlineKeyboardMarkup", "ForceReply"]),
+            ["InlineKeyboardMarkup", "ForceReply"]
+        );
+        assert_eq!(
+            names(
+                "MaybeInaccessibleMessage",
+                &["Message", "InaccessibleMessage"]
+            ),
+            ["Message", "InaccessibleMessage"]
+        );
+    }
+}

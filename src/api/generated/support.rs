@@ -1,0 +1,191 @@
+//! What the generated types stand on and the generator cannot write: the
+//! chat a method is sent to ([`Recipient`]), a file to send ([`InputFile`]),
+//! and the decoding of `MaybeInaccessibleMessage`, whose members are told
+//! apart by a value (`date` is 0 for an inaccessible message), not by a
+//! discriminator.
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+use super::types::{InaccessibleMessage, MaybeInaccessibleMessage, Message};
+use crate::api::types::{ChatId, UserId};
+
+/// Where a method is sent: a chat's id, or a public chat's `@username`
+/// (what the Bot API calls `Integer or String`).
+///
+/// ```
+/// use smolgram::api::{generated::Recipient, types::ChatId};
+///
+/// assert_eq!(Recipient::from(ChatId(-100)), Recipient::Id(ChatId(-100)));
+/// assert_eq!(Recipient::from("@news"), Recipient::Username("@news".into()));
+/// assert_eq!(serde_json::to_string(&Recipient::from(7)).unwrap(), "7");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Recipient {
+    /// A chat's id.
+    Id(ChatId),
+    /// A public chat's or channel's username, with its `@`.
+    Username(String),
+}
+
+impl From<ChatId> for Recipient {
+    fn from(chat: ChatId) -> Self {
+        Recipient::Id(chat)
+    }
+}
+
+/// A user's private chat with the bot has the user's id.
+impl From<UserId> for Recipient {
+    fn from(user: UserId) -> Self {
+        Recipient::Id(ChatId(user.0))
+    }
+}
+
+impl From<i64> for Recipient {
+    fn from(chat: i64) -> Self {
+        Recipient::Id(ChatId(chat))
+    }
+}
+
+impl From<&str> for Recipient {
+    fn from(username: &str) -> Self {
+        Recipient::Username(username.to_owned())
+    }
+}
+
+impl From<String> for Recipient {
+    fn from(username: String) -> Self {
+        Recipient::Username(username)
+    }
+}
+
+/// A file to send: one Telegram already has, one at a URL, or one uploaded
+/// with the request (the upload step of #12 fills in where its bytes come
+/// from; until then it names the multipart part).
+///
+/// It travels as the string the Bot API expects: the file id, the URL, or
+/// `attach://<name>`.
+///
+/// ```
+/// use smolgram::api::generated::InputFile;
+///
+/// let json = |f: &InputFile| serde_json::to_string(f).unwrap();
+/// assert_eq!(json(&InputFile::file_id("AgAD")), r#""AgAD""#);
+/// assert_eq!(json(&InputFile::url("https://example.org/a.png")), r#""https://example.org/a.png""#);
+/// assert_eq!(json(&InputFile::Attach("photo".into())), r#""attach://photo""#);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InputFile {
+    /// The `file_id` of a file Telegram already has.
+    FileId(String),
+    /// An HTTP URL Telegram downloads the file from.
+    Url(String),
+    /// The multipart part of the same request that holds the file.
+    Attach(String),
+}
+
+impl InputFile {
+    /// A file Telegram already has, by its `file_id`.
+    pub fn file_id(id: impl Into<String>) -> Self {
+        InputFile::FileId(id.into())
+    }
+
+    /// A file Telegram fetches from `url`.
+    pub fn url(url: impl Into<String>) -> Self {
+        InputFile::Url(url.into())
+    }
+}
+
+/// The prefix of a part name, as the Bot API writes it.
+const ATTACH: &str = "attach://";
+
+impl Serialize for InputFile {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            InputFile::FileId(s) | InputFile::Url(s) => serializer.serialize_str(s),
+            InputFile::Attach(name) => serializer.collect_str(&format_args!("{ATTACH}{name}")),
+        }
+    }
+}
+
+/// The reverse of `Serialize`, for types that carry an `InputFile` both ways.
+impl<'de> Deserialize<'de> for InputFile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        Ok(if let Some(name) = s.strip_prefix(ATTACH) {
+            InputFile::Attach(name.to_owned())
+        } else if s.starts_with("http://") || s.starts_with("https://") {
+            InputFile::Url(s)
+        } else {
+            InputFile::FileId(s)
+        })
+    }
+}
+
+/// Telegram's rule: an inaccessible message has `date` 0; any other date is
+/// a message the bot may read.
+impl<'de> Deserialize<'de> for MaybeInaccessibleMessage {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        if value.get("date").and_then(Value::as_i64) == Some(0) {
+            InaccessibleMessage::deserialize(value)
+                .map(|m| MaybeInaccessibleMessage::InaccessibleMessage(Box::new(m)))
+                .map_err(D::Error::custom)
+        } else {
+            Message::deserialize(value)
+                .map(|m| MaybeInaccessibleMessage::Message(Box::new(m)))
+                .map_err(D::Error::custom)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_input_file_round_trips_as_its_string() {
+        for file in [
+            InputFile::file_id("AgADBAAD"),
+            InputFile::url("https://example.org/cat.jpg"),
+            InputFile::Attach("part0".into()),
+        ] {
+            let json = serde_json::to_string(&file).unwrap();
+            assert_eq!(serde_json::from_str::<InputFile>(&json).unwrap(), file);
+        }
+    }
+
+    #[test]
+    fn a_recipient_is_a_number_or_a_username() {
+        assert_eq!(
+            serde_json::to_string(&Recipient::from("@chan")).unwrap(),
+            r#""@chan""#
+        );
+        assert_eq!(
+            serde_json::to_string(&Recipient::from(UserId(5))).unwrap(),
+            "5"
+        );
+        let back: Recipient = serde_json::from_str("-1001").unwrap();
+        assert_eq!(back, Recipient::Id(ChatId(-1001)));
+    }
+
+    #[test]
+    fn a_zero_date_is_an_inaccessible_message() {
+        let chat = r#""chat":{"id":1,"type":"private"}"#;
+        let gone: MaybeInaccessibleMessage =
+            serde_json::from_str(&format!(r#"{{"message_id":5,"date":0,{chat}}}"#)).unwrap();
+        assert!(
+            matches!(gone, MaybeInaccessibleMessage::InaccessibleMessage(m) if m.message_id.0 == 5)
+        );
+        let here: MaybeInaccessibleMessage = serde_json::from_str(&format!(
+            r#"{{"message_id":6,"date":1700000000,{chat},"text":"t"}}"#
+        ))
+        .unwrap();
+        assert!(
+            matches!(here, MaybeInaccessibleMessage::Message(m) if m.text.as_deref() == Some("t"))
+        );
+    }
+}
