@@ -18,8 +18,10 @@
 //! when the map of chats has doubled since the last sweep: a bot that talks
 //! to a million chats over months keeps only the recently busy ones.
 //!
-//! Which methods are paced at all is one table, [`Pace::of`]: messages take
-//! turns; edits and chat actions only wait out 429 holds; the rest never wait.
+//! Which methods are paced at all is one table, the generated
+//! [`pace_class`](crate::api::generated::pace_class) ([`Pace::of`] reads it):
+//! messages take turns; edits, chat actions and drafts only wait out 429
+//! holds; the rest never wait.
 //!
 //! One mechanism, one file: the schedule's arithmetic and the tests that pin
 //! it down (about half the file) belong together.
@@ -111,40 +113,26 @@ impl Default for RateLimits {
     }
 }
 
-/// How the limiter treats a Bot API method; [`Pace::of`] is the one table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Pace {
-    /// A new message in a chat (sends, forwards, copies): the chat's turn,
-    /// then a global turn.
-    Message,
-    /// An edit of a message already sent, or a chat action ("typing…"): no
-    /// turn of its own, since Telegram does not count it as a message, but
-    /// held while a 429 holds its chat or the whole bot.
-    Held,
-    /// Everything else (`getMe`, `answerCallbackQuery`, …): never waits.
-    Free,
-}
+/// How the limiter treats a Bot API method: the generated table's class.
+pub(crate) use crate::api::generated::PaceClass as Pace;
 
 impl Pace {
-    /// The pace of `method` (exact, case-sensitive Bot API name).
+    /// The pace of `method` (exact, case-sensitive Bot API name), from the
+    /// one table, [`pace_class`](crate::api::generated::pace_class).
+    ///
+    /// A name the table does not know (a method newer than our facts, called
+    /// through `Client::call`) is judged by its verb: a `send…` posts in a
+    /// chat, an `edit…` changes a message shown; the rest is free.
     pub(crate) fn of(method: &str) -> Pace {
-        match method {
-            // Telegram's flood limits count messages that appear in a chat.
-            "sendMessage" | "sendPhoto" | "sendAudio" | "sendDocument" | "sendVideo"
-            | "sendAnimation" | "sendVoice" | "sendVideoNote" | "sendPaidMedia"
-            | "sendMediaGroup" | "sendLocation" | "sendVenue" | "sendContact" | "sendPoll"
-            | "sendDice" | "sendSticker" | "sendInvoice" | "sendGame" | "forwardMessage"
-            | "forwardMessages" | "copyMessage" | "copyMessages" => Pace::Message,
-            "editMessageText"
-            | "editMessageCaption"
-            | "editMessageMedia"
-            | "editMessageLiveLocation"
-            | "stopMessageLiveLocation"
-            | "editMessageReplyMarkup"
-            | "stopPoll"
-            | "sendChatAction" => Pace::Held,
-            _ => Pace::Free,
-        }
+        crate::api::generated::pace_class(method).unwrap_or_else(|| {
+            if method.starts_with("send") {
+                Pace::Message
+            } else if method.starts_with("edit") {
+                Pace::Held
+            } else {
+                Pace::Free
+            }
+        })
     }
 }
 
@@ -683,7 +671,39 @@ mod tests {
         assert_eq!(Pace::of("stopPoll"), Pace::Held);
         assert_eq!(Pace::of("getMe"), Pace::Free);
         assert_eq!(Pace::of("answerCallbackQuery"), Pace::Free);
-        assert_eq!(Pace::of("sendmessage"), Pace::Free, "names are exact");
+        // Names the table lacks go by their verb; names are exact.
+        assert_eq!(Pace::of("sendTelepathy"), Pace::Message);
+        assert_eq!(Pace::of("editTelepathy"), Pace::Held);
+        assert_eq!(Pace::of("getTelepathy"), Pace::Free);
+        assert_eq!(Pace::of("SendMessage"), Pace::Free);
+    }
+
+    /// The methods the hand-written table before #12 did not pace, and why
+    /// the generated one does.
+    #[test]
+    fn methods_newly_paced_by_the_table_are_decided() {
+        let decided = [
+            // Each posts a new message in the chat, which Telegram's flood limits count.
+            ("sendLivePhoto", Pace::Message),
+            ("sendChecklist", Pace::Message),
+            ("sendRichMessage", Pace::Message),
+            // A gift appears in the chat as a service message.
+            ("sendGift", Pace::Message),
+            // Edits of a message already shown: no turn, but held by a 429.
+            ("editMessageChecklist", Pace::Held),
+            ("editEphemeralMessageText", Pace::Held),
+            ("editEphemeralMessageMedia", Pace::Held),
+            ("editEphemeralMessageCaption", Pace::Held),
+            ("editEphemeralMessageReplyMarkup", Pace::Held),
+            // Changes the game message's score line, an edit.
+            ("setGameScore", Pace::Held),
+            // Streamed drafts update one pending message, like a chat action.
+            ("sendMessageDraft", Pace::Held),
+            ("sendRichMessageDraft", Pace::Held),
+        ];
+        for (method, pace) in decided {
+            assert_eq!(Pace::of(method), pace, "{method}");
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The rate-limit class of every Bot API method, in one table, for the
-//! limiter to take over from `limit::Pace::of` (see #12).
+//! The rate-limit class of every Bot API method, in one table: the one the
+//! limiter reads (`limit::Pace::of`, see #12).
 //!
 //! Telegram's flood limits count messages that appear in a chat; an edit or a
 //! chat action is not one, but is refused while a 429 holds its chat; the
@@ -204,7 +204,6 @@ pub fn pace_class(method: &str) -> Option<PaceClass> {
 mod tests {
     use super::super::methods::METHODS;
     use super::*;
-    use crate::limit::Pace;
 
     #[test]
     fn every_method_has_a_class() {
@@ -216,38 +215,5 @@ mod tests {
         assert_eq!(unclassified, Vec::<&str>::new());
         assert_eq!(pace_class("sendTelepathy"), None);
         assert_eq!(pace_class("sendmessage"), None, "names are exact");
-    }
-
-    /// Where this table and today's `limit::Pace::of` part: methods it does
-    /// not list yet. Wiring the table in (#12) adopts these.
-    #[test]
-    fn the_table_agrees_with_the_limiter_but_for_methods_it_lacks() {
-        let newly_paced = [
-            "sendLivePhoto",
-            "sendChecklist",
-            "sendRichMessage",
-            "sendGift",
-            "editMessageChecklist",
-            "editEphemeralMessageText",
-            "editEphemeralMessageMedia",
-            "editEphemeralMessageCaption",
-            "editEphemeralMessageReplyMarkup",
-            "setGameScore",
-            "sendMessageDraft",
-            "sendRichMessageDraft",
-        ];
-        for method in METHODS {
-            let today = match Pace::of(method) {
-                Pace::Message => PaceClass::Message,
-                Pace::Held => PaceClass::Held,
-                Pace::Free => PaceClass::Free,
-            };
-            let ours = pace_class(method).unwrap();
-            if newly_paced.contains(method) {
-                assert_ne!(ours, today, "{method} is paced by Pace::of already");
-            } else {
-                assert_eq!(ours, today, "{method}");
-            }
-        }
     }
 }
