@@ -146,6 +146,11 @@ pub fn pascal(method: &str) -> String {
         .unwrap_or_default()
 }
 
+/// `edited_message` → `EditedMessage`.
+fn snake_to_pascal(name: &str) -> String {
+    name.split('_').map(pascal).collect()
+}
+
 /// Whether a `String` field of a type users send names a file to send
 /// (a `file_id`, a URL or `attach://<part>`): the Bot API types these
 /// `String`, we give them [`InputFile`] so that an upload can fill them in.
@@ -414,6 +419,7 @@ impl<'a> Model<'a> {
             kinds.join(", ")
         )
         .unwrap();
+        self.update_kind(&mut out, update);
         let mut message_fields = BTreeSet::new();
         for t in &spec.types {
             for f in &t.fields {
@@ -442,6 +448,38 @@ impl<'a> Model<'a> {
             self.anonymous_union(&mut out, members, name);
         }
         Ok(out)
+    }
+
+    /// `UpdateKind`: one variant per optional field of `Update`, its name
+    /// as `allowed_updates` spells it, and `Update::kind`.
+    fn update_kind(&self, out: &mut String, update: &Type) {
+        let kinds: Vec<(&str, String)> = update
+            .fields
+            .iter()
+            .filter(|f| !f.required)
+            .map(|f| (f.name.as_str(), snake_to_pascal(&f.name)))
+            .collect();
+        out.push_str("/// An update's kind: which optional field of [`Update`] it carries.\n#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]\n#[non_exhaustive]\npub enum UpdateKind {\n");
+        for (name, variant) in &kinds {
+            writeln!(out, "    /// `{name}`.\n    {variant},").unwrap();
+        }
+        out.push_str("}\n\nimpl UpdateKind {\n    /// Every kind, in the order of [`Update`]'s fields.\n    pub const ALL: &'static [UpdateKind] = &[");
+        let all: Vec<String> = kinds.iter().map(|(_, v)| format!("UpdateKind::{v}")).collect();
+        out.push_str(&all.join(", "));
+        out.push_str("];\n\n    /// The kind's name, as `allowed_updates` spells it.\n    pub const fn name(self) -> &'static str {\n        match self {\n");
+        for (name, variant) in &kinds {
+            writeln!(out, "            UpdateKind::{variant} => \"{name}\",").unwrap();
+        }
+        out.push_str("        }\n    }\n}\n\nimpl Update {\n    /// The kind of this update: its first optional field that is set;\n    /// `None` for a kind newer than these types.\n    pub fn kind(&self) -> Option<UpdateKind> {\n");
+        for (name, variant) in &kinds {
+            let (ident, _) = ident_of(name);
+            writeln!(
+                out,
+                "        if self.{ident}.is_some() {{\n            return Some(UpdateKind::{variant});\n        }}"
+            )
+            .unwrap();
+        }
+        out.push_str("        None\n    }\n}\n\n");
     }
 
     fn object(&self, out: &mut String, t: &Type) {

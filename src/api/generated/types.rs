@@ -43,6 +43,221 @@ pub const UPDATE_KINDS: &[&str] = &[
     "stopped_message_generation",
 ];
 
+/// An update's kind: which optional field of [`Update`] it carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum UpdateKind {
+    /// `message`.
+    Message,
+    /// `edited_message`.
+    EditedMessage,
+    /// `channel_post`.
+    ChannelPost,
+    /// `edited_channel_post`.
+    EditedChannelPost,
+    /// `business_connection`.
+    BusinessConnection,
+    /// `business_message`.
+    BusinessMessage,
+    /// `edited_business_message`.
+    EditedBusinessMessage,
+    /// `deleted_business_messages`.
+    DeletedBusinessMessages,
+    /// `guest_message`.
+    GuestMessage,
+    /// `message_reaction`.
+    MessageReaction,
+    /// `message_reaction_count`.
+    MessageReactionCount,
+    /// `inline_query`.
+    InlineQuery,
+    /// `chosen_inline_result`.
+    ChosenInlineResult,
+    /// `callback_query`.
+    CallbackQuery,
+    /// `shipping_query`.
+    ShippingQuery,
+    /// `pre_checkout_query`.
+    PreCheckoutQuery,
+    /// `purchased_paid_media`.
+    PurchasedPaidMedia,
+    /// `poll`.
+    Poll,
+    /// `poll_answer`.
+    PollAnswer,
+    /// `my_chat_member`.
+    MyChatMember,
+    /// `chat_member`.
+    ChatMember,
+    /// `chat_join_request`.
+    ChatJoinRequest,
+    /// `chat_boost`.
+    ChatBoost,
+    /// `removed_chat_boost`.
+    RemovedChatBoost,
+    /// `managed_bot`.
+    ManagedBot,
+    /// `subscription`.
+    Subscription,
+    /// `stopped_message_generation`.
+    StoppedMessageGeneration,
+}
+
+impl UpdateKind {
+    /// Every kind, in the order of [`Update`]'s fields.
+    pub const ALL: &'static [UpdateKind] = &[
+        UpdateKind::Message,
+        UpdateKind::EditedMessage,
+        UpdateKind::ChannelPost,
+        UpdateKind::EditedChannelPost,
+        UpdateKind::BusinessConnection,
+        UpdateKind::BusinessMessage,
+        UpdateKind::EditedBusinessMessage,
+        UpdateKind::DeletedBusinessMessages,
+        UpdateKind::GuestMessage,
+        UpdateKind::MessageReaction,
+        UpdateKind::MessageReactionCount,
+        UpdateKind::InlineQuery,
+        UpdateKind::ChosenInlineResult,
+        UpdateKind::CallbackQuery,
+        UpdateKind::ShippingQuery,
+        UpdateKind::PreCheckoutQuery,
+        UpdateKind::PurchasedPaidMedia,
+        UpdateKind::Poll,
+        UpdateKind::PollAnswer,
+        UpdateKind::MyChatMember,
+        UpdateKind::ChatMember,
+        UpdateKind::ChatJoinRequest,
+        UpdateKind::ChatBoost,
+        UpdateKind::RemovedChatBoost,
+        UpdateKind::ManagedBot,
+        UpdateKind::Subscription,
+        UpdateKind::StoppedMessageGeneration,
+    ];
+
+    /// The kind's name, as `allowed_updates` spells it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            UpdateKind::Message => "message",
+            UpdateKind::EditedMessage => "edited_message",
+            UpdateKind::ChannelPost => "channel_post",
+            UpdateKind::EditedChannelPost => "edited_channel_post",
+            UpdateKind::BusinessConnection => "business_connection",
+            UpdateKind::BusinessMessage => "business_message",
+            UpdateKind::EditedBusinessMessage => "edited_business_message",
+            UpdateKind::DeletedBusinessMessages => "deleted_business_messages",
+            UpdateKind::GuestMessage => "guest_message",
+            UpdateKind::MessageReaction => "message_reaction",
+            UpdateKind::MessageReactionCount => "message_reaction_count",
+            UpdateKind::InlineQuery => "inline_query",
+            UpdateKind::ChosenInlineResult => "chosen_inline_result",
+            UpdateKind::CallbackQuery => "callback_query",
+            UpdateKind::ShippingQuery => "shipping_query",
+            UpdateKind::PreCheckoutQuery => "pre_checkout_query",
+            UpdateKind::PurchasedPaidMedia => "purchased_paid_media",
+            UpdateKind::Poll => "poll",
+            UpdateKind::PollAnswer => "poll_answer",
+            UpdateKind::MyChatMember => "my_chat_member",
+            UpdateKind::ChatMember => "chat_member",
+            UpdateKind::ChatJoinRequest => "chat_join_request",
+            UpdateKind::ChatBoost => "chat_boost",
+            UpdateKind::RemovedChatBoost => "removed_chat_boost",
+            UpdateKind::ManagedBot => "managed_bot",
+            UpdateKind::Subscription => "subscription",
+            UpdateKind::StoppedMessageGeneration => "stopped_message_generation",
+        }
+    }
+}
+
+impl Update {
+    /// The kind of this update: its first optional field that is set;
+    /// `None` for a kind newer than these types.
+    pub fn kind(&self) -> Option<UpdateKind> {
+        if self.message.is_some() {
+            return Some(UpdateKind::Message);
+        }
+        if self.edited_message.is_some() {
+            return Some(UpdateKind::EditedMessage);
+        }
+        if self.channel_post.is_some() {
+            return Some(UpdateKind::ChannelPost);
+        }
+        if self.edited_channel_post.is_some() {
+            return Some(UpdateKind::EditedChannelPost);
+        }
+        if self.business_connection.is_some() {
+            return Some(UpdateKind::BusinessConnection);
+        }
+        if self.business_message.is_some() {
+            return Some(UpdateKind::BusinessMessage);
+        }
+        if self.edited_business_message.is_some() {
+            return Some(UpdateKind::EditedBusinessMessage);
+        }
+        if self.deleted_business_messages.is_some() {
+            return Some(UpdateKind::DeletedBusinessMessages);
+        }
+        if self.guest_message.is_some() {
+            return Some(UpdateKind::GuestMessage);
+        }
+        if self.message_reaction.is_some() {
+            return Some(UpdateKind::MessageReaction);
+        }
+        if self.message_reaction_count.is_some() {
+            return Some(UpdateKind::MessageReactionCount);
+        }
+        if self.inline_query.is_some() {
+            return Some(UpdateKind::InlineQuery);
+        }
+        if self.chosen_inline_result.is_some() {
+            return Some(UpdateKind::ChosenInlineResult);
+        }
+        if self.callback_query.is_some() {
+            return Some(UpdateKind::CallbackQuery);
+        }
+        if self.shipping_query.is_some() {
+            return Some(UpdateKind::ShippingQuery);
+        }
+        if self.pre_checkout_query.is_some() {
+            return Some(UpdateKind::PreCheckoutQuery);
+        }
+        if self.purchased_paid_media.is_some() {
+            return Some(UpdateKind::PurchasedPaidMedia);
+        }
+        if self.poll.is_some() {
+            return Some(UpdateKind::Poll);
+        }
+        if self.poll_answer.is_some() {
+            return Some(UpdateKind::PollAnswer);
+        }
+        if self.my_chat_member.is_some() {
+            return Some(UpdateKind::MyChatMember);
+        }
+        if self.chat_member.is_some() {
+            return Some(UpdateKind::ChatMember);
+        }
+        if self.chat_join_request.is_some() {
+            return Some(UpdateKind::ChatJoinRequest);
+        }
+        if self.chat_boost.is_some() {
+            return Some(UpdateKind::ChatBoost);
+        }
+        if self.removed_chat_boost.is_some() {
+            return Some(UpdateKind::RemovedChatBoost);
+        }
+        if self.managed_bot.is_some() {
+            return Some(UpdateKind::ManagedBot);
+        }
+        if self.subscription.is_some() {
+            return Some(UpdateKind::Subscription);
+        }
+        if self.stopped_message_generation.is_some() {
+            return Some(UpdateKind::StoppedMessageGeneration);
+        }
+        None
+    }
+}
+
 /// The fields that hold a message, in any type: the nesting limit counts
 /// the messages inside messages by them.
 pub(crate) const MESSAGE_FIELDS: &[&str] = &[
