@@ -11,14 +11,15 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::rc::Rc;
 
-use smolgram::api::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, SendMessage};
+use smolgram::api::methods::SendMessage;
+use smolgram::api::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup};
 use smolgram::Bot;
 
 fn keyboard() -> InlineKeyboardMarkup {
-    InlineKeyboardMarkup::row([
-        InlineKeyboardButton::callback("+1", "inc"),
-        InlineKeyboardButton::callback("reset", "reset"),
-    ])
+    InlineKeyboardMarkup::new(vec![vec![
+        InlineKeyboardButton::new("+1").callback_data("inc"),
+        InlineKeyboardButton::new("reset").callback_data("reset"),
+    ]])
 }
 
 fn main() -> ExitCode {
@@ -37,7 +38,7 @@ fn main() -> ExitCode {
             let Some(chat) = ctx.chat_id() else {
                 return Ok(());
             };
-            let message = SendMessage::new(chat, "Count with me:").keyboard(keyboard());
+            let message = SendMessage::new(chat, "Count with me:").reply_markup(keyboard());
             ctx.send_message(&message).await?;
             Ok(())
         })
@@ -62,7 +63,7 @@ fn main() -> ExitCode {
                 ctx.answer_callback_query(Some(&format!("count = {count}")))
                     .await?;
                 ctx.send_message(
-                    &SendMessage::new(chat, format!("count = {count}")).keyboard(keyboard()),
+                    &SendMessage::new(chat, format!("count = {count}")).reply_markup(keyboard()),
                 )
                 .await?;
                 Ok(())

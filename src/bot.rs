@@ -1,13 +1,19 @@
-//! What users write bots with: the [`Bot`] router, its handlers, and the
-//! [`Context`] a handler gets.
+//! What users write bots with: the [`Bot`] router, its handlers and
+//! [`Filter`]s, and the [`Context`] a handler gets.
 //!
 //! A handler is an async closure from [`Context`] to [`HandlerResult`]. It
 //! runs on the executor thread, so it need not be `Send` and may hold `Rc`
-//! state. Routing is a pure function of the update and the bot's username:
-//! a registered command wins, then the text handler (for new text messages),
-//! then the callback handler (for button presses), then the fallback, which
-//! sees everything else (edited messages, unknown kinds as raw JSON, commands
-//! addressed to another bot).
+//! state. Routing is a pure function of the update and the bot's username,
+//! from the most specific handler to the least: a registered command wins
+//! (for new messages), then the text handler (new text messages), then the
+//! callback handlers (button presses: by data prefix, then any), then the
+//! handlers by kind ([`Bot::on`], [`Bot::on_if`]) in the order they were
+//! added, then the fallback, which sees everything else (kinds newer than
+//! the types, commands addressed to another bot).
+//!
+//! The handlers also say which update kinds the bot wants:
+//! [`Bot::allowed_updates`] is sent with every `getUpdates`, so that a list
+//! an earlier deployment left with Telegram never starves a handler.
 //!
 //! Must not: know about threads, sockets or offsets.
 
@@ -20,7 +26,16 @@ use futures_lite::future::BoxedLocal;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::api::types::{CallbackQuery, ChatId, Message, SendMessage, Update, UpdateKind};
+use crate::api::generated::methods::{
+    AnswerCallbackQuery, DeleteMessage, EditMessageText, SendAnimation, SendAudio, SendDocument,
+    SendMessage, SendPhoto, SendSticker, SendVideo, SendVoice,
+};
+use crate::api::generated::types::{MessageOrTrue, ReplyParameters, UPDATE_KINDS};
+use crate::api::generated::{InputFile, Method};
+use crate::api::types::{
+    CallbackQuery, Chat, ChatId, MaybeInaccessibleMessage, Message, MessageId, Received, Update,
+    UpdateKind, User,
+};
 use crate::api::Client;
 use crate::Error;
 
@@ -33,11 +48,13 @@ pub type HandlerResult = Result<(), HandlerError>;
 
 type Handler = Rc<dyn Fn(Context) -> BoxedLocal<HandlerResult>>;
 
-/// A set of handlers: commands, text, callback queries and a fallback.
+/// A set of handlers: commands, text, callback queries, handlers by update
+/// kind, and a fallback.
 ///
 /// # Examples
 /// ```
-/// use smolgram::Bot;
+/// use smolgram::api::types::UpdateKind;
+/// use smolgram::{Bot, Content, Filter};
 ///
 /// let bot = Bot::new()
 ///     .command("ping", |ctx| async move {
@@ -48,14 +65,23 @@ type Handler = Rc<dyn Fn(Context) -> BoxedLocal<HandlerResult>>;
 ///         let echo = ctx.text().unwrap_or_default().to_owned();
 ///         ctx.reply(echo).await?;
 ///         Ok(())
+///     })
+///     .on_if(UpdateKind::Message, Filter::content(Content::Photo), |ctx| async move {
+///         ctx.reply("nice photo").await?;
+///         Ok(())
 ///     });
-/// # drop(bot);
+/// assert_eq!(bot.allowed_updates(), ["message"]);
 /// ```
 #[derive(Clone, Default)]
 pub struct Bot {
     commands: HashMap<String, Handler>,
+    /// `(name, description)` of the commands registered with one, in order.
+    described: Vec<(String, String)>,
+    register_commands: bool,
     text: Option<Handler>,
+    callback_prefixes: Vec<(String, Handler)>,
     callback: Option<Handler>,
+    kinds: Vec<(UpdateKind, Option<Filter>, Handler)>,
     fallback: Option<Handler>,
 }
 
@@ -65,8 +91,9 @@ impl Bot {
         Bot::default()
     }
 
-    /// Handles `/name` (also `/name@thisbot`); [`Context::args`] has the rest
-    /// of the line. Names match without regard to case.
+    /// Handles `/name` (also `/name@thisbot`) in new messages;
+    /// [`Context::args`] has the rest of the line. Names match without
+    /// regard to case.
     pub fn command<F, Fut>(mut self, name: &str, handler: F) -> Bot
     where
         F: Fn(Context) -> Fut + 'static,
@@ -74,6 +101,27 @@ impl Bot {
     {
         let name = name.trim_start_matches('/').to_lowercase();
         self.commands.insert(name, boxed(handler));
+        self
+    }
+
+    /// [`command`](Bot::command) with a `description` for the command menu:
+    /// [`register_commands`](Bot::register_commands) sends it to Telegram.
+    pub fn command_with<F, Fut>(mut self, name: &str, description: &str, handler: F) -> Bot
+    where
+        F: Fn(Context) -> Fut + 'static,
+        Fut: Future<Output = HandlerResult> + 'static,
+    {
+        let key = name.trim_start_matches('/').to_lowercase();
+        self.described.retain(|(n, _)| *n != key);
+        self.described.push((key, description.to_owned()));
+        self.command(name, handler)
+    }
+
+    /// At start, send `setMyCommands` with the commands registered by
+    /// [`command_with`](Bot::command_with), so that Telegram's menu shows
+    /// them; a failure is logged and the bot goes on.
+    pub fn register_commands(mut self) -> Bot {
+        self.register_commands = true;
         self
     }
 
@@ -87,7 +135,8 @@ impl Bot {
         self
     }
 
-    /// Handles inline keyboard button presses.
+    /// Handles inline keyboard button presses that no
+    /// [`callback_prefix`](Bot::callback_prefix) handler took.
     pub fn callback<F, Fut>(mut self, handler: F) -> Bot
     where
         F: Fn(Context) -> Fut + 'static,
@@ -97,8 +146,116 @@ impl Bot {
         self
     }
 
-    /// Handles every update no other handler took, including kinds smolgram
-    /// does not type ([`UpdateKind::Other`]).
+    /// Handles button presses whose `callback_data` starts with `prefix`;
+    /// [`Context::args`] has the data after it (`vote:yes` → `yes`). The
+    /// first prefix added that matches wins.
+    pub fn callback_prefix<F, Fut>(mut self, prefix: &str, handler: F) -> Bot
+    where
+        F: Fn(Context) -> Fut + 'static,
+        Fut: Future<Output = HandlerResult> + 'static,
+    {
+        self.callback_prefixes
+            .push((prefix.to_owned(), boxed(handler)));
+        self
+    }
+
+    /// Handles every update of `kind` that no more specific handler took.
+    ///
+    /// ```
+    /// use smolgram::api::types::UpdateKind;
+    /// use smolgram::Bot;
+    ///
+    /// let bot = Bot::new().on(UpdateKind::InlineQuery, |ctx| async move {
+    ///     let query = ctx.update().inline_query.as_ref().map(|q| q.query.clone());
+    ///     log::info!("inline query {query:?}");
+    ///     Ok(())
+    /// });
+    /// assert_eq!(bot.allowed_updates(), ["inline_query"]);
+    /// ```
+    pub fn on<F, Fut>(mut self, kind: UpdateKind, handler: F) -> Bot
+    where
+        F: Fn(Context) -> Fut + 'static,
+        Fut: Future<Output = HandlerResult> + 'static,
+    {
+        self.kinds.push((kind, None, boxed(handler)));
+        self
+    }
+
+    /// [`on`](Bot::on) for the updates of `kind` that `filter` passes.
+    pub fn on_if<F, Fut>(mut self, kind: UpdateKind, filter: Filter, handler: F) -> Bot
+    where
+        F: Fn(Context) -> Fut + 'static,
+        Fut: Future<Output = HandlerResult> + 'static,
+    {
+        self.kinds.push((kind, Some(filter), boxed(handler)));
+        self
+    }
+
+    /// Handles edited messages: `on(UpdateKind::EditedMessage, handler)`.
+    pub fn edited_message<F, Fut>(self, handler: F) -> Bot
+    where
+        F: Fn(Context) -> Fut + 'static,
+        Fut: Future<Output = HandlerResult> + 'static,
+    {
+        self.on(UpdateKind::EditedMessage, handler)
+    }
+
+    /// Handles new posts in channels the bot is in.
+    pub fn channel_post<F, Fut>(self, handler: F) -> Bot
+    where
+        F: Fn(Context) -> Fut + 'static,
+        Fut: Future<Output = HandlerResult> + 'static,
+    {
+        self.on(UpdateKind::ChannelPost, handler)
+    }
+
+    /// Handles inline queries (`@yourbot query` typed in any chat).
+    pub fn inline_query<F, Fut>(self, handler: F) -> Bot
+    where
+        F: Fn(Context) -> Fut + 'static,
+        Fut: Future<Output = HandlerResult> + 'static,
+    {
+        self.on(UpdateKind::InlineQuery, handler)
+    }
+
+    /// Handles changes of a member's status in a chat the bot administers.
+    pub fn chat_member<F, Fut>(self, handler: F) -> Bot
+    where
+        F: Fn(Context) -> Fut + 'static,
+        Fut: Future<Output = HandlerResult> + 'static,
+    {
+        self.on(UpdateKind::ChatMember, handler)
+    }
+
+    /// Handles new messages with a photo.
+    pub fn photo<F, Fut>(self, handler: F) -> Bot
+    where
+        F: Fn(Context) -> Fut + 'static,
+        Fut: Future<Output = HandlerResult> + 'static,
+    {
+        self.on_if(
+            UpdateKind::Message,
+            Filter::content(Content::Photo),
+            handler,
+        )
+    }
+
+    /// Handles new messages with a document.
+    pub fn document<F, Fut>(self, handler: F) -> Bot
+    where
+        F: Fn(Context) -> Fut + 'static,
+        Fut: Future<Output = HandlerResult> + 'static,
+    {
+        self.on_if(
+            UpdateKind::Message,
+            Filter::content(Content::Document),
+            handler,
+        )
+    }
+
+    /// Handles every update no other handler took, including kinds newer
+    /// than the types (their JSON is [`Context::raw`]); with a fallback the
+    /// bot asks for every kind.
     pub fn fallback<F, Fut>(mut self, handler: F) -> Bot
     where
         F: Fn(Context) -> Fut + 'static,
@@ -108,41 +265,94 @@ impl Bot {
         self
     }
 
+    /// The update kinds the handlers take, as `getUpdates`'
+    /// `allowed_updates` names them: every kind with a fallback, else those
+    /// of the handlers (commands and text take `message`, callbacks
+    /// `callback_query`). Sent with every poll.
+    ///
+    /// A bot with no handlers sends an empty list, which Telegram takes as
+    /// its default set; those updates are confirmed and ignored.
+    pub fn allowed_updates(&self) -> Vec<&'static str> {
+        if self.fallback.is_some() {
+            return UPDATE_KINDS.to_vec();
+        }
+        let mut kinds: Vec<UpdateKind> = self.kinds.iter().map(|(kind, _, _)| *kind).collect();
+        if !self.commands.is_empty() || self.text.is_some() {
+            kinds.push(UpdateKind::Message);
+        }
+        if self.callback.is_some() || !self.callback_prefixes.is_empty() {
+            kinds.push(UpdateKind::CallbackQuery);
+        }
+        kinds.sort_unstable();
+        kinds.dedup();
+        kinds.into_iter().map(UpdateKind::name).collect()
+    }
+
+    /// The commands to send with `setMyCommands` at start, if the bot asked
+    /// for it: `(name, description)`.
+    pub(crate) fn commands_to_register(&self) -> Option<&[(String, String)]> {
+        (self.register_commands && !self.described.is_empty()).then_some(&self.described[..])
+    }
+
     /// Starts the handler for `update`, or `None` if no handler takes it.
     /// `username` is the bot's own, for `/command@username`.
     pub(crate) fn route(
         &self,
-        update: Update,
+        received: Received,
         client: &Client,
         username: &str,
     ) -> Option<BoxedLocal<HandlerResult>> {
-        let mut args = None;
-        let handler = match &update.kind {
-            UpdateKind::Message(Message {
-                text: Some(text), ..
-            }) => match parse_command(text, username) {
-                Some(Command::Ours { name, args: rest }) => {
-                    match self.commands.get(&name.to_lowercase()) {
-                        Some(h) => {
-                            args = Some(rest);
-                            Some(h)
-                        }
-                        None => self.text.as_ref(),
-                    }
-                }
-                Some(Command::Theirs) => None,
-                None => self.text.as_ref(),
-            },
-            UpdateKind::CallbackQuery(_) => self.callback.as_ref(),
-            _ => None,
-        };
-        let handler = handler.or(self.fallback.as_ref())?;
+        let (handler, args_at) = self.pick(&received, username)?;
         let ctx = Context {
-            update,
+            received,
             client: client.clone(),
-            args_at: args,
+            args_at,
         };
         Some(handler(ctx))
+    }
+
+    /// The handler for `received` and where its arguments start, if any.
+    fn pick(&self, received: &Received, username: &str) -> Option<(&Handler, Option<usize>)> {
+        let update = received.update();
+        let kind = update.kind();
+        if let (Some(UpdateKind::Message), Some(text)) = (
+            kind,
+            update.message.as_ref().and_then(|m| m.text.as_deref()),
+        ) {
+            match parse_command(text, username) {
+                Some(Command::Ours { name, args }) => {
+                    if let Some(h) = self.commands.get(&name.to_lowercase()) {
+                        return Some((h, Some(args)));
+                    }
+                }
+                // Addressed to another bot in the same group: only a fallback sees it.
+                Some(Command::Theirs) => return self.fallback.as_ref().map(|h| (h, None)),
+                None => {}
+            }
+            if let Some(h) = &self.text {
+                return Some((h, None));
+            }
+        }
+        if let Some(query) = &update.callback_query {
+            let data = query.data.as_deref().unwrap_or_default();
+            let by_prefix = self
+                .callback_prefixes
+                .iter()
+                .find(|(prefix, _)| data.starts_with(prefix.as_str()));
+            if let Some((prefix, h)) = by_prefix {
+                return Some((h, Some(prefix.len())));
+            }
+            if let Some(h) = &self.callback {
+                return Some((h, None));
+            }
+        }
+        let by_kind = self.kinds.iter().find(|(k, filter, _)| {
+            Some(*k) == kind && filter.as_ref().is_none_or(|f| (f.0)(update))
+        });
+        if let Some((_, _, h)) = by_kind {
+            return Some((h, None));
+        }
+        self.fallback.as_ref().map(|h| (h, None))
     }
 }
 
@@ -150,10 +360,14 @@ impl fmt::Debug for Bot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut commands: Vec<_> = self.commands.keys().collect();
         commands.sort();
+        let prefixes: Vec<_> = self.callback_prefixes.iter().map(|(p, _)| p).collect();
+        let kinds: Vec<_> = self.kinds.iter().map(|(k, _, _)| k.name()).collect();
         f.debug_struct("Bot")
             .field("commands", &commands)
             .field("text", &self.text.is_some())
+            .field("callback_prefixes", &prefixes)
             .field("callback", &self.callback.is_some())
+            .field("kinds", &kinds)
             .field("fallback", &self.fallback.is_some())
             .finish()
     }
@@ -165,6 +379,125 @@ where
     Fut: Future<Output = HandlerResult> + 'static,
 {
     Rc::new(move |ctx| Box::pin(handler(ctx)))
+}
+
+/// Which updates of a kind a handler takes ([`Bot::on_if`]): by chat type,
+/// by what a message holds, or by any predicate. Filters combine with
+/// [`and`](Filter::and) and [`or`](Filter::or).
+///
+/// ```
+/// use smolgram::{Content, Filter};
+///
+/// let private_photos = Filter::private().and(Filter::content(Content::Photo));
+/// let long_texts = Filter::message(|m| m.text.as_ref().is_some_and(|t| t.len() > 100));
+/// # drop((private_photos, long_texts));
+/// ```
+#[derive(Clone)]
+pub struct Filter(Rc<dyn Fn(&Update) -> bool>);
+
+impl Filter {
+    /// Updates for which `test` holds.
+    pub fn predicate(test: impl Fn(&Update) -> bool + 'static) -> Filter {
+        Filter(Rc::new(test))
+    }
+
+    /// Updates with a message ([`Update::effective_message`]) for which `test` holds.
+    pub fn message(test: impl Fn(&Message) -> bool + 'static) -> Filter {
+        Filter::predicate(move |u| u.effective_message().is_some_and(&test))
+    }
+
+    /// Updates in a chat of this type: `private`, `group`, `supergroup` or `channel`.
+    pub fn chat_type(kind: &str) -> Filter {
+        let kind = kind.to_owned();
+        Filter::predicate(move |u| u.chat().is_some_and(|c| c.kind == kind))
+    }
+
+    /// Updates in a private chat with the bot.
+    pub fn private() -> Filter {
+        Filter::chat_type("private")
+    }
+
+    /// Updates in a group or a supergroup.
+    pub fn group() -> Filter {
+        Filter::chat_type("group").or(Filter::chat_type("supergroup"))
+    }
+
+    /// Messages that hold `content`.
+    pub fn content(content: Content) -> Filter {
+        Filter::message(move |m| content.is_in(m))
+    }
+
+    /// Updates both filters pass.
+    pub fn and(self, other: Filter) -> Filter {
+        Filter::predicate(move |u| (self.0)(u) && (other.0)(u))
+    }
+
+    /// Updates either filter passes.
+    pub fn or(self, other: Filter) -> Filter {
+        Filter::predicate(move |u| (self.0)(u) || (other.0)(u))
+    }
+}
+
+impl fmt::Debug for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Filter(..)")
+    }
+}
+
+/// What a message holds, for [`Filter::content`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Content {
+    /// `text`.
+    Text,
+    /// `photo`.
+    Photo,
+    /// `document`.
+    Document,
+    /// `video`.
+    Video,
+    /// `audio`.
+    Audio,
+    /// `voice`.
+    Voice,
+    /// `video_note`.
+    VideoNote,
+    /// `animation`.
+    Animation,
+    /// `sticker`.
+    Sticker,
+    /// `location`.
+    Location,
+    /// `venue`.
+    Venue,
+    /// `contact`.
+    Contact,
+    /// `poll`.
+    Poll,
+    /// `dice`.
+    Dice,
+}
+
+impl Content {
+    /// Whether `message` holds it.
+    pub fn is_in(self, m: &Message) -> bool {
+        match self {
+            Content::Text => m.text.is_some(),
+            Content::Photo => m.photo.is_some(),
+            Content::Document => m.document.is_some(),
+            Content::Video => m.video.is_some(),
+            Content::Audio => m.audio.is_some(),
+            Content::Voice => m.voice.is_some(),
+            Content::VideoNote => m.video_note.is_some(),
+            Content::Animation => m.animation.is_some(),
+            Content::Sticker => m.sticker.is_some(),
+            Content::Location => m.location.is_some(),
+            Content::Venue => m.venue.is_some(),
+            Content::Contact => m.contact.is_some(),
+            Content::Poll => m.poll.is_some(),
+            Content::Dice => m.dice.is_some(),
+        }
+    }
 }
 
 enum Command<'a> {
@@ -193,20 +526,60 @@ fn parse_command<'a>(text: &'a str, username: &str) -> Option<Command<'a>> {
     Some(Command::Ours { name, args })
 }
 
-/// What a handler gets: the update and a client to answer with.
+/// What a handler gets: the update (typed, and its JSON) and a client to
+/// answer with.
 ///
-/// It owns both, so an `async move` handler can keep it across awaits.
+/// It owns both, so an `async move` handler can keep it across awaits. The
+/// shortcuts answer in the update's chat: [`reply`](Context::reply) and
+/// `reply_photo`, `reply_document`, … (as a reply to the message, if the
+/// update is one), [`edit_text`](Context::edit_text) and
+/// [`delete_message`](Context::delete_message) (the update's message, or the
+/// one a pressed button is under), [`answer_alert`](Context::answer_alert).
 pub struct Context {
-    update: Update,
+    received: Received,
     client: Client,
-    /// Byte offset of a command's arguments in the message text.
+    /// Byte offset of a command's arguments in the message text, or of the
+    /// data after a callback prefix.
     args_at: Option<usize>,
+}
+
+/// A `reply_<kind>` shortcut: sends `$method` with `$file` to the update's chat.
+macro_rules! reply_with_file {
+    ($(#[$doc:meta])* $fn:ident, $method:ident) => {
+        $(#[$doc])*
+        ///
+        /// # Errors
+        /// [`Error::NoChat`] if the update has no chat; otherwise as [`Client::send`].
+        pub async fn $fn(&self, file: InputFile) -> Result<Message, Error> {
+            let mut method = $method::new(self.require_chat()?, file);
+            if let Some(reply) = self.reply_parameters() {
+                method = method.reply_parameters(reply);
+            }
+            self.client.send(&method).await
+        }
+    };
 }
 
 impl Context {
     /// The update being handled.
     pub fn update(&self) -> &Update {
-        &self.update
+        self.received.update()
+    }
+
+    /// The update's JSON as Telegram sent it: for fields and kinds newer
+    /// than the types.
+    pub fn raw(&self) -> &str {
+        self.received.raw()
+    }
+
+    /// The update's kind; `None` for a kind newer than the types.
+    pub fn kind(&self) -> Option<UpdateKind> {
+        self.update().kind()
+    }
+
+    /// The update's `update_id`.
+    pub fn update_id(&self) -> i64 {
+        self.received.id()
     }
 
     /// The Bot API client, for any call.
@@ -214,9 +587,10 @@ impl Context {
         &self.client
     }
 
-    /// The message, for `message` and `edited_message` updates.
+    /// The message, for the kinds that carry one (new and edited messages,
+    /// channel posts, business messages).
     pub fn message(&self) -> Option<&Message> {
-        self.update.message()
+        self.update().effective_message()
     }
 
     /// The message text, if any.
@@ -224,25 +598,76 @@ impl Context {
         self.message()?.text.as_deref()
     }
 
-    /// A command's arguments (`/echo a b` → `"a b"`); empty otherwise.
+    /// A command's arguments (`/echo a b` → `"a b"`), or the data after a
+    /// [`Bot::callback_prefix`]; empty otherwise.
     pub fn args(&self) -> &str {
-        match (self.args_at, self.text()) {
-            (Some(at), Some(text)) => text.get(at..).unwrap_or("").trim_end(),
-            _ => "",
+        let Some(at) = self.args_at else { return "" };
+        if let Some(data) = self.callback_data() {
+            return data.get(at..).unwrap_or("");
+        }
+        match self.text() {
+            Some(text) => text.get(at..).unwrap_or("").trim_end(),
+            None => "",
         }
     }
 
     /// The callback query, for button presses.
     pub fn callback_query(&self) -> Option<&CallbackQuery> {
-        match &self.update.kind {
-            UpdateKind::CallbackQuery(q) => Some(q),
-            _ => None,
-        }
+        self.update().callback_query.as_deref()
+    }
+
+    /// The pressed button's `callback_data`.
+    pub fn callback_data(&self) -> Option<&str> {
+        self.callback_query()?.data.as_deref()
     }
 
     /// The chat the update came from, if it has one.
+    pub fn chat(&self) -> Option<&Chat> {
+        self.update().chat()
+    }
+
+    /// The chat's id, if the update has a chat.
     pub fn chat_id(&self) -> Option<ChatId> {
-        self.update.chat().map(|c| c.id)
+        self.chat().map(|c| c.id)
+    }
+
+    /// Who caused the update, if its kind says.
+    pub fn from(&self) -> Option<&User> {
+        self.update().from()
+    }
+
+    fn no_chat(&self) -> Error {
+        Error::NoChat {
+            update_id: self.update_id(),
+        }
+    }
+
+    fn require_chat(&self) -> Result<ChatId, Error> {
+        self.chat_id().ok_or_else(|| self.no_chat())
+    }
+
+    /// Replies answer the update's message, if it is one (and are still
+    /// sent if that message is gone).
+    fn reply_parameters(&self) -> Option<ReplyParameters> {
+        let message = self.message()?;
+        Some(
+            ReplyParameters::new()
+                .message_id(message.message_id)
+                .allow_sending_without_reply(true),
+        )
+    }
+
+    /// The message the update is about: its own, or the one a pressed
+    /// button is under.
+    fn target_message(&self) -> Result<(ChatId, MessageId), Error> {
+        if let Some(m) = self.message() {
+            return Ok((m.chat.id, m.message_id));
+        }
+        match self.callback_query().and_then(|q| q.message.as_ref()) {
+            Some(MaybeInaccessibleMessage::Message(m)) => Ok((m.chat.id, m.message_id)),
+            Some(MaybeInaccessibleMessage::InaccessibleMessage(m)) => Ok((m.chat.id, m.message_id)),
+            None => Err(self.no_chat()),
+        }
     }
 
     /// Sends `text` to the update's chat: as a reply to the message for a
@@ -250,21 +675,87 @@ impl Context {
     ///
     /// # Errors
     /// [`Error::NoChat`] if the update has no chat; otherwise as
-    /// [`Client::send_message`].
+    /// [`Client::send`].
     pub async fn reply(&self, text: impl Into<String>) -> Result<Message, Error> {
-        let chat = self.chat_id().ok_or(Error::NoChat {
-            update_id: self.update.id,
-        })?;
-        let mut message = SendMessage::new(chat, text);
-        if let Some(m) = self.message() {
-            message = message.reply_to(m.id);
+        let mut message = SendMessage::new(self.require_chat()?, text);
+        if let Some(reply) = self.reply_parameters() {
+            message = message.reply_parameters(reply);
         }
-        self.client.send_message(&message).await
+        self.client.send(&message).await
+    }
+
+    reply_with_file!(
+        /// Sends a photo to the update's chat, as [`reply`](Context::reply) does text.
+        reply_photo,
+        SendPhoto
+    );
+    reply_with_file!(
+        /// Sends a document (any file) to the update's chat.
+        reply_document,
+        SendDocument
+    );
+    reply_with_file!(
+        /// Sends a video to the update's chat.
+        reply_video,
+        SendVideo
+    );
+    reply_with_file!(
+        /// Sends an audio file to the update's chat.
+        reply_audio,
+        SendAudio
+    );
+    reply_with_file!(
+        /// Sends a voice note to the update's chat.
+        reply_voice,
+        SendVoice
+    );
+    reply_with_file!(
+        /// Sends an animation (GIF or soundless video) to the update's chat.
+        reply_animation,
+        SendAnimation
+    );
+    reply_with_file!(
+        /// Sends a sticker to the update's chat.
+        reply_sticker,
+        SendSticker
+    );
+
+    /// Replaces the text of the update's message (for a button press, the
+    /// message the button is under: the usual way to update a menu).
+    /// Telegram keeps an inline keyboard only if the edit sends it again.
+    ///
+    /// # Errors
+    /// [`Error::NoChat`] if the update has no message; otherwise as
+    /// [`Client::send`].
+    pub async fn edit_text(&self, text: impl Into<String>) -> Result<MessageOrTrue, Error> {
+        let (chat, message) = self.target_message()?;
+        let edit = EditMessageText::new()
+            .chat_id(chat)
+            .message_id(message)
+            .text(text);
+        self.client.send(&edit).await
+    }
+
+    /// Deletes the update's message (for a button press, the message the
+    /// button is under).
+    ///
+    /// # Errors
+    /// [`Error::NoChat`] if the update has no message; otherwise as
+    /// [`Client::send`].
+    pub async fn delete_message(&self) -> Result<(), Error> {
+        let (chat, message) = self.target_message()?;
+        self.client.send(&DeleteMessage::new(chat, message)).await?;
+        Ok(())
+    }
+
+    /// Sends any method with its typed parameters; see [`Client::send`].
+    pub async fn send<M: Method>(&self, method: &M) -> Result<M::Output, Error> {
+        self.client.send(method).await
     }
 
     /// Sends any message (with a keyboard, say).
     pub async fn send_message(&self, message: &SendMessage) -> Result<Message, Error> {
-        self.client.send_message(message).await
+        self.client.send(message).await
     }
 
     /// Answers the button press being handled, with an optional toast `text`.
@@ -272,13 +763,25 @@ impl Context {
     /// # Errors
     /// [`Error::NoChat`] if the update is not a callback query.
     pub async fn answer_callback_query(&self, text: Option<&str>) -> Result<(), Error> {
-        let query = self.callback_query().ok_or(Error::NoChat {
-            update_id: self.update.id,
-        })?;
+        let query = self.callback_query().ok_or_else(|| self.no_chat())?;
         self.client.answer_callback_query(&query.id, text).await
     }
 
-    /// Calls any Bot API method; see [`Client::call`].
+    /// Answers the button press being handled with an alert: `text` in a
+    /// box the user must dismiss, instead of a toast.
+    ///
+    /// # Errors
+    /// [`Error::NoChat`] if the update is not a callback query.
+    pub async fn answer_alert(&self, text: &str) -> Result<(), Error> {
+        let query = self.callback_query().ok_or_else(|| self.no_chat())?;
+        let answer = AnswerCallbackQuery::new(query.id.as_str())
+            .text(text)
+            .show_alert(true);
+        self.client.send(&answer).await?;
+        Ok(())
+    }
+
+    /// Calls any Bot API method by name; see [`Client::call`].
     pub async fn call<T: DeserializeOwned + Send + 'static>(
         &self,
         method: &str,
@@ -291,7 +794,7 @@ impl Context {
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
-            .field("update", &self.update)
+            .field("update", self.update())
             .finish_non_exhaustive()
     }
 }

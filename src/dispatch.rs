@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use event_listener::Event;
 use futures_lite::FutureExt;
 
-use crate::api::types::{self, BadUpdate, ChatId, Update, UpdateKind, UserId};
+use crate::api::types::{self, BadUpdate, ChatId, Received, UserId};
 use crate::api::Client;
 use crate::logger::panic_message;
 use crate::metrics::{bump, Metrics};
@@ -53,6 +53,8 @@ pub(crate) struct Dispatcher<'rt> {
 
 struct Shared {
     bot: Bot,
+    /// What every `getUpdates` asks for: the kinds the bot's handlers take.
+    allowed: Vec<&'static str>,
     client: Client,
     username: String,
     metrics: Rc<Metrics>,
@@ -73,7 +75,7 @@ struct State {
     /// Finished while an older update is still held: Telegram delivers them again.
     done: BTreeSet<i64>,
     /// Each lane's queue, behind the update its task is running.
-    lanes: HashMap<LaneKey, VecDeque<Update>>,
+    lanes: HashMap<LaneKey, VecDeque<Received>>,
     /// One past the newest `update_id` seen.
     next: Option<i64>,
     /// The offset of the latest `getUpdates` sent: Telegram may hand out
@@ -90,15 +92,17 @@ enum LaneKey {
 }
 
 impl LaneKey {
-    fn of(update: &Update) -> LaneKey {
-        let (chat, user) = match &update.kind {
-            UpdateKind::Other(raw) => types::actors_of(raw),
-            _ => (update.chat().map(|c| c.id), update.from().map(|u| u.id)),
+    fn of(received: &Received) -> LaneKey {
+        let update = received.update();
+        let (chat, user) = match update.kind() {
+            // A kind newer than our types: read its actors from the JSON.
+            None => types::actors_of(received.raw()),
+            Some(_) => (update.chat().map(|c| c.id), update.from().map(|u| u.id)),
         };
         match (chat, user) {
             (Some(chat), _) => LaneKey::Chat(chat),
             (None, Some(user)) => LaneKey::User(user),
-            (None, None) => LaneKey::Alone(update.id),
+            (None, None) => LaneKey::Alone(received.id()),
         }
     }
 }
@@ -116,6 +120,7 @@ impl<'rt> Dispatcher<'rt> {
         Dispatcher {
             rt,
             shared: Rc::new(Shared {
+                allowed: bot.allowed_updates(),
                 bot,
                 metrics,
                 client,
@@ -154,6 +159,11 @@ impl<'rt> Dispatcher<'rt> {
         (offset, in_hand)
     }
 
+    /// The `allowed_updates` of every `getUpdates`: see [`Bot::allowed_updates`].
+    pub(crate) fn allowed_updates(&self) -> &[&'static str] {
+        &self.shared.allowed
+    }
+
     /// Updates whose handler has not finished.
     pub(crate) fn held(&self) -> usize {
         self.shared.state.borrow().held.len()
@@ -178,7 +188,7 @@ impl<'rt> Dispatcher<'rt> {
     /// Takes a `getUpdates` batch: new updates go to their lanes, ones
     /// already held or finished are dropped, malformed ones are logged once,
     /// counted and treated as finished. Returns how many were new.
-    pub(crate) fn accept(&self, batch: Vec<Result<Update, BadUpdate>>) -> usize {
+    pub(crate) fn accept(&self, batch: Vec<Result<Received, BadUpdate>>) -> usize {
         let shared = &self.shared;
         let mut new = 0;
         let mut state = shared.state.borrow_mut();
@@ -186,7 +196,7 @@ impl<'rt> Dispatcher<'rt> {
         let newest = batch
             .iter()
             .filter_map(|item| match item {
-                Ok(update) => Some(update.id),
+                Ok(update) => Some(update.id()),
                 Err(bad) => bad.id,
             })
             .max();
@@ -201,12 +211,13 @@ impl<'rt> Dispatcher<'rt> {
         for item in batch {
             match item {
                 Ok(update) => {
-                    if state.held.contains(&update.id) || state.done.contains(&update.id) {
+                    let id = update.id();
+                    if state.held.contains(&id) || state.done.contains(&id) {
                         continue;
                     }
                     new += 1;
                     bump(&shared.metrics.received);
-                    state.held.insert(update.id);
+                    state.held.insert(id);
                     let key = LaneKey::of(&update);
                     if let Some(queue) = state.lanes.get_mut(&key) {
                         queue.push_back(update);
@@ -269,10 +280,10 @@ impl State {
 }
 
 /// A lane's task: runs its chat's updates one at a time, then ends.
-async fn run_lane(shared: Rc<Shared>, key: LaneKey, first: Update) {
+async fn run_lane(shared: Rc<Shared>, key: LaneKey, first: Received) {
     let mut next = Some(first);
     while let Some(update) = next {
-        let id = update.id;
+        let id = update.id();
         {
             let _slot = Slot::take(&shared).await;
             handle(&shared, update).await;
@@ -317,8 +328,8 @@ impl Drop for Slot<'_> {
 
 /// Runs the handler for `update` within the handler timeout; its failure,
 /// panic or timeout is logged and counted.
-async fn handle(shared: &Shared, update: Update) {
-    let id = update.id;
+async fn handle(shared: &Shared, update: Received) {
+    let id = update.id();
     let metrics = &shared.metrics;
     let Some(handler) = shared.bot.route(update, &shared.client, &shared.username) else {
         bump(&metrics.handled);

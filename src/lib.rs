@@ -104,7 +104,7 @@ pub mod testkit; // in-process fake Bot API: our tests, `demo`, users' tests
 mod wait; // within a deadline; until a condition
 
 pub use async_executor::Task;
-pub use bot::{Bot, Context, HandlerError, HandlerResult};
+pub use bot::{Bot, Content, Context, Filter, HandlerError, HandlerResult};
 pub use error::{Error, NetworkKind};
 pub use limit::RateLimits;
 pub use logger::init_logging;

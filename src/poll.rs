@@ -83,7 +83,8 @@ pub(crate) async fn run(
             return Ok(last_sent);
         }
         let (offset, in_hand) = dispatcher.send_offset();
-        let poll = client.poll_updates(offset, WINDOW as u32, timeout, in_hand);
+        let allowed = dispatcher.allowed_updates();
+        let poll = client.poll_updates(offset, WINDOW as u32, timeout, in_hand, allowed);
         let Some(result) = shutdown.race(poll).await else {
             return Ok(last_sent);
         };

@@ -23,7 +23,9 @@ use std::time::Duration;
 
 use futures_lite::future;
 
+use crate::api::methods::SetMyCommands;
 use crate::api::retry::{self, Backoff};
+use crate::api::types::BotCommand;
 use crate::api::types::User;
 use crate::api::Client;
 use crate::config::Config;
@@ -124,6 +126,7 @@ impl Service {
             let username = me.username.unwrap_or_default();
             let health = health_addr.map_or_else(|| "off-or-busy".to_owned(), |a| a.to_string());
             log::info!("ready bot=@{username} health={health}");
+            register_commands(&client, &bot).await;
             let limits = Limits {
                 max_in_flight: config.max_handlers,
                 timeout: config.handler_timeout,
@@ -144,7 +147,7 @@ impl Service {
                 poll::run(&client, &dispatcher, shutdown, reports, config.poll_timeout).await?;
             drain(&dispatcher, config.drain_timeout).await;
             let unfinished = dispatcher.held() as u64;
-            confirm(&client, dispatcher.offset(), last_sent).await;
+            confirm(&client, &dispatcher, last_sent).await;
             let summary = Summary::of(&metrics, unfinished);
             log::info!("stopped {summary}");
             Ok(summary)
@@ -219,6 +222,22 @@ async fn start(client: &Client, shutdown: &Shutdown) -> Result<Option<User>, Err
     }
 }
 
+/// `setMyCommands` with the bot's described commands, if it asked for it
+/// ([`Bot::register_commands`]); a failure only costs the menu.
+async fn register_commands(client: &Client, bot: &Bot) {
+    let Some(commands) = bot.commands_to_register() else {
+        return;
+    };
+    let commands: Vec<BotCommand> = commands
+        .iter()
+        .map(|(name, description)| BotCommand::new(name.as_str(), description.as_str()))
+        .collect();
+    match client.send(&SetMyCommands::new(commands)).await {
+        Ok(_) => log::info!("registered commands"),
+        Err(e) => log::warn!("setMyCommands failed error={e}; the command menu stays as it was"),
+    }
+}
+
 /// Lets running handlers finish, up to `deadline`.
 async fn drain(dispatcher: &Dispatcher<'_>, deadline: Duration) {
     let running = dispatcher.held();
@@ -238,12 +257,17 @@ async fn drain(dispatcher: &Dispatcher<'_>, deadline: Duration) {
 /// poll did not already. `timeout=0` and `limit=1` keep it short, and it
 /// carries no long poll that a successor instance would have to fight:
 /// a 409 on it only means a successor is already polling, which is fine.
-async fn confirm(client: &Client, offset: Option<i64>, last_sent: Option<i64>) {
-    let Some(offset) = offset else { return };
+async fn confirm(client: &Client, dispatcher: &Dispatcher<'_>, last_sent: Option<i64>) {
+    let Some(offset) = dispatcher.offset() else {
+        return;
+    };
     if Some(offset) == last_sent {
         return;
     }
-    match client.get_updates(Some(offset), 1, Duration::ZERO).await {
+    // The bot's own `allowed_updates`: this call sets Telegram's list too.
+    let allowed = dispatcher.allowed_updates();
+    let confirm = client.poll_updates(Some(offset), 1, Duration::ZERO, Vec::new(), allowed);
+    match confirm.await {
         Ok(_) => log::info!("confirmed offset={offset}"),
         Err(e) => log::warn!(
             "final confirmation failed offset={offset} error={e}; those updates may come again"

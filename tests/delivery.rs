@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{survive_poll_faults, DEADLINE};
 use serde_json::json;
-use smolgram::api::types::{ChatId, UpdateKind};
+use smolgram::api::types::ChatId;
 use smolgram::config::Config;
 use smolgram::testkit::{FakeApi, Fault, TestBot};
 use smolgram::{Bot, Error, Runtime};
@@ -268,8 +268,8 @@ fn odd_updates_never_fail_their_batch() {
             .fallback(move |ctx| {
                 let log = Arc::clone(&log);
                 async move {
-                    if let UpdateKind::Other(raw) = &ctx.update().kind {
-                        log.lock().unwrap().push(raw.get().to_owned());
+                    if ctx.kind().is_none() {
+                        log.lock().unwrap().push(ctx.raw().to_owned());
                     }
                     Ok(())
                 }
@@ -408,15 +408,10 @@ fn updates_without_a_chat_are_ordered_per_user() {
         Bot::new().fallback(move |ctx| {
             let log = Arc::clone(&log);
             async move {
-                let raw = match &ctx.update().kind {
-                    UpdateKind::Other(raw) => raw.get().to_owned(),
-                    _ => return Ok(()),
+                let Some(query) = &ctx.update().inline_query else {
+                    return Ok(());
                 };
-                let query: serde_json::Value = serde_json::from_str(&raw)?;
-                let id = query["inline_query"]["id"]
-                    .as_str()
-                    .unwrap_or("?")
-                    .to_owned();
+                let id = query.id.clone();
                 log.lock().unwrap().push(format!("start {id}"));
                 let _: bool = ctx
                     .call(

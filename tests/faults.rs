@@ -237,7 +237,7 @@ fn a_handler_can_take_the_first_error_instead() {
         Bot::new().text(|ctx| async move {
             let once = ctx.client().without_retries();
             match once
-                .send_message(&smolgram::api::types::SendMessage::new(CHAT, "try"))
+                .send_message(&smolgram::api::methods::SendMessage::new(CHAT, "try"))
                 .await
             {
                 Err(Error::Http { status: 500, .. }) => {

@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::DEADLINE;
-use smolgram::api::types::{ChatId, SendMessage};
+use smolgram::api::methods::SendMessage;
+use smolgram::api::types::ChatId;
 use smolgram::testkit::{FakeApi, TestBot};
 use smolgram::{Bot, RateLimits};
 

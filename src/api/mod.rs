@@ -13,6 +13,7 @@
 //! Must not: log or format the token, ever.
 
 pub mod generated;
+pub use generated::methods;
 mod io;
 mod resolve;
 pub(crate) mod retry;
@@ -30,11 +31,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use generated::methods::{AnswerCallbackQuery, GetMe, SendMessage};
 pub(crate) use io::IoPool;
 pub use retry::RetryPolicy;
 use retry::{Backoff, Verdict};
 pub use token::Token;
-use types::{BadUpdate, Message, SendMessage, Update, User};
+use types::{BadUpdate, Message, Received, User};
 use wire::{encode, target_chat, with_chat_id, Caller};
 
 use crate::limit::{Limiter, Pace, RateLimits};
@@ -60,7 +62,8 @@ const SHORT_POLL_DEADLINE: Duration = Duration::from_millis(1500);
 ///
 /// # Examples
 /// ```
-/// use smolgram::api::{Client, Token, types::{ChatId, SendMessage}};
+/// use smolgram::api::generated::methods::SendMessage;
+/// use smolgram::api::{Client, Token, types::ChatId};
 /// use smolgram::testkit::FakeApi;
 ///
 /// let api = FakeApi::start();
@@ -246,12 +249,12 @@ impl Client {
 
     /// `getMe`: the bot's own user.
     pub async fn get_me(&self) -> Result<User, Error> {
-        self.call("getMe", &serde_json::json!({})).await
+        self.send(&GetMe::new()).await
     }
 
-    /// `sendMessage`.
+    /// `sendMessage`; build `message` with [`SendMessage::new`] and its setters.
     pub async fn send_message(&self, message: &SendMessage) -> Result<Message, Error> {
-        self.call("sendMessage", message).await
+        self.send(message).await
     }
 
     /// `answerCallbackQuery`: stops the button's spinner, optionally with a toast `text`.
@@ -260,21 +263,11 @@ impl Client {
         query_id: &str,
         text: Option<&str>,
     ) -> Result<(), Error> {
-        #[derive(Serialize)]
-        struct Params<'a> {
-            callback_query_id: &'a str,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            text: Option<&'a str>,
+        let mut answer = AnswerCallbackQuery::new(query_id);
+        if let Some(text) = text {
+            answer = answer.text(text);
         }
-        let _: bool = self
-            .call(
-                "answerCallbackQuery",
-                &Params {
-                    callback_query_id: query_id,
-                    text,
-                },
-            )
-            .await?;
+        self.send(&answer).await?;
         Ok(())
     }
 
@@ -282,38 +275,45 @@ impl Client {
     /// updates from `offset` on (which confirms every update below it).
     ///
     /// Each update is parsed on its own: one that breaks the schema comes
-    /// back as an `Err` in its place and does not fail the batch.
+    /// back as an `Err` in its place and does not fail the batch. It asks
+    /// for every update kind (`allowed_updates` is always sent: left out,
+    /// Telegram would keep whatever list an earlier call set).
     pub async fn get_updates(
         &self,
         offset: Option<i64>,
         limit: u32,
         timeout: Duration,
-    ) -> Result<Vec<Result<Update, BadUpdate>>, Error> {
-        self.poll_updates(offset, limit, timeout, Vec::new()).await
+    ) -> Result<Vec<Result<Received, BadUpdate>>, Error> {
+        self.poll_updates(offset, limit, timeout, Vec::new(), types::UPDATE_KINDS)
+            .await
     }
 
     /// [`get_updates`](Client::get_updates) that leaves out the updates whose
     /// ids are in `in_hand` (sorted) without decoding them: while a handler
     /// holds the oldest update, Telegram hands out the same updates again on
     /// every poll, and decoding them again was most of a burst's io work.
+    /// `allowed` is sent as `allowed_updates`, always.
     pub(crate) async fn poll_updates(
         &self,
         offset: Option<i64>,
         limit: u32,
         timeout: Duration,
         in_hand: Vec<i64>,
-    ) -> Result<Vec<Result<Update, BadUpdate>>, Error> {
+        allowed: &[&str],
+    ) -> Result<Vec<Result<Received, BadUpdate>>, Error> {
         #[derive(Serialize)]
-        struct Params {
+        struct Params<'a> {
             #[serde(skip_serializing_if = "Option::is_none")]
             offset: Option<i64>,
             limit: u32,
             timeout: u64,
+            allowed_updates: &'a [&'a str],
         }
         let params = Params {
             offset,
             limit,
             timeout: timeout.as_secs(),
+            allowed_updates: allowed,
         };
         let body = encode("getUpdates", &params)?;
         let parse = move |raw: Vec<Box<RawValue>>| {
@@ -404,9 +404,9 @@ mod tests {
             .collect();
         let client = Client::new(&api.url(), &Token::parse(FakeApi::TOKEN).unwrap(), 2);
         let rt = crate::Runtime::new();
-        let poll = client.poll_updates(None, 100, Duration::ZERO, vec![ids[0], ids[2]]);
+        let poll = client.poll_updates(None, 100, Duration::ZERO, vec![ids[0], ids[2]], &[]);
         let batch = rt.block_on(poll).unwrap().unwrap();
-        let got: Vec<i64> = batch.into_iter().map(|u| u.unwrap().id).collect();
+        let got: Vec<i64> = batch.into_iter().map(|u| u.unwrap().id()).collect();
         assert_eq!(got, [ids[1]], "only the update not in hand comes back");
         assert_eq!(api.deliveries(ids[0]), 1, "the fake did hand it out");
     }

@@ -1,19 +1,26 @@
-//! Bot API data: what arrives (`Update`, `Message`, …) and what we send
-//! (`SendMessage`, keyboards).
+//! Bot API data as the runtime holds it: the id newtypes every type uses,
+//! the typed [`Update`] (generated, with [`Update::chat`] and friends written
+//! here) and the form an update travels in from `getUpdates` to a handler
+//! ([`Received`]: the typed view and its raw JSON). Every generated type is
+//! re-exported here, so `api::types::InlineKeyboardMarkup` is the one name.
 //!
-//! Only the fields a bot needs first are typed; unknown fields are ignored,
-//! and so is the absence of a field the runtime never reads (`date`, a
-//! chat's `type`, a user's `first_name`): being strict there would drop an
-//! update for nothing. Ids and the chat of a message are required. An
-//! update kind we do not know is kept whole as raw JSON
-//! ([`UpdateKind::Other`]) so that a Bot API addition never breaks a bot.
-//! Each update of a batch is parsed on its own: one that breaks the schema is
-//! reported as a [`BadUpdate`] and must not fail its neighbours.
+//! An update is decoded once, on the io thread that fetched it, with the
+//! nesting limit of [`decode`](super::generated::decode): the executor thread
+//! only routes it. The poller reads its `update_id` first, from the leading
+//! bytes, and skips the updates in hand without decoding them at all.
+//! Unknown fields are ignored and an unknown kind decodes as an `Update`
+//! whose [`kind`](Update::kind) is `None`; its raw JSON stays reachable
+//! ([`Received::raw`], `Context::raw`). Each update of a batch is decoded on
+//! its own: one that breaks the schema, or nests too deep, is reported as a
+//! [`BadUpdate`] and must not fail its neighbours.
 //!
 //! Must not: fail a whole batch because one update is odd.
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+
+// Every generated type, here beside the ids they use: `api::types::Message`.
+pub use super::generated::types::*;
 
 /// A chat's id. Groups and channels are negative.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -30,120 +37,112 @@ pub struct UserId(pub i64);
 #[serde(transparent)]
 pub struct MessageId(pub i64);
 
-/// One incoming update.
+/// One update from `getUpdates`: the typed view, decoded once, and the JSON
+/// it came as.
 #[derive(Clone, Debug)]
-pub struct Update {
+pub struct Received {
+    update: Update,
+    raw: Box<RawValue>,
+}
+
+impl Received {
     /// Telegram's sequence number; confirmation works on it.
-    pub id: i64,
-    /// What happened.
-    pub kind: UpdateKind,
-}
+    pub fn id(&self) -> i64 {
+        self.update.update_id
+    }
 
-/// The kinds of update smolgram types; everything else is [`UpdateKind::Other`].
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub enum UpdateKind {
-    /// A new message.
-    Message(Message),
-    /// A message was edited.
-    EditedMessage(Message),
-    /// An inline keyboard button was pressed.
-    CallbackQuery(CallbackQuery),
-    /// Any other update, kept whole (including `update_id`).
-    Other(Box<RawValue>),
-}
+    /// The typed update.
+    pub fn update(&self) -> &Update {
+        &self.update
+    }
 
-/// A message.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Message {
-    /// Its id within the chat.
-    #[serde(rename = "message_id")]
-    pub id: MessageId,
-    /// The sender; absent in channels.
-    pub from: Option<User>,
-    /// Where it was sent.
-    pub chat: Chat,
-    /// Unix time it was sent; 0 for an inaccessible message (or if absent).
-    #[serde(default)]
-    pub date: i64,
-    /// The text, for text messages.
-    pub text: Option<String>,
-}
+    /// The update's JSON as Telegram sent it, `update_id` included: for
+    /// fields and kinds newer than these types.
+    pub fn raw(&self) -> &str {
+        self.raw.get()
+    }
 
-/// A chat.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Chat {
-    /// Its id.
-    pub id: ChatId,
-    /// `private`, `group`, `supergroup` or `channel` (empty if absent).
-    #[serde(rename = "type", default)]
-    pub kind: String,
-    /// The title of a group or channel.
-    pub title: Option<String>,
-    /// The `@username`, without the `@`.
-    pub username: Option<String>,
-}
-
-/// A user or bot.
-#[derive(Clone, Debug, Deserialize)]
-pub struct User {
-    /// Its id.
-    pub id: UserId,
-    /// Whether it is a bot.
-    #[serde(default)]
-    pub is_bot: bool,
-    /// The first name.
-    #[serde(default)]
-    pub first_name: String,
-    /// The `@username`, without the `@`.
-    pub username: Option<String>,
-}
-
-/// A press on an inline keyboard button.
-#[derive(Clone, Debug, Deserialize)]
-pub struct CallbackQuery {
-    /// Pass it to `answerCallbackQuery`.
-    pub id: String,
-    /// Who pressed.
-    pub from: User,
-    /// The message that carried the button, if it is still accessible.
-    pub message: Option<Message>,
-    /// The button's `callback_data`.
-    pub data: Option<String>,
+    /// The typed update, without its JSON.
+    pub fn into_update(self) -> Update {
+        self.update
+    }
 }
 
 impl Update {
-    /// The message of a `message` or `edited_message` update.
-    pub fn message(&self) -> Option<&Message> {
-        match &self.kind {
-            UpdateKind::Message(m) | UpdateKind::EditedMessage(m) => Some(m),
-            _ => None,
-        }
+    /// The message of any kind that carries one: a new or edited message,
+    /// channel post or business message, or a guest message.
+    pub fn effective_message(&self) -> Option<&Message> {
+        [
+            &self.message,
+            &self.edited_message,
+            &self.channel_post,
+            &self.edited_channel_post,
+            &self.business_message,
+            &self.edited_business_message,
+            &self.guest_message,
+        ]
+        .into_iter()
+        .find_map(|m| m.as_deref())
     }
 
-    /// The chat the update belongs to, if any.
+    /// The chat the update belongs to, if its kind has one (a callback
+    /// query's is that of the message its button is under).
     pub fn chat(&self) -> Option<&Chat> {
-        match &self.kind {
-            UpdateKind::Message(m) | UpdateKind::EditedMessage(m) => Some(&m.chat),
-            UpdateKind::CallbackQuery(q) => q.message.as_ref().map(|m| &m.chat),
-            UpdateKind::Other(_) => None,
+        if let Some(m) = self.effective_message() {
+            return Some(&m.chat);
         }
+        if let Some(q) = &self.callback_query {
+            return match q.message.as_ref()? {
+                MaybeInaccessibleMessage::Message(m) => Some(&m.chat),
+                MaybeInaccessibleMessage::InaccessibleMessage(m) => Some(&m.chat),
+            };
+        }
+        let chat = [
+            self.deleted_business_messages.as_ref().map(|d| &d.chat),
+            self.message_reaction.as_ref().map(|r| &r.chat),
+            self.message_reaction_count.as_ref().map(|r| &r.chat),
+            self.my_chat_member.as_ref().map(|m| &m.chat),
+            self.chat_member.as_ref().map(|m| &m.chat),
+            self.chat_join_request.as_ref().map(|r| &r.chat),
+            self.chat_boost.as_ref().map(|b| &b.chat),
+            self.removed_chat_boost.as_ref().map(|b| &b.chat),
+            self.stopped_message_generation.as_ref().map(|s| &s.chat),
+            self.poll_answer
+                .as_ref()
+                .and_then(|a| a.voter_chat.as_ref()),
+        ];
+        chat.into_iter().flatten().next().map(|c| &**c)
     }
 
-    /// Who caused the update, if known.
+    /// Who caused the update, if its kind says.
     pub fn from(&self) -> Option<&User> {
-        match &self.kind {
-            UpdateKind::Message(m) | UpdateKind::EditedMessage(m) => m.from.as_ref(),
-            UpdateKind::CallbackQuery(q) => Some(&q.from),
-            UpdateKind::Other(_) => None,
+        if let Some(m) = self.effective_message() {
+            return m.from.as_deref();
         }
+        let user = [
+            self.callback_query.as_ref().map(|q| &q.from),
+            self.inline_query.as_ref().map(|q| &q.from),
+            self.chosen_inline_result.as_ref().map(|r| &r.from),
+            self.shipping_query.as_ref().map(|q| &q.from),
+            self.pre_checkout_query.as_ref().map(|q| &q.from),
+            self.purchased_paid_media.as_ref().map(|p| &p.from),
+            self.my_chat_member.as_ref().map(|m| &m.from),
+            self.chat_member.as_ref().map(|m| &m.from),
+            self.chat_join_request.as_ref().map(|r| &r.from),
+            self.business_connection.as_ref().map(|c| &c.user),
+            self.managed_bot.as_ref().map(|b| &b.user),
+            self.subscription.as_ref().map(|s| &s.user),
+            self.message_reaction.as_ref().and_then(|r| r.user.as_ref()),
+            self.poll_answer.as_ref().and_then(|a| a.user.as_ref()),
+        ];
+        user.into_iter().flatten().next().map(|u| &**u)
     }
 }
 
-/// The chat and the user an update kind smolgram does not type is about,
-/// read from its raw JSON (`chat.id`, `from.id` or `user.id` of the kind's
-/// object: inline queries, chat member updates, poll answers, …).
-pub(crate) fn actors_of(raw: &RawValue) -> (Option<ChatId>, Option<UserId>) {
+/// The chat and the user an update of a kind newer than our types is
+/// about, read from its raw JSON (`chat.id`, `from.id` or `user.id` of the
+/// kind's object).
+pub(crate) fn actors_of(raw: &str) -> (Option<ChatId>, Option<UserId>) {
     #[derive(Deserialize)]
     struct Id {
         id: i64,
@@ -154,8 +153,7 @@ pub(crate) fn actors_of(raw: &RawValue) -> (Option<ChatId>, Option<UserId>) {
         from: Option<Id>,
         user: Option<Id>,
     }
-    let Ok(fields) = serde_json::from_str::<std::collections::HashMap<&str, &RawValue>>(raw.get())
-    else {
+    let Ok(fields) = serde_json::from_str::<std::collections::HashMap<&str, &RawValue>>(raw) else {
         return (None, None);
     };
     let Some(actors) = fields
@@ -178,15 +176,6 @@ pub struct BadUpdate {
     pub reason: String,
 }
 
-/// The typed kinds; serde skips every other field without building it.
-#[derive(Deserialize)]
-struct Wire {
-    update_id: i64,
-    message: Option<Message>,
-    edited_message: Option<Message>,
-    callback_query: Option<CallbackQuery>,
-}
-
 /// The `update_id` of an update, read without decoding the rest: from the
 /// first bytes when the JSON starts with it, as Telegram's always does
 /// (`{"update_id":123,…`), else by a scan that skips every other field
@@ -201,121 +190,14 @@ pub(crate) fn update_id_of(json: &str) -> Option<i64> {
     })
 }
 
-/// Parses one update of a `getUpdates` batch.
-pub(crate) fn parse_update(raw: Box<RawValue>) -> Result<Update, BadUpdate> {
-    match serde_json::from_str::<Wire>(raw.get()) {
-        Ok(wire) => {
-            let kind = if let Some(m) = wire.message {
-                UpdateKind::Message(m)
-            } else if let Some(m) = wire.edited_message {
-                UpdateKind::EditedMessage(m)
-            } else if let Some(q) = wire.callback_query {
-                UpdateKind::CallbackQuery(q)
-            } else {
-                UpdateKind::Other(raw)
-            };
-            Ok(Update {
-                id: wire.update_id,
-                kind,
-            })
-        }
-        Err(e) => {
-            let id = update_id_of(raw.get());
-            Err(BadUpdate {
-                id,
-                reason: e.to_string(),
-            })
-        }
-    }
-}
-
-/// `sendMessage`'s parameters. Build with [`SendMessage::new`] and the setters.
-#[derive(Clone, Debug, Serialize)]
-pub struct SendMessage {
-    /// Where to send.
-    pub chat_id: ChatId,
-    /// What to say.
-    pub text: String,
-    /// `HTML`, `MarkdownV2` or none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parse_mode: Option<String>,
-    /// Which message this answers.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reply_parameters: Option<ReplyParameters>,
-    /// An inline keyboard under the message.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reply_markup: Option<InlineKeyboardMarkup>,
-}
-
-impl SendMessage {
-    /// A plain text message to `chat`.
-    pub fn new(chat: ChatId, text: impl Into<String>) -> Self {
-        SendMessage {
-            chat_id: chat,
-            text: text.into(),
-            parse_mode: None,
-            reply_parameters: None,
-            reply_markup: None,
-        }
-    }
-
-    /// Send it as a reply to `message` (still sent if that message is gone).
-    pub fn reply_to(mut self, message: MessageId) -> Self {
-        self.reply_parameters = Some(ReplyParameters {
-            message_id: message,
-            allow_sending_without_reply: true,
-        });
-        self
-    }
-
-    /// Attach an inline keyboard.
-    pub fn keyboard(mut self, keyboard: InlineKeyboardMarkup) -> Self {
-        self.reply_markup = Some(keyboard);
-        self
-    }
-}
-
-/// Which message a reply answers.
-#[derive(Clone, Debug, Serialize)]
-pub struct ReplyParameters {
-    /// The message answered.
-    pub message_id: MessageId,
-    /// Send anyway if that message was deleted.
-    pub allow_sending_without_reply: bool,
-}
-
-/// Rows of inline buttons under a message.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct InlineKeyboardMarkup {
-    /// The rows, top to bottom.
-    pub inline_keyboard: Vec<Vec<InlineKeyboardButton>>,
-}
-
-impl InlineKeyboardMarkup {
-    /// A keyboard with one row of buttons.
-    pub fn row(buttons: impl IntoIterator<Item = InlineKeyboardButton>) -> Self {
-        InlineKeyboardMarkup {
-            inline_keyboard: vec![buttons.into_iter().collect()],
-        }
-    }
-}
-
-/// An inline keyboard button that sends `callback_data` back to the bot.
-#[derive(Clone, Debug, Serialize)]
-pub struct InlineKeyboardButton {
-    /// The label.
-    pub text: String,
-    /// What the bot receives in [`CallbackQuery::data`] (1–64 bytes).
-    pub callback_data: String,
-}
-
-impl InlineKeyboardButton {
-    /// A button labelled `text` that sends `data`.
-    pub fn callback(text: impl Into<String>, data: impl Into<String>) -> Self {
-        InlineKeyboardButton {
-            text: text.into(),
-            callback_data: data.into(),
-        }
+/// Decodes one update of a `getUpdates` batch, under the nesting limit.
+pub(crate) fn parse_update(raw: Box<RawValue>) -> Result<Received, BadUpdate> {
+    match super::generated::decode::<Update>(raw.get()) {
+        Ok(update) => Ok(Received { update, raw }),
+        Err(e) => Err(BadUpdate {
+            id: update_id_of(raw.get()),
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -334,35 +216,63 @@ mod tests {
                 "from":{"id":42,"is_bot":false,"first_name":"A"},"text":"hi","entities":[]}}"#,
         ))
         .unwrap();
-        assert_eq!(u.id, 7);
-        assert_eq!(u.message().unwrap().text.as_deref(), Some("hi"));
-        assert_eq!(u.chat().unwrap().id, ChatId(42));
+        assert_eq!(u.id(), 7);
+        let update = u.update();
+        assert_eq!(update.kind(), Some(UpdateKind::Message));
+        assert_eq!(
+            update.effective_message().unwrap().text.as_deref(),
+            Some("hi")
+        );
+        assert_eq!(update.chat().unwrap().id, ChatId(42));
+        assert_eq!(update.from().unwrap().id, UserId(42));
     }
 
     #[test]
-    fn unknown_kind_is_kept_as_raw_json() {
+    fn unknown_kind_and_fields_are_kept_as_raw_json() {
         let json = r#"{"update_id":9,"some_future_update":{"x":1}}"#;
         let u = parse_update(raw(json)).unwrap();
-        match u.kind {
-            UpdateKind::Other(r) => assert_eq!(r.get(), json),
-            other => panic!("expected Other, got {other:?}"),
-        }
+        assert_eq!(u.update().kind(), None);
+        assert_eq!(u.raw(), json);
+        let json = r#"{"update_id":10,"message":{"message_id":1,"date":1,"future":[1],
+            "chat":{"id":1,"type":"private","future":{}}}}"#;
+        let u = parse_update(raw(json)).unwrap();
+        assert_eq!(u.update().kind(), Some(UpdateKind::Message));
+        assert!(u.raw().contains(r#""future":[1]"#));
     }
 
     #[test]
-    fn actors_of_untyped_kinds_are_found() {
-        let inline = raw(
-            r#"{"update_id":1,"inline_query":{"id":"q","from":{"id":77,"is_bot":false},"query":"x"}}"#,
+    fn actors_of_every_kind_are_found() {
+        let actors = |json: &str| {
+            let u = parse_update(raw(json)).unwrap();
+            let u = u.update();
+            (u.chat().map(|c| c.id), u.from().map(|u| u.id))
+        };
+        let user = r#"{"id":77,"is_bot":false,"first_name":"U"}"#;
+        let chat = r#"{"id":-5,"type":"group"}"#;
+        let inline = format!(
+            r#"{{"update_id":1,"inline_query":{{"id":"q","from":{user},"query":"x","offset":""}}}}"#
         );
-        assert_eq!(actors_of(&inline), (None, Some(UserId(77))));
-        let member = raw(r#"{"update_id":2,"chat_member":{"chat":{"id":-5},"from":{"id":8}}}"#);
-        assert_eq!(actors_of(&member), (Some(ChatId(-5)), Some(UserId(8))));
-        let poll = raw(r#"{"update_id":3,"poll_answer":{"poll_id":"p","user":{"id":9}}}"#);
-        assert_eq!(actors_of(&poll), (None, Some(UserId(9))));
-        assert_eq!(
-            actors_of(&raw(r#"{"update_id":4,"weird":[1,2]}"#)),
-            (None, None)
+        assert_eq!(actors(&inline), (None, Some(UserId(77))));
+        let member = r#"{"status":"member","user":{"id":8,"is_bot":false,"first_name":"M"}}"#;
+        let join = format!(
+            r#"{{"update_id":2,"chat_member":{{"chat":{chat},"from":{user},"date":1,
+                "old_chat_member":{member},"new_chat_member":{member}}}}}"#
         );
+        assert_eq!(actors(&join), (Some(ChatId(-5)), Some(UserId(77))));
+        let poll = format!(
+            r#"{{"update_id":3,"poll_answer":{{"poll_id":"p","user":{user},"option_ids":[0],
+                "option_persistent_ids":["a"]}}}}"#
+        );
+        assert_eq!(actors(&poll), (None, Some(UserId(77))));
+    }
+
+    #[test]
+    fn actors_of_kinds_newer_than_the_types_are_read_raw() {
+        let future = r#"{"update_id":1,"future_kind":{"chat":{"id":-5},"from":{"id":8}}}"#;
+        assert_eq!(actors_of(future), (Some(ChatId(-5)), Some(UserId(8))));
+        let user = r#"{"update_id":3,"future_kind":{"poll_id":"p","user":{"id":9}}}"#;
+        assert_eq!(actors_of(user), (None, Some(UserId(9))));
+        assert_eq!(actors_of(r#"{"update_id":4,"weird":[1,2]}"#), (None, None));
     }
 
     #[test]
@@ -377,20 +287,23 @@ mod tests {
     }
 
     #[test]
-    fn reply_with_keyboard_serializes_as_the_bot_api_expects() {
-        let m = SendMessage::new(ChatId(5), "hi")
-            .reply_to(MessageId(9))
-            .keyboard(InlineKeyboardMarkup::row([InlineKeyboardButton::callback(
-                "Ping", "ping",
-            )]));
-        let v = serde_json::to_value(&m).unwrap();
-        assert_eq!(v["chat_id"], 5);
-        assert_eq!(v["reply_parameters"]["message_id"], 9);
-        assert_eq!(
-            v["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
-            "ping"
-        );
-        assert!(v.get("parse_mode").is_none());
+    fn an_update_nested_too_deep_is_a_bad_update_not_a_stack_overflow() {
+        let message = |inner: &str| {
+            format!(r#"{{"message_id":1,"date":1,"chat":{{"id":1,"type":"private"}}{inner}}}"#)
+        };
+        let mut nested = message("");
+        for _ in 0..100 {
+            nested = message(&format!(r#","reply_to_message":{nested}"#));
+        }
+        let json = format!(r#"{{"update_id":12,"message":{nested}}}"#);
+        let bad = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || parse_update(raw(&json)).unwrap_err())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(bad.id, Some(12));
+        assert!(bad.reason.contains("nested deeper"), "{}", bad.reason);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! `/echo ARGS`, and any other text echoed back as a reply. Written with the
 //! public API only.
 
-use smolgram::api::types::{InlineKeyboardButton, InlineKeyboardMarkup, SendMessage};
+use smolgram::api::methods::SendMessage;
+use smolgram::api::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 use smolgram::{Bot, Context, HandlerResult};
 
 const HELP: &str = "Hi, I am a smolgram echo bot.\n\
@@ -35,7 +36,7 @@ pub(crate) fn bot() -> Bot {
             Ok(())
         })
         .callback(|ctx| async move {
-            if ctx.callback_query().and_then(|q| q.data.as_deref()) == Some("ping") {
+            if ctx.callback_data() == Some("ping") {
                 ctx.answer_callback_query(None).await?;
                 ctx.reply("pong").await?;
             } else {
@@ -49,8 +50,10 @@ async fn help(ctx: Context) -> HandlerResult {
     let Some(chat) = ctx.chat_id() else {
         return Ok(());
     };
-    let ping = InlineKeyboardMarkup::row([InlineKeyboardButton::callback("Ping", "ping")]);
-    ctx.send_message(&SendMessage::new(chat, HELP).keyboard(ping))
+    let ping = InlineKeyboardMarkup::new(vec![vec![
+        InlineKeyboardButton::new("Ping").callback_data("ping")
+    ]]);
+    ctx.send_message(&SendMessage::new(chat, HELP).reply_markup(ping))
         .await?;
     Ok(())
 }
