@@ -5,6 +5,10 @@
 //! a bot needs (`getMe`, long-polling `getUpdates` with offsets and 409
 //! conflicts, `sendMessage`, a few methods that answer `true`) over real
 //! HTTP/1.1, so the code under test runs its real client, sockets and all.
+//! The single-file sends (`sendPhoto`, `sendDocument`, …) answer a message
+//! holding the file, `editMessageText` the edited message, `deleteMessage`
+//! `true`; every other kind of update can be pushed, with a builder
+//! (`push_photo`, `push_inline_query`, …) or as JSON ([`FakeApi::push`]).
 //! The test side injects updates (`push_*`), observes what the bot did
 //! ([`sent`](FakeApi::sent), [`calls`](FakeApi::calls),
 //! [`confirmed_offset`](FakeApi::confirmed_offset),
@@ -36,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::api::types::{ChatId, MessageId};
+use crate::api::types::{ChatId, MessageId, UpdateKind, UserId};
 use state::{Shared, State};
 
 /// The bot's user id: the number before the colon of [`FakeApi::TOKEN`].
@@ -194,6 +198,68 @@ impl FakeApi {
     /// returns its `update_id`.
     pub fn push_callback(&self, chat: ChatId, data: &str) -> i64 {
         self.push_with(|s| s.callback_update(chat, data))
+    }
+
+    /// Queues an update of `kind` whose object is `object`, as it is (a
+    /// [`push_raw`](FakeApi::push_raw) that names the kind): for the kinds
+    /// no builder below covers.
+    pub fn push(&self, kind: UpdateKind, object: Value) -> i64 {
+        self.push_raw(serde_json::json!({ kind.name(): object }))
+    }
+
+    /// Queues a photo (one 640×480 size, file id `file_id`) from the user
+    /// behind `chat`, with an optional `caption`.
+    pub fn push_photo(&self, chat: ChatId, file_id: &str, caption: Option<&str>) -> i64 {
+        let mut fields = serde_json::json!({ "photo": [{
+            "file_id": file_id, "file_unique_id": format!("u-{file_id}"),
+            "width": 640, "height": 480, "file_size": 1024,
+        }]});
+        if let Some(caption) = caption {
+            fields["caption"] = caption.into();
+        }
+        self.push_with(|s| s.message_update("message", chat, fields))
+    }
+
+    /// Queues a document named `file_name` (file id `file_id`) from the user
+    /// behind `chat`.
+    pub fn push_document(&self, chat: ChatId, file_id: &str, file_name: &str) -> i64 {
+        let fields = serde_json::json!({ "document": {
+            "file_id": file_id, "file_unique_id": format!("u-{file_id}"),
+            "file_name": file_name, "file_size": 1024,
+        }});
+        self.push_with(|s| s.message_update("message", chat, fields))
+    }
+
+    /// Queues a shared location from the user behind `chat`.
+    pub fn push_location(&self, chat: ChatId, latitude: f64, longitude: f64) -> i64 {
+        let fields = serde_json::json!({
+            "location": { "latitude": latitude, "longitude": longitude },
+        });
+        self.push_with(|s| s.message_update("message", chat, fields))
+    }
+
+    /// Queues an `edited_message`: the last message in `chat` now reads `text`.
+    pub fn push_edited(&self, chat: ChatId, text: &str) -> i64 {
+        let fields = serde_json::json!({ "text": text });
+        self.push_with(|s| s.message_update("edited_message", chat, fields))
+    }
+
+    /// Queues a `channel_post` of `text` in `chat` (use a channel id, from
+    /// -1000000000000 down, for a chat of type `channel`).
+    pub fn push_channel_post(&self, chat: ChatId, text: &str) -> i64 {
+        let fields = serde_json::json!({ "text": text });
+        self.push_with(|s| s.message_update("channel_post", chat, fields))
+    }
+
+    /// Queues an `inline_query` of `query` from `user`.
+    pub fn push_inline_query(&self, user: UserId, query: &str) -> i64 {
+        self.push_with(|s| s.inline_query_update(user, query))
+    }
+
+    /// Queues a `chat_member` update: `user`'s status in `chat` went from
+    /// `old` to `new` (`member`, `left`, `kicked`, `restricted`, …).
+    pub fn push_chat_member(&self, chat: ChatId, user: UserId, old: &str, new: &str) -> i64 {
+        self.push_with(|s| s.chat_member_update(chat, user, old, new))
     }
 
     /// Queues `update` as it is, after setting its `update_id` to the next

@@ -117,13 +117,16 @@ async fn answer(shared: &Shared, req: &Request) -> Option<Response> {
         // A call takes one fault at most: one that took it here waits for none.
         "getupdates" => return get_updates(shared, &params, !took_fault).await,
         "sendmessage" => send_message(shared, params),
+        "sendphoto" | "senddocument" | "sendvideo" | "sendanimation" | "sendaudio"
+        | "sendvoice" | "sendsticker" => send_media(shared, &method, params),
+        "editmessagetext" => edit_message_text(shared, &params),
         "answercallbackquery"
         | "deletewebhook"
         | "setmycommands"
         | "sendchataction"
+        | "deletemessage"
         | "close"
-        | "logout"
-        | "editmessagetext" => ok(Value::Bool(true)),
+        | "logout" => ok(Value::Bool(true)),
         _ => api_error(404, "Not Found", None),
     })
 }
@@ -243,6 +246,32 @@ fn send_message(shared: &Shared, params: Params) -> Response {
         .map(MessageId);
     let message = shared.with(|s| s.send(chat, &text, reply_to, Value::Object(params)));
     ok(message)
+}
+
+/// `sendPhoto` and the other single-file sends: a message holding the file.
+fn send_media(shared: &Shared, method: &str, params: Params) -> Response {
+    let Some(chat) = int_param(&params, "chat_id").map(ChatId) else {
+        return api_error(400, "Bad Request: chat not found", None);
+    };
+    let params = Value::Object(params);
+    ok(shared.with(|s| s.send_media(chat, method, &params)))
+}
+
+/// `editMessageText`: the edited message for a chat message, `true` for an
+/// inline one, as Telegram answers.
+fn edit_message_text(shared: &Shared, params: &Params) -> Response {
+    let text = params
+        .get("text")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match (
+        int_param(params, "chat_id"),
+        int_param(params, "message_id"),
+    ) {
+        (Some(chat), Some(id)) => ok(shared.with(|s| s.edited_text(ChatId(chat), id, text))),
+        _ if params.contains_key("inline_message_id") => ok(Value::Bool(true)),
+        _ => api_error(400, "Bad Request: message to edit not found", None),
+    }
 }
 
 /// The query string and the body, merged (the body wins).

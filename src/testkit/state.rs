@@ -23,7 +23,7 @@ use event_listener::{Event, EventListener};
 use serde_json::{json, Value};
 
 use super::{Fault, Sent, BOT_ID};
-use crate::api::types::{ChatId, MessageId};
+use crate::api::types::{ChatId, MessageId, UserId};
 use crate::Shutdown;
 
 /// The state and the three ways to wait for it.
@@ -134,6 +134,7 @@ pub(crate) struct State {
     /// What a callback button hangs under: the bot's last message per chat.
     last_bot_message: HashMap<ChatId, (i64, String)>,
     callbacks: u64,
+    inline_queries: u64,
     /// Lowercase method name, parameters and arrival time, in arrival order.
     calls: Vec<(String, Value, Instant)>,
     sent: Vec<Sent>,
@@ -155,6 +156,7 @@ impl Default for State {
             last_message_id: HashMap::new(),
             last_bot_message: HashMap::new(),
             callbacks: 0,
+            inline_queries: 0,
             calls: Vec::new(),
             sent: Vec::new(),
             sent_per_chat: HashMap::new(),
@@ -222,6 +224,146 @@ impl State {
             "chat_instance": chat.0.to_string(),
             "data": data,
         }})
+    }
+
+    /// A message from the user behind `chat` with `fields` (photo, caption,
+    /// …) under `kind` (`message`, `channel_post`, …); an `edited_*` kind
+    /// edits the chat's last message instead of taking a new id.
+    pub(crate) fn message_update(&mut self, kind: &str, chat: ChatId, fields: Value) -> Value {
+        let edited = kind.starts_with("edited_");
+        let message_id = if edited {
+            self.last_message_id.get(&chat).copied().unwrap_or(1)
+        } else {
+            self.next_message_id(chat)
+        };
+        let mut message = json!({
+            "message_id": message_id,
+            "chat": chat_json(chat),
+            "date": unix_now(),
+        });
+        // Channel posts have no sender; everything else comes from the user.
+        if !kind.contains("channel_post") {
+            message["from"] = user_json(chat);
+        }
+        if edited {
+            message["edit_date"] = unix_now().into();
+        }
+        if let (Value::Object(message), Value::Object(fields)) = (&mut message, fields) {
+            message.extend(fields);
+        }
+        json!({ kind: message })
+    }
+
+    /// An `inline_query` update from `user`.
+    pub(crate) fn inline_query_update(&mut self, user: UserId, query: &str) -> Value {
+        self.inline_queries += 1;
+        json!({ "inline_query": {
+            "id": format!("testkit-inline-{}", self.inline_queries),
+            "from": user_json(ChatId(user.0)),
+            "query": query,
+            "offset": "",
+            "chat_type": "sender",
+        }})
+    }
+
+    /// A `chat_member` update: `user`'s status in `chat` went from `old` to
+    /// `new` (`member`, `left`, `kicked`, …), changed by the user itself.
+    pub(crate) fn chat_member_update(
+        &mut self,
+        chat: ChatId,
+        user: UserId,
+        old: &str,
+        new: &str,
+    ) -> Value {
+        let member = |status: &str| json!({"status": status, "user": user_json(ChatId(user.0))});
+        json!({ "chat_member": {
+            "chat": chat_json(chat),
+            "from": user_json(ChatId(user.0)),
+            "date": unix_now(),
+            "old_chat_member": member(old),
+            "new_chat_member": member(new),
+        }})
+    }
+
+    /// Answers a `send<Media>` (`method` lowercase) to `chat`: a message
+    /// from the bot holding the file, as Telegram returns it.
+    pub(crate) fn send_media(&mut self, chat: ChatId, method: &str, params: &Value) -> Value {
+        let file = |n: &str| {
+            let id = params.get(n).map_or_else(String::new, |v| match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            });
+            json!({"file_id": id, "file_unique_id": format!("u-{id}")})
+        };
+        let with = |mut v: Value, extra: Value| {
+            if let (Value::Object(v), Value::Object(extra)) = (&mut v, extra) {
+                v.extend(extra);
+            }
+            v
+        };
+        let sized = json!({"width": 640, "height": 480});
+        let (field, value) = match method {
+            "sendphoto" => ("photo", json!([with(file("photo"), sized)])),
+            "senddocument" => ("document", file("document")),
+            "sendvideo" => (
+                "video",
+                with(file("video"), with(sized, json!({"duration": 1}))),
+            ),
+            "sendanimation" => (
+                "animation",
+                with(file("animation"), with(sized, json!({"duration": 1}))),
+            ),
+            "sendaudio" => ("audio", with(file("audio"), json!({"duration": 1}))),
+            "sendvoice" => ("voice", with(file("voice"), json!({"duration": 1}))),
+            _ => (
+                "sticker",
+                with(
+                    file("sticker"),
+                    with(
+                        sized,
+                        json!({"type": "regular", "is_animated": false, "is_video": false}),
+                    ),
+                ),
+            ),
+        };
+        let id = self.next_message_id(chat);
+        // A button may hang under a photo too: it is the bot's last message.
+        let caption = params.get("caption").and_then(Value::as_str);
+        self.last_bot_message
+            .insert(chat, (id, caption.unwrap_or_default().to_owned()));
+        self.touch();
+        let mut message = json!({
+            "message_id": id,
+            "from": bot_json(),
+            "chat": chat_json(chat),
+            "date": unix_now(),
+            field: value,
+        });
+        if let Some(caption) = params.get("caption") {
+            message["caption"] = caption.clone();
+        }
+        message
+    }
+
+    /// Answers an `editMessageText` of a chat message: the edited message.
+    pub(crate) fn edited_text(&mut self, chat: ChatId, message_id: i64, text: &str) -> Value {
+        if self
+            .last_bot_message
+            .get(&chat)
+            .is_some_and(|(id, _)| *id == message_id)
+        {
+            self.last_bot_message
+                .insert(chat, (message_id, text.to_owned()));
+        }
+        self.touch();
+        json!({
+            "message_id": message_id,
+            "from": bot_json(),
+            "chat": chat_json(chat),
+            "date": unix_now(),
+            "edit_date": unix_now(),
+            "text": text,
+        })
     }
 
     /// Records one call; every call is kept, faulted or not.
@@ -411,7 +553,11 @@ fn user_json(chat: ChatId) -> Value {
 }
 
 /// Positive ids are private chats, negative ones groups, as in Telegram.
+/// Ids from -1000000000000 down are channels (and supergroups), as Telegram numbers them.
 fn chat_json(chat: ChatId) -> Value {
+    if chat.0 <= -1_000_000_000_000 {
+        return json!({ "id": chat.0, "type": "channel", "title": "Testkit channel" });
+    }
     if chat.0 > 0 {
         json!({ "id": chat.0, "type": "private", "first_name": "User" })
     } else {
