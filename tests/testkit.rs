@@ -372,7 +372,7 @@ fn methods_that_only_acknowledge_answer_true() {
         "deleteWebhook",
         "setMyCommands",
         "sendChatAction",
-        "editMessageText",
+        "deleteMessage",
         "close",
         "logOut",
     ] {
@@ -384,6 +384,21 @@ fn methods_that_only_acknowledge_answer_true() {
         );
         assert_eq!(api.calls(method).len(), 1, "{method}");
     }
+    // An edit of a chat message answers the message, an inline one `true`.
+    let (status, body) = call(
+        &agent,
+        &api,
+        "editMessageText",
+        json!({"chat_id": 1, "message_id": 1, "text": "new"}),
+    );
+    assert_eq!((status, &body["result"]["text"]), (200, &json!("new")));
+    let (_, inline) = call(
+        &agent,
+        &api,
+        "editMessageText",
+        json!({"inline_message_id": "i", "text": "new"}),
+    );
+    assert_eq!(inline["result"], true);
 }
 
 #[test]
