@@ -10,8 +10,9 @@
 //!   `new(required…)` and a setter per optional field;
 //! - a union is an enum of boxed members: told apart by its discriminator
 //!   when it has one (`type`, `status`, `source`), else tried in turn, most
-//!   required fields first; a kind this version does not know decodes as
-//!   `Unknown(Value)`, never as an error;
+//!   required fields first, always from the union's raw JSON text, never
+//!   through a `Value` (one decoder per member, not two); a kind this
+//!   version does not know decodes as `Unknown(Value)`, never as an error;
 //! - ids that are chats, users or messages are smolgram's newtypes;
 //!   `Integer or String` (a `chat_id`) is a `Recipient`; `InputFile` the
 //!   hand-written `InputFile`, and so is a `String` that names a file to
@@ -401,8 +402,10 @@ impl<'a> Model<'a> {
         )
         .unwrap();
         out.push_str("#![allow(clippy::new_without_default, clippy::too_many_arguments)]\n\n");
-        out.push_str("use serde::de::Error as _;\nuse serde::{Deserialize, Deserializer, Serialize};\nuse serde_json::Value;\n\n");
-        out.push_str("use super::support::{InputFile, Recipient};\nuse crate::api::types::{ChatId, MessageId, UserId};\n\n");
+        out.push_str(
+            "use serde::{Deserialize, Deserializer, Serialize};\nuse serde_json::Value;\n\n",
+        );
+        out.push_str("use super::support::{field_of, member, raw, InputFile, Recipient};\nuse crate::api::types::{ChatId, MessageId, UserId};\n\n");
         let update = self
             .types
             .get("Update")
@@ -464,7 +467,10 @@ impl<'a> Model<'a> {
             writeln!(out, "    /// `{name}`.\n    {variant},").unwrap();
         }
         out.push_str("}\n\nimpl UpdateKind {\n    /// Every kind, in the order of [`Update`]'s fields.\n    pub const ALL: &'static [UpdateKind] = &[");
-        let all: Vec<String> = kinds.iter().map(|(_, v)| format!("UpdateKind::{v}")).collect();
+        let all: Vec<String> = kinds
+            .iter()
+            .map(|(_, v)| format!("UpdateKind::{v}"))
+            .collect();
         out.push_str(&all.join(", "));
         out.push_str("];\n\n    /// The kind's name, as `allowed_updates` spells it.\n    pub const fn name(self) -> &'static str {\n        match self {\n");
         for (name, variant) in &kinds {
@@ -608,11 +614,10 @@ impl<'a> Model<'a> {
             out.push_str("///\n/// A kind this version does not know decodes as `Unknown`, never as an error.\n");
         }
         let untagged_decode = union.discriminator.is_none() && !hand;
-        if untagged_decode {
-            out.push_str("#[derive(Clone, Debug, Serialize, Deserialize)]\n");
-        } else {
-            out.push_str("#[derive(Clone, Debug, Serialize)]\n");
+        if untagged_decode && !union.extra.is_empty() {
+            panic!("{}: extra items need a discriminator", t.name);
         }
+        out.push_str("#[derive(Clone, Debug, Serialize)]\n");
         out.push_str("#[serde(untagged)]\n#[non_exhaustive]\n");
         writeln!(out, "pub enum {name} {{").unwrap();
         let mut order: Vec<usize> = (0..members.len()).collect();
@@ -656,6 +661,9 @@ impl<'a> Model<'a> {
         out.push_str("}\n\n");
         if let Some(field) = &union.discriminator {
             self.tagged_decode(out, &name, field, union, &variants);
+        } else if untagged_decode {
+            let tried: Vec<String> = order.iter().map(|&i| variants[i].clone()).collect();
+            self.untagged_decode(out, &name, &tried, false);
         }
         for (m, variant) in members.iter().zip(&variants) {
             from_member(out, &name, variant, &rust_type_name(m));
@@ -668,6 +676,9 @@ impl<'a> Model<'a> {
             .map_or(0, |t| t.fields.iter().filter(|f| f.required).count())
     }
 
+    /// A discriminated union's `Deserialize`: the tag peeked from the raw
+    /// text, then the member decoded from that text (see `support.rs` for
+    /// why never through a `Value`).
     fn tagged_decode(
         &self,
         out: &mut String,
@@ -678,18 +689,18 @@ impl<'a> Model<'a> {
     ) {
         writeln!(
             out,
-            "impl<'de> Deserialize<'de> for {name} {{\n    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {{\n        let value = Value::deserialize(deserializer)?;"
+            "impl<'de> Deserialize<'de> for {name} {{\n    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {{\n        let raw = raw(deserializer)?;\n        let json = raw.get();"
         )
         .unwrap();
         for extra in &union.extra {
             match parse(extra) {
-                Ty::Str => out.push_str("        if let Value::String(text) = value {\n            return Ok(Self::Text(text));\n        }\n"),
-                _ => out.push_str("        if value.is_array() {\n            return Vec::deserialize(value).map(Self::List).map_err(D::Error::custom);\n        }\n"),
+                Ty::Str => out.push_str("        if json.starts_with('\"') {\n            return member(json).map(Self::Text);\n        }\n"),
+                _ => out.push_str("        if json.starts_with('[') {\n            return member(json).map(Self::List);\n        }\n"),
             }
         }
         writeln!(
             out,
-            "        let tag = value.get(\"{field}\").and_then(Value::as_str).map(str::to_owned);\n        Ok(match tag.as_deref() {{"
+            "        Ok(match field_of::<String>(json, \"{field}\").as_deref() {{"
         )
         .unwrap();
         // Members that share a value (cached and uploaded inline results) are
@@ -704,18 +715,40 @@ impl<'a> Model<'a> {
         }
         for (value, list) in &by_value {
             let mut arm = format!(
-                "Self::{}(Box::deserialize(value).map_err(D::Error::custom)?)",
+                "Self::{}(member(json)?)",
                 variants[*list.last().expect("not empty")]
             );
             for &i in list.iter().rev().skip(1) {
                 arm = format!(
-                    "match Box::deserialize(&value) {{ Ok(member) => Self::{}(member), Err(_) => {arm} }}",
+                    "match member::<_, D::Error>(json) {{ Ok(member) => Self::{}(member), Err(_) => {arm} }}",
                     variants[i]
                 );
             }
             writeln!(out, "            Some(\"{value}\") => {arm},").unwrap();
         }
-        out.push_str("            _ => Self::Unknown(value),\n        })\n    }\n}\n\n");
+        out.push_str("            _ => Self::Unknown(member(json)?),\n        })\n    }\n}\n\n");
+    }
+
+    /// A union without a discriminator: its members tried in turn from the
+    /// raw text, in the order `variants` lists them, `true` last.
+    fn untagged_decode(&self, out: &mut String, name: &str, variants: &[String], has_true: bool) {
+        writeln!(
+            out,
+            "impl<'de> Deserialize<'de> for {name} {{\n    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {{\n        let raw = raw(deserializer)?;\n        let json = raw.get();"
+        )
+        .unwrap();
+        let mut tried: Vec<&str> = variants.iter().map(String::as_str).collect();
+        if has_true {
+            tried.push("True");
+        }
+        for variant in tried {
+            writeln!(
+                out,
+                "        if let Ok(member) = member::<_, D::Error>(json) {{\n            return Ok(Self::{variant}(member));\n        }}"
+            )
+            .unwrap();
+        }
+        out.push_str("        member(json).map(Self::Unknown)\n    }\n}\n\n");
     }
 
     fn anonymous_union(&self, out: &mut String, members: &[String], name: &str) {
@@ -735,11 +768,7 @@ impl<'a> Model<'a> {
             "/// One of {listed}: a union the Bot API writes inline ([Bot API]({DOCS}#available-types)).\n///\n/// A kind this version does not know decodes as `Unknown`, never as an error."
         )
         .unwrap();
-        if tagged.is_some() {
-            out.push_str("#[derive(Clone, Debug, Serialize)]\n");
-        } else {
-            out.push_str("#[derive(Clone, Debug, Serialize, Deserialize)]\n");
-        }
+        out.push_str("#[derive(Clone, Debug, Serialize)]\n");
         out.push_str("#[serde(untagged)]\n#[non_exhaustive]\n");
         writeln!(out, "pub enum {name} {{").unwrap();
         let variants = variant_names(name, &objects);
@@ -775,6 +804,9 @@ impl<'a> Model<'a> {
                 extra: Vec::new(),
             };
             self.tagged_decode(out, name, &field, &union, &variants);
+        } else {
+            let tried: Vec<String> = order.iter().map(|&i| variants[i].clone()).collect();
+            self.untagged_decode(out, name, &tried, members.iter().any(|m| m == "True"));
         }
         for (m, variant) in objects.iter().zip(&variants) {
             from_member(out, name, variant, &rust_type_name(m));

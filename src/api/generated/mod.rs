@@ -6,8 +6,9 @@
 //! fails when they differ from what the facts give. They are far over the
 //! usual file size: one item per API type or method, with nothing to split
 //! by concern. The hand-written files beside them are what the generated
-//! code stands on: `support` ([`Recipient`], [`InputFile`], the one union
-//! told apart by a field's value), `bounded` ([`decode`], the nesting limit),
+//! code stands on: `support` ([`Recipient`], [`InputFile`], the helpers that
+//! decode every union from its raw text, the one union told apart by a
+//! field's value), `bounded` ([`decode`], the nesting limit),
 //! `send` ([`Method`], [`Client::send`](crate::api::Client::send)) and
 //! `pace` ([`pace_class`], the rate-limit class of every method).
 //!

@@ -1,12 +1,25 @@
 //! What the generated types stand on and the generator cannot write: the
 //! chat a method is sent to ([`Recipient`]), a file to send ([`InputFile`]),
+//! the helpers every union decoder uses ([`raw`], [`field_of`], [`member`]),
 //! and the decoding of `MaybeInaccessibleMessage`, whose members are told
 //! apart by a value (`date` is 0 for an inaccessible message), not by a
 //! discriminator.
+//!
+//! A union is decoded from its own JSON text: taken raw, its tag peeked, then
+//! the member decoded from the text with `serde_json::from_str`. Reading it
+//! into a `serde_json::Value` first would compile a second decoder of every
+//! member (from a `Value` beside from text), `Message`'s 160 KiB included: the
+//! binary was 0.8 MB larger (see: #12). The text is a slice of a document
+//! [`decode`](super::decode) has already checked, so it is within the nesting
+//! limits too.
+//!
+//! Must not: decode a member through a `Value` or serde's untagged buffer.
 
-use serde::de::Error as _;
+use std::fmt;
+
+use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::types::{InaccessibleMessage, MaybeInaccessibleMessage, Message};
 use crate::api::types::{ChatId, UserId};
@@ -125,20 +138,78 @@ impl<'de> Deserialize<'de> for InputFile {
     }
 }
 
+/// A union's JSON text, as it came. Only serde_json's own deserializers can
+/// give it (not `serde_json::from_value`).
+pub(super) fn raw<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Box<RawValue>, D::Error> {
+    Box::<RawValue>::deserialize(deserializer)
+}
+
+/// A member decoded from the union's text `json`, its error in the outer
+/// decoder's type.
+pub(super) fn member<T: DeserializeOwned, E: serde::de::Error>(json: &str) -> Result<T, E> {
+    serde_json::from_str(json).map_err(E::custom)
+}
+
+/// The value of the top-level `field` of the object `json`, if it has one of
+/// type `T`; the other fields are skipped, not built.
+pub(super) fn field_of<T: DeserializeOwned>(json: &str, field: &str) -> Option<T> {
+    /// Seeks `.0` among an object's keys.
+    struct Seek<'f, T>(&'f str, std::marker::PhantomData<T>);
+    /// Whether a key is `.0`, without allocating it.
+    struct KeyIs<'f>(&'f str);
+    impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+        type Value = bool;
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+            deserializer.deserialize_str(self)
+        }
+    }
+    impl Visitor<'_> for KeyIs<'_> {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a key")
+        }
+        fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<bool, E> {
+            Ok(key == self.0)
+        }
+    }
+    impl<'de, T: DeserializeOwned> Visitor<'de> for Seek<'_, T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<T>, A::Error> {
+            // serde_json wants the whole object read, so the rest is skipped.
+            let mut value = None;
+            while let Some(found) = map.next_key_seed(KeyIs(self.0))? {
+                if found && value.is_none() {
+                    value = map.next_value::<Option<T>>().unwrap_or(None);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(value)
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    (&mut deserializer)
+        .deserialize_map(Seek(field, std::marker::PhantomData))
+        .ok()
+        .flatten()
+}
+
 /// Telegram's rule: an inaccessible message has `date` 0; any other date is
 /// a message the bot may read.
 impl<'de> Deserialize<'de> for MaybeInaccessibleMessage {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        if value.get("date").and_then(Value::as_i64) == Some(0) {
-            InaccessibleMessage::deserialize(value)
-                .map(|m| MaybeInaccessibleMessage::InaccessibleMessage(Box::new(m)))
-                .map_err(D::Error::custom)
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(if field_of::<i64>(json, "date") == Some(0) {
+            MaybeInaccessibleMessage::InaccessibleMessage(member::<Box<InaccessibleMessage>, _>(
+                json,
+            )?)
         } else {
-            Message::deserialize(value)
-                .map(|m| MaybeInaccessibleMessage::Message(Box::new(m)))
-                .map_err(D::Error::custom)
-        }
+            MaybeInaccessibleMessage::Message(member::<Box<Message>, _>(json)?)
+        })
     }
 }
 
@@ -170,6 +241,20 @@ mod tests {
         );
         let back: Recipient = serde_json::from_str("-1001").unwrap();
         assert_eq!(back, Recipient::Id(ChatId(-1001)));
+    }
+
+    #[test]
+    fn a_field_is_found_at_the_top_level_only() {
+        let json = r#"{"chat":{"type":"private"},"d\u0061te":0,"type":"photo","n":[1,{"x":2}]}"#;
+        assert_eq!(field_of::<String>(json, "type").as_deref(), Some("photo"));
+        assert_eq!(field_of::<i64>(json, "date"), Some(0), "an escaped key");
+        assert_eq!(field_of::<String>(json, "x"), None, "a nested key");
+        assert_eq!(
+            field_of::<String>(json, "n"),
+            None,
+            "a value of another type"
+        );
+        assert_eq!(field_of::<String>("[1]", "type"), None, "no object");
     }
 
     #[test]

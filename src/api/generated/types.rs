@@ -5,11 +5,10 @@
 
 #![allow(clippy::new_without_default, clippy::too_many_arguments)]
 
-use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use super::support::{InputFile, Recipient};
+use super::support::{field_of, member, raw, InputFile, Recipient};
 use crate::api::types::{ChatId, MessageId, UserId};
 
 /// The update kinds: the optional fields of [`Update`], as `allowed_updates` names them.
@@ -1506,16 +1505,14 @@ pub enum MessageOrigin {
 
 impl<'de> Deserialize<'de> for MessageOrigin {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("user") => Self::User(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("hidden_user") => {
-                Self::HiddenUser(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("chat") => Self::Chat(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("channel") => Self::Channel(Box::deserialize(value).map_err(D::Error::custom)?),
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("user") => Self::User(member(json)?),
+            Some("hidden_user") => Self::HiddenUser(member(json)?),
+            Some("chat") => Self::Chat(member(json)?),
+            Some("channel") => Self::Channel(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -1846,16 +1843,14 @@ pub enum PaidMedia {
 
 impl<'de> Deserialize<'de> for PaidMedia {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("live_photo") => {
-                Self::LivePhoto(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("photo") => Self::Photo(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("preview") => Self::Preview(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("video") => Self::Video(Box::deserialize(value).map_err(D::Error::custom)?),
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("live_photo") => Self::LivePhoto(member(json)?),
+            Some("photo") => Self::Photo(member(json)?),
+            Some("preview") => Self::Preview(member(json)?),
+            Some("video") => Self::Video(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -2029,22 +2024,18 @@ pub enum InputPollMedia {
 
 impl<'de> Deserialize<'de> for InputPollMedia {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("animation") => {
-                Self::Animation(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("audio") => Self::Audio(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("document") => Self::Document(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("live_photo") => {
-                Self::LivePhoto(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("location") => Self::Location(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("photo") => Self::Photo(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("venue") => Self::Venue(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("video") => Self::Video(Box::deserialize(value).map_err(D::Error::custom)?),
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("animation") => Self::Animation(member(json)?),
+            Some("audio") => Self::Audio(member(json)?),
+            Some("document") => Self::Document(member(json)?),
+            Some("live_photo") => Self::LivePhoto(member(json)?),
+            Some("location") => Self::Location(member(json)?),
+            Some("photo") => Self::Photo(member(json)?),
+            Some("venue") => Self::Venue(member(json)?),
+            Some("video") => Self::Video(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -2126,22 +2117,18 @@ pub enum InputPollOptionMedia {
 
 impl<'de> Deserialize<'de> for InputPollOptionMedia {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("animation") => {
-                Self::Animation(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("link") => Self::Link(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("live_photo") => {
-                Self::LivePhoto(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("location") => Self::Location(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("photo") => Self::Photo(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("sticker") => Self::Sticker(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("venue") => Self::Venue(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("video") => Self::Video(Box::deserialize(value).map_err(D::Error::custom)?),
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("animation") => Self::Animation(member(json)?),
+            Some("link") => Self::Link(member(json)?),
+            Some("live_photo") => Self::LivePhoto(member(json)?),
+            Some("location") => Self::Location(member(json)?),
+            Some("photo") => Self::Photo(member(json)?),
+            Some("sticker") => Self::Sticker(member(json)?),
+            Some("venue") => Self::Venue(member(json)?),
+            Some("video") => Self::Video(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -2683,15 +2670,13 @@ pub enum BackgroundFill {
 
 impl<'de> Deserialize<'de> for BackgroundFill {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("solid") => Self::Solid(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("gradient") => Self::Gradient(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("freeform_gradient") => {
-                Self::FreeformGradient(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("solid") => Self::Solid(member(json)?),
+            Some("gradient") => Self::Gradient(member(json)?),
+            Some("freeform_gradient") => Self::FreeformGradient(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -2769,18 +2754,14 @@ pub enum BackgroundType {
 
 impl<'de> Deserialize<'de> for BackgroundType {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("fill") => Self::Fill(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("wallpaper") => {
-                Self::Wallpaper(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("pattern") => Self::Pattern(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("chat_theme") => {
-                Self::ChatTheme(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("fill") => Self::Fill(member(json)?),
+            Some("wallpaper") => Self::Wallpaper(member(json)?),
+            Some("pattern") => Self::Pattern(member(json)?),
+            Some("chat_theme") => Self::ChatTheme(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -4445,23 +4426,16 @@ pub enum ChatMember {
 
 impl<'de> Deserialize<'de> for ChatMember {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value
-            .get("status")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("creator") => Self::Owner(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("administrator") => {
-                Self::Administrator(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("member") => Self::Member(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("restricted") => {
-                Self::Restricted(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("left") => Self::Left(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("kicked") => Self::Banned(Box::deserialize(value).map_err(D::Error::custom)?),
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "status").as_deref() {
+            Some("creator") => Self::Owner(member(json)?),
+            Some("administrator") => Self::Administrator(member(json)?),
+            Some("member") => Self::Member(member(json)?),
+            Some("restricted") => Self::Restricted(member(json)?),
+            Some("left") => Self::Left(member(json)?),
+            Some("kicked") => Self::Banned(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -5025,19 +4999,15 @@ pub enum StoryAreaType {
 
 impl<'de> Deserialize<'de> for StoryAreaType {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("location") => Self::Location(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("suggested_reaction") => {
-                Self::SuggestedReaction(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("link") => Self::Link(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("weather") => Self::Weather(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("unique_gift") => {
-                Self::UniqueGift(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("location") => Self::Location(member(json)?),
+            Some("suggested_reaction") => Self::SuggestedReaction(member(json)?),
+            Some("link") => Self::Link(member(json)?),
+            Some("weather") => Self::Weather(member(json)?),
+            Some("unique_gift") => Self::UniqueGift(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -5259,15 +5229,13 @@ pub enum ReactionType {
 
 impl<'de> Deserialize<'de> for ReactionType {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("emoji") => Self::Emoji(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("custom_emoji") => {
-                Self::CustomEmoji(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("paid") => Self::Paid(Box::deserialize(value).map_err(D::Error::custom)?),
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("emoji") => Self::Emoji(member(json)?),
+            Some("custom_emoji") => Self::CustomEmoji(member(json)?),
+            Some("paid") => Self::Paid(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -5651,12 +5619,12 @@ pub enum OwnedGift {
 
 impl<'de> Deserialize<'de> for OwnedGift {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("regular") => Self::Regular(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("unique") => Self::Unique(Box::deserialize(value).map_err(D::Error::custom)?),
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("regular") => Self::Regular(member(json)?),
+            Some("unique") => Self::Unique(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -5873,27 +5841,17 @@ pub enum BotCommandScope {
 
 impl<'de> Deserialize<'de> for BotCommandScope {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("default") => Self::Default(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("all_private_chats") => {
-                Self::AllPrivateChats(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("all_group_chats") => {
-                Self::AllGroupChats(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("all_chat_administrators") => {
-                Self::AllChatAdministrators(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("chat") => Self::Chat(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("chat_administrators") => {
-                Self::ChatAdministrators(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("chat_member") => {
-                Self::ChatMember(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("default") => Self::Default(member(json)?),
+            Some("all_private_chats") => Self::AllPrivateChats(member(json)?),
+            Some("all_group_chats") => Self::AllGroupChats(member(json)?),
+            Some("all_chat_administrators") => Self::AllChatAdministrators(member(json)?),
+            Some("chat") => Self::Chat(member(json)?),
+            Some("chat_administrators") => Self::ChatAdministrators(member(json)?),
+            Some("chat_member") => Self::ChatMember(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -6111,13 +6069,13 @@ pub enum MenuButton {
 
 impl<'de> Deserialize<'de> for MenuButton {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("commands") => Self::Commands(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("web_app") => Self::WebApp(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("default") => Self::Default(Box::deserialize(value).map_err(D::Error::custom)?),
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("commands") => Self::Commands(member(json)?),
+            Some("web_app") => Self::WebApp(member(json)?),
+            Some("default") => Self::Default(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -6216,16 +6174,13 @@ pub enum ChatBoostSource {
 
 impl<'de> Deserialize<'de> for ChatBoostSource {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value
-            .get("source")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("premium") => Self::Premium(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("gift_code") => Self::GiftCode(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("giveaway") => Self::Giveaway(Box::deserialize(value).map_err(D::Error::custom)?),
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "source").as_deref() {
+            Some("premium") => Self::Premium(member(json)?),
+            Some("gift_code") => Self::GiftCode(member(json)?),
+            Some("giveaway") => Self::Giveaway(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -6484,20 +6439,16 @@ pub enum InputMedia {
 
 impl<'de> Deserialize<'de> for InputMedia {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("animation") => {
-                Self::Animation(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("audio") => Self::Audio(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("document") => Self::Document(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("live_photo") => {
-                Self::LivePhoto(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("photo") => Self::Photo(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("video") => Self::Video(Box::deserialize(value).map_err(D::Error::custom)?),
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("animation") => Self::Animation(member(json)?),
+            Some("audio") => Self::Audio(member(json)?),
+            Some("document") => Self::Document(member(json)?),
+            Some("live_photo") => Self::LivePhoto(member(json)?),
+            Some("photo") => Self::Photo(member(json)?),
+            Some("video") => Self::Video(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -7327,15 +7278,13 @@ pub enum InputPaidMedia {
 
 impl<'de> Deserialize<'de> for InputPaidMedia {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("live_photo") => {
-                Self::LivePhoto(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("photo") => Self::Photo(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("video") => Self::Video(Box::deserialize(value).map_err(D::Error::custom)?),
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("live_photo") => Self::LivePhoto(member(json)?),
+            Some("photo") => Self::Photo(member(json)?),
+            Some("video") => Self::Video(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -7508,12 +7457,12 @@ pub enum InputProfilePhoto {
 
 impl<'de> Deserialize<'de> for InputProfilePhoto {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("static") => Self::Static(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("animated") => Self::Animated(Box::deserialize(value).map_err(D::Error::custom)?),
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("static") => Self::Static(member(json)?),
+            Some("animated") => Self::Animated(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -7597,12 +7546,12 @@ pub enum InputStoryContent {
 
 impl<'de> Deserialize<'de> for InputStoryContent {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("photo") => Self::Photo(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("video") => Self::Video(Box::deserialize(value).map_err(D::Error::custom)?),
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("photo") => Self::Photo(member(json)?),
+            Some("video") => Self::Video(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -8110,72 +8059,42 @@ pub enum RichText {
 
 impl<'de> Deserialize<'de> for RichText {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        if let Value::String(text) = value {
-            return Ok(Self::Text(text));
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        if json.starts_with('"') {
+            return member(json).map(Self::Text);
         }
-        if value.is_array() {
-            return Vec::deserialize(value)
-                .map(Self::List)
-                .map_err(D::Error::custom);
+        if json.starts_with('[') {
+            return member(json).map(Self::List);
         }
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("bold") => Self::Bold(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("italic") => Self::Italic(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("underline") => {
-                Self::Underline(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("strikethrough") => {
-                Self::Strikethrough(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("spoiler") => Self::Spoiler(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("date_time") => Self::DateTime(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("text_mention") => {
-                Self::TextMention(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("subscript") => {
-                Self::Subscript(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("superscript") => {
-                Self::Superscript(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("marked") => Self::Marked(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("code") => Self::Code(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("custom_emoji") => {
-                Self::CustomEmoji(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("mathematical_expression") => {
-                Self::MathematicalExpression(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("url") => Self::Url(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("email_address") => {
-                Self::EmailAddress(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("phone_number") => {
-                Self::PhoneNumber(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("bank_card_number") => {
-                Self::BankCardNumber(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("mention") => Self::Mention(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("hashtag") => Self::Hashtag(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("cashtag") => Self::Cashtag(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("bot_command") => {
-                Self::BotCommand(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("button") => Self::Button(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("anchor") => Self::Anchor(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("anchor_link") => {
-                Self::AnchorLink(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("reference") => {
-                Self::Reference(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("reference_link") => {
-                Self::ReferenceLink(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            _ => Self::Unknown(value),
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("bold") => Self::Bold(member(json)?),
+            Some("italic") => Self::Italic(member(json)?),
+            Some("underline") => Self::Underline(member(json)?),
+            Some("strikethrough") => Self::Strikethrough(member(json)?),
+            Some("spoiler") => Self::Spoiler(member(json)?),
+            Some("date_time") => Self::DateTime(member(json)?),
+            Some("text_mention") => Self::TextMention(member(json)?),
+            Some("subscript") => Self::Subscript(member(json)?),
+            Some("superscript") => Self::Superscript(member(json)?),
+            Some("marked") => Self::Marked(member(json)?),
+            Some("code") => Self::Code(member(json)?),
+            Some("custom_emoji") => Self::CustomEmoji(member(json)?),
+            Some("mathematical_expression") => Self::MathematicalExpression(member(json)?),
+            Some("url") => Self::Url(member(json)?),
+            Some("email_address") => Self::EmailAddress(member(json)?),
+            Some("phone_number") => Self::PhoneNumber(member(json)?),
+            Some("bank_card_number") => Self::BankCardNumber(member(json)?),
+            Some("mention") => Self::Mention(member(json)?),
+            Some("hashtag") => Self::Hashtag(member(json)?),
+            Some("cashtag") => Self::Cashtag(member(json)?),
+            Some("bot_command") => Self::BotCommand(member(json)?),
+            Some("button") => Self::Button(member(json)?),
+            Some("anchor") => Self::Anchor(member(json)?),
+            Some("anchor_link") => Self::AnchorLink(member(json)?),
+            Some("reference") => Self::Reference(member(json)?),
+            Some("reference_link") => Self::ReferenceLink(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -9073,52 +8992,34 @@ pub enum RichBlock {
 
 impl<'de> Deserialize<'de> for RichBlock {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("paragraph") => {
-                Self::Paragraph(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("heading") => {
-                Self::SectionHeading(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("pre") => Self::Preformatted(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("footer") => Self::Footer(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("divider") => Self::Divider(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("mathematical_expression") => {
-                Self::MathematicalExpression(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("anchor") => Self::Anchor(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("list") => Self::List(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("blockquote") => {
-                Self::BlockQuotation(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("expandable_blockquote") => {
-                Self::ExpandableBlockQuotation(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("pullquote") => {
-                Self::PullQuotation(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("collage") => Self::Collage(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("slideshow") => {
-                Self::Slideshow(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("table") => Self::Table(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("details") => Self::Details(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("map") => Self::Map(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("buttons") => Self::Buttons(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("animation") => {
-                Self::Animation(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("audio") => Self::Audio(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("document") => Self::Document(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("photo") => Self::Photo(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("video") => Self::Video(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("voice_note") => {
-                Self::VoiceNote(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("thinking") => Self::Thinking(Box::deserialize(value).map_err(D::Error::custom)?),
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("paragraph") => Self::Paragraph(member(json)?),
+            Some("heading") => Self::SectionHeading(member(json)?),
+            Some("pre") => Self::Preformatted(member(json)?),
+            Some("footer") => Self::Footer(member(json)?),
+            Some("divider") => Self::Divider(member(json)?),
+            Some("mathematical_expression") => Self::MathematicalExpression(member(json)?),
+            Some("anchor") => Self::Anchor(member(json)?),
+            Some("list") => Self::List(member(json)?),
+            Some("blockquote") => Self::BlockQuotation(member(json)?),
+            Some("expandable_blockquote") => Self::ExpandableBlockQuotation(member(json)?),
+            Some("pullquote") => Self::PullQuotation(member(json)?),
+            Some("collage") => Self::Collage(member(json)?),
+            Some("slideshow") => Self::Slideshow(member(json)?),
+            Some("table") => Self::Table(member(json)?),
+            Some("details") => Self::Details(member(json)?),
+            Some("map") => Self::Map(member(json)?),
+            Some("buttons") => Self::Buttons(member(json)?),
+            Some("animation") => Self::Animation(member(json)?),
+            Some("audio") => Self::Audio(member(json)?),
+            Some("document") => Self::Document(member(json)?),
+            Some("photo") => Self::Photo(member(json)?),
+            Some("video") => Self::Video(member(json)?),
+            Some("voice_note") => Self::VoiceNote(member(json)?),
+            Some("thinking") => Self::Thinking(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -9699,52 +9600,34 @@ pub enum InputRichBlock {
 
 impl<'de> Deserialize<'de> for InputRichBlock {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("paragraph") => {
-                Self::Paragraph(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("heading") => {
-                Self::SectionHeading(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("pre") => Self::Preformatted(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("footer") => Self::Footer(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("divider") => Self::Divider(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("mathematical_expression") => {
-                Self::MathematicalExpression(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("anchor") => Self::Anchor(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("list") => Self::List(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("blockquote") => {
-                Self::BlockQuotation(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("expandable_blockquote") => {
-                Self::ExpandableBlockQuotation(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("pullquote") => {
-                Self::PullQuotation(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("collage") => Self::Collage(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("slideshow") => {
-                Self::Slideshow(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("table") => Self::Table(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("details") => Self::Details(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("map") => Self::Map(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("buttons") => Self::Buttons(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("animation") => {
-                Self::Animation(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("audio") => Self::Audio(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("document") => Self::Document(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("photo") => Self::Photo(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("video") => Self::Video(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("voice_note") => {
-                Self::VoiceNote(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("thinking") => Self::Thinking(Box::deserialize(value).map_err(D::Error::custom)?),
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("paragraph") => Self::Paragraph(member(json)?),
+            Some("heading") => Self::SectionHeading(member(json)?),
+            Some("pre") => Self::Preformatted(member(json)?),
+            Some("footer") => Self::Footer(member(json)?),
+            Some("divider") => Self::Divider(member(json)?),
+            Some("mathematical_expression") => Self::MathematicalExpression(member(json)?),
+            Some("anchor") => Self::Anchor(member(json)?),
+            Some("list") => Self::List(member(json)?),
+            Some("blockquote") => Self::BlockQuotation(member(json)?),
+            Some("expandable_blockquote") => Self::ExpandableBlockQuotation(member(json)?),
+            Some("pullquote") => Self::PullQuotation(member(json)?),
+            Some("collage") => Self::Collage(member(json)?),
+            Some("slideshow") => Self::Slideshow(member(json)?),
+            Some("table") => Self::Table(member(json)?),
+            Some("details") => Self::Details(member(json)?),
+            Some("map") => Self::Map(member(json)?),
+            Some("buttons") => Self::Buttons(member(json)?),
+            Some("animation") => Self::Animation(member(json)?),
+            Some("audio") => Self::Audio(member(json)?),
+            Some("document") => Self::Document(member(json)?),
+            Some("photo") => Self::Photo(member(json)?),
+            Some("video") => Self::Video(member(json)?),
+            Some("voice_note") => Self::VoiceNote(member(json)?),
+            Some("thinking") => Self::Thinking(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -10704,46 +10587,44 @@ pub enum InlineQueryResult {
 
 impl<'de> Deserialize<'de> for InlineQueryResult {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("audio") => match Box::deserialize(&value) {
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("audio") => match member::<_, D::Error>(json) {
                 Ok(member) => Self::CachedAudio(member),
-                Err(_) => Self::Audio(Box::deserialize(value).map_err(D::Error::custom)?),
+                Err(_) => Self::Audio(member(json)?),
             },
-            Some("document") => match Box::deserialize(&value) {
+            Some("document") => match member::<_, D::Error>(json) {
                 Ok(member) => Self::CachedDocument(member),
-                Err(_) => Self::Document(Box::deserialize(value).map_err(D::Error::custom)?),
+                Err(_) => Self::Document(member(json)?),
             },
-            Some("gif") => match Box::deserialize(&value) {
+            Some("gif") => match member::<_, D::Error>(json) {
                 Ok(member) => Self::CachedGif(member),
-                Err(_) => Self::Gif(Box::deserialize(value).map_err(D::Error::custom)?),
+                Err(_) => Self::Gif(member(json)?),
             },
-            Some("mpeg4_gif") => match Box::deserialize(&value) {
+            Some("mpeg4_gif") => match member::<_, D::Error>(json) {
                 Ok(member) => Self::CachedMpeg4Gif(member),
-                Err(_) => Self::Mpeg4Gif(Box::deserialize(value).map_err(D::Error::custom)?),
+                Err(_) => Self::Mpeg4Gif(member(json)?),
             },
-            Some("photo") => match Box::deserialize(&value) {
+            Some("photo") => match member::<_, D::Error>(json) {
                 Ok(member) => Self::CachedPhoto(member),
-                Err(_) => Self::Photo(Box::deserialize(value).map_err(D::Error::custom)?),
+                Err(_) => Self::Photo(member(json)?),
             },
-            Some("sticker") => {
-                Self::CachedSticker(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("video") => match Box::deserialize(&value) {
+            Some("sticker") => Self::CachedSticker(member(json)?),
+            Some("video") => match member::<_, D::Error>(json) {
                 Ok(member) => Self::CachedVideo(member),
-                Err(_) => Self::Video(Box::deserialize(value).map_err(D::Error::custom)?),
+                Err(_) => Self::Video(member(json)?),
             },
-            Some("voice") => match Box::deserialize(&value) {
+            Some("voice") => match member::<_, D::Error>(json) {
                 Ok(member) => Self::CachedVoice(member),
-                Err(_) => Self::Voice(Box::deserialize(value).map_err(D::Error::custom)?),
+                Err(_) => Self::Voice(member(json)?),
             },
-            Some("article") => Self::Article(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("contact") => Self::Contact(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("game") => Self::Game(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("location") => Self::Location(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("venue") => Self::Venue(Box::deserialize(value).map_err(D::Error::custom)?),
-            _ => Self::Unknown(value),
+            Some("article") => Self::Article(member(json)?),
+            Some("contact") => Self::Contact(member(json)?),
+            Some("game") => Self::Game(member(json)?),
+            Some("location") => Self::Location(member(json)?),
+            Some("venue") => Self::Venue(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -12883,7 +12764,7 @@ impl InlineQueryResultCachedAudio {
 /// The `InputMessageContent` union: one of its member objects, told apart by their fields ([Bot API](https://core.telegram.org/bots/api#inputmessagecontent)).
 ///
 /// A kind this version does not know decodes as `Unknown`, never as an error.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum InputMessageContent {
@@ -12901,6 +12782,32 @@ pub enum InputMessageContent {
     Rich(Box<InputRichMessageContent>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
+}
+
+impl<'de> Deserialize<'de> for InputMessageContent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        if let Ok(member) = member::<_, D::Error>(json) {
+            return Ok(Self::Invoice(member));
+        }
+        if let Ok(member) = member::<_, D::Error>(json) {
+            return Ok(Self::Venue(member));
+        }
+        if let Ok(member) = member::<_, D::Error>(json) {
+            return Ok(Self::Location(member));
+        }
+        if let Ok(member) = member::<_, D::Error>(json) {
+            return Ok(Self::Contact(member));
+        }
+        if let Ok(member) = member::<_, D::Error>(json) {
+            return Ok(Self::Text(member));
+        }
+        if let Ok(member) = member::<_, D::Error>(json) {
+            return Ok(Self::Rich(member));
+        }
+        member(json).map(Self::Unknown)
+    }
 }
 
 impl From<InputTextMessageContent> for InputMessageContent {
@@ -13572,15 +13479,13 @@ pub enum RevenueWithdrawalState {
 
 impl<'de> Deserialize<'de> for RevenueWithdrawalState {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("pending") => Self::Pending(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("succeeded") => {
-                Self::Succeeded(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("failed") => Self::Failed(Box::deserialize(value).map_err(D::Error::custom)?),
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("pending") => Self::Pending(member(json)?),
+            Some("succeeded") => Self::Succeeded(member(json)?),
+            Some("failed") => Self::Failed(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -13676,23 +13581,17 @@ pub enum TransactionPartner {
 
 impl<'de> Deserialize<'de> for TransactionPartner {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("user") => Self::User(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("chat") => Self::Chat(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("affiliate_program") => {
-                Self::AffiliateProgram(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("fragment") => Self::Fragment(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("telegram_ads") => {
-                Self::TelegramAds(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("telegram_api") => {
-                Self::TelegramApi(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("other") => Self::Other(Box::deserialize(value).map_err(D::Error::custom)?),
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("user") => Self::User(member(json)?),
+            Some("chat") => Self::Chat(member(json)?),
+            Some("affiliate_program") => Self::AffiliateProgram(member(json)?),
+            Some("fragment") => Self::Fragment(member(json)?),
+            Some("telegram_ads") => Self::TelegramAds(member(json)?),
+            Some("telegram_api") => Self::TelegramApi(member(json)?),
+            Some("other") => Self::Other(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -13960,32 +13859,19 @@ pub enum PassportElementError {
 
 impl<'de> Deserialize<'de> for PassportElementError {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value
-            .get("source")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("data") => Self::DataField(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("front_side") => {
-                Self::FrontSide(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("reverse_side") => {
-                Self::ReverseSide(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("selfie") => Self::Selfie(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("file") => Self::File(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("files") => Self::Files(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("translation_file") => {
-                Self::TranslationFile(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("translation_files") => {
-                Self::TranslationFiles(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("unspecified") => {
-                Self::Unspecified(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "source").as_deref() {
+            Some("data") => Self::DataField(member(json)?),
+            Some("front_side") => Self::FrontSide(member(json)?),
+            Some("reverse_side") => Self::ReverseSide(member(json)?),
+            Some("selfie") => Self::Selfie(member(json)?),
+            Some("file") => Self::File(member(json)?),
+            Some("files") => Self::Files(member(json)?),
+            Some("translation_file") => Self::TranslationFile(member(json)?),
+            Some("translation_files") => Self::TranslationFiles(member(json)?),
+            Some("unspecified") => Self::Unspecified(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -14363,7 +14249,7 @@ pub struct GameHighScore {
 /// One of `InlineKeyboardMarkup`, `ReplyKeyboardMarkup`, `ReplyKeyboardRemove`, `ForceReply`: a union the Bot API writes inline ([Bot API](https://core.telegram.org/bots/api#available-types)).
 ///
 /// A kind this version does not know decodes as `Unknown`, never as an error.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum ReplyMarkup {
@@ -14377,6 +14263,26 @@ pub enum ReplyMarkup {
     ForceReply(Box<ForceReply>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
+}
+
+impl<'de> Deserialize<'de> for ReplyMarkup {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        if let Ok(member) = member::<_, D::Error>(json) {
+            return Ok(Self::InlineKeyboardMarkup(member));
+        }
+        if let Ok(member) = member::<_, D::Error>(json) {
+            return Ok(Self::ReplyKeyboardMarkup(member));
+        }
+        if let Ok(member) = member::<_, D::Error>(json) {
+            return Ok(Self::ReplyKeyboardRemove(member));
+        }
+        if let Ok(member) = member::<_, D::Error>(json) {
+            return Ok(Self::ForceReply(member));
+        }
+        member(json).map(Self::Unknown)
+    }
 }
 
 impl From<InlineKeyboardMarkup> for ReplyMarkup {
@@ -14406,7 +14312,7 @@ impl From<ForceReply> for ReplyMarkup {
 /// One of `InputMediaAnimation`, `InputMediaAudio`, `InputMediaDocument`, `InputMediaPhoto`, `InputMediaVideo`, `InputMediaVoiceNote`: a union the Bot API writes inline ([Bot API](https://core.telegram.org/bots/api#available-types)).
 ///
 /// A kind this version does not know decodes as `Unknown`, never as an error.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum RichMessageMedia {
@@ -14424,6 +14330,32 @@ pub enum RichMessageMedia {
     VoiceNote(Box<InputMediaVoiceNote>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
+}
+
+impl<'de> Deserialize<'de> for RichMessageMedia {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        if let Ok(member) = member::<_, D::Error>(json) {
+            return Ok(Self::Animation(member));
+        }
+        if let Ok(member) = member::<_, D::Error>(json) {
+            return Ok(Self::Audio(member));
+        }
+        if let Ok(member) = member::<_, D::Error>(json) {
+            return Ok(Self::Document(member));
+        }
+        if let Ok(member) = member::<_, D::Error>(json) {
+            return Ok(Self::Photo(member));
+        }
+        if let Ok(member) = member::<_, D::Error>(json) {
+            return Ok(Self::Video(member));
+        }
+        if let Ok(member) = member::<_, D::Error>(json) {
+            return Ok(Self::VoiceNote(member));
+        }
+        member(json).map(Self::Unknown)
+    }
 }
 
 impl From<InputMediaAnimation> for RichMessageMedia {
@@ -14485,17 +14417,15 @@ pub enum MediaGroupItem {
 
 impl<'de> Deserialize<'de> for MediaGroupItem {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(deserializer)?;
-        let tag = value.get("type").and_then(Value::as_str).map(str::to_owned);
-        Ok(match tag.as_deref() {
-            Some("audio") => Self::Audio(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("document") => Self::Document(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("live_photo") => {
-                Self::LivePhoto(Box::deserialize(value).map_err(D::Error::custom)?)
-            }
-            Some("photo") => Self::Photo(Box::deserialize(value).map_err(D::Error::custom)?),
-            Some("video") => Self::Video(Box::deserialize(value).map_err(D::Error::custom)?),
-            _ => Self::Unknown(value),
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        Ok(match field_of::<String>(json, "type").as_deref() {
+            Some("audio") => Self::Audio(member(json)?),
+            Some("document") => Self::Document(member(json)?),
+            Some("live_photo") => Self::LivePhoto(member(json)?),
+            Some("photo") => Self::Photo(member(json)?),
+            Some("video") => Self::Video(member(json)?),
+            _ => Self::Unknown(member(json)?),
         })
     }
 }
@@ -14533,7 +14463,7 @@ impl From<InputMediaVideo> for MediaGroupItem {
 /// One of `Message`, `True`: a union the Bot API writes inline ([Bot API](https://core.telegram.org/bots/api#available-types)).
 ///
 /// A kind this version does not know decodes as `Unknown`, never as an error.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum MessageOrTrue {
@@ -14543,6 +14473,20 @@ pub enum MessageOrTrue {
     True(bool),
     /// A kind this version does not know, as it came.
     Unknown(Value),
+}
+
+impl<'de> Deserialize<'de> for MessageOrTrue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = raw(deserializer)?;
+        let json = raw.get();
+        if let Ok(member) = member::<_, D::Error>(json) {
+            return Ok(Self::Message(member));
+        }
+        if let Ok(member) = member::<_, D::Error>(json) {
+            return Ok(Self::True(member));
+        }
+        member(json).map(Self::Unknown)
+    }
 }
 
 impl From<Message> for MessageOrTrue {
