@@ -12,7 +12,7 @@ use smolgram::api::generated::methods::{
 use smolgram::api::generated::types::{
     ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, InlineQueryResult, InputMediaDocument,
     InputMediaPhoto, MaybeInaccessibleMessage, MessageOrigin, ReactionType, ReplyKeyboardRemove,
-    ReplyMarkup, ReplyParameters, RichText, Update, UPDATE_KINDS,
+    ReplyMarkup, ReplyParameters, RichText, Update, User, UPDATE_KINDS,
 };
 use smolgram::api::generated::{decode, InputFile, Method, MAX_DEPTH, MAX_MESSAGE_DEPTH};
 use smolgram::api::types::{ChatId, MessageId, UserId};
@@ -361,4 +361,23 @@ fn every_method_and_update_kind_of_the_facts_is_generated() {
         .collect();
     assert_eq!(kinds.len(), 27);
     assert_eq!(UPDATE_KINDS, kinds.as_slice());
+}
+
+#[test]
+fn an_object_decodes_from_a_map_by_its_keys_only() {
+    let ada: User =
+        decode(r#"{"id":1,"f\u0069rst_name":"A","is_bot":false,"first_name":"Ada","x":[{}]}"#)
+            .unwrap();
+    assert_eq!(ada.id, UserId(1));
+    assert_eq!(ada.first_name, "Ada", "a repeated key keeps its last value");
+    assert!(ada.last_name.is_none());
+    let missing = decode::<User>(r#"{"id":1,"is_bot":false}"#).unwrap_err();
+    assert!(
+        missing.to_string().contains("missing field `first_name`"),
+        "{missing}"
+    );
+    assert!(
+        decode::<User>(r#"[1,false,"Ada"]"#).is_err(),
+        "no object from an array (see: #12, the binary's size)"
+    );
 }

@@ -5,7 +5,9 @@
 //!   `Option` that is skipped when `None`; a field holding another object is
 //!   boxed (keeps every struct small, so a decode's stack frames stay small,
 //!   and makes recursive types like `Message` possible); unknown fields are
-//!   ignored;
+//!   ignored; its `Deserialize` is written out, not derived: from a JSON
+//!   object only, keys matched as text (serde's derive adds a decoder from
+//!   an array and matchers on bytes and indices: 0.47 MB of the binary);
 //! - a type users send (one reachable from a method's parameters) also gets
 //!   `new(required…)` and a setter per optional field;
 //! - a union is an enum of boxed members: told apart by its discriminator
@@ -401,11 +403,11 @@ impl<'a> Model<'a> {
             spec.version, spec.release_date
         )
         .unwrap();
-        out.push_str("#![allow(clippy::new_without_default, clippy::too_many_arguments)]\n\n");
+        out.push_str("#![allow(\n    clippy::new_without_default,\n    clippy::too_many_arguments,\n    clippy::match_single_binding\n)]\n\n");
         out.push_str(
-            "use serde::{Deserialize, Deserializer, Serialize};\nuse serde_json::Value;\n\n",
+            "use std::fmt;\n\nuse serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};\nuse serde::{Deserialize, Deserializer, Serialize};\nuse serde_json::Value;\n\n",
         );
-        out.push_str("use super::support::{field_of, member, raw, InputFile, Recipient};\nuse crate::api::types::{ChatId, MessageId, UserId};\n\n");
+        out.push_str("use super::support::{field_of, member, raw, InputFile, Key, Recipient};\nuse crate::api::types::{ChatId, MessageId, UserId};\n\n");
         let update = self
             .types
             .get("Update")
@@ -496,10 +498,11 @@ impl<'a> Model<'a> {
             t.name, t.anchor
         )
         .unwrap();
-        out.push_str("#[derive(Clone, Debug, Serialize, Deserialize)]\n");
+        out.push_str("#[derive(Clone, Debug, Serialize)]\n");
         writeln!(out, "pub struct {name} {{").unwrap();
         self.fields(out, &t.name, &t.fields, "field");
         out.push_str("}\n\n");
+        struct_decode(out, &name, &t.fields);
         if self.input.contains(&t.name) {
             let tag = self.tags.get(&t.name);
             self.builder(out, &name, &t.name, &t.fields, tag, false);
@@ -863,6 +866,60 @@ impl<'a> Model<'a> {
         )
         .unwrap();
     }
+}
+
+/// An object's `Deserialize`, written out rather than derived: a map of
+/// keys matched as text, so no decoder from a JSON array (`visit_seq`), no
+/// field matcher on bytes or indices beside the one on text, one per type
+/// (see: #12, the binary's size). Unknown keys are skipped; a repeated key
+/// keeps its last value.
+fn struct_decode(out: &mut String, name: &str, fields: &[Field]) {
+    let locals: Vec<(String, &Field)> = fields
+        .iter()
+        .map(|f| (format!("f_{}", f.name), f))
+        .collect();
+    writeln!(
+        out,
+        "impl<'de> Deserialize<'de> for {name} {{\n    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {{\n        struct Fields;\n        impl<'de> Visitor<'de> for Fields {{\n            type Value = {name};\n            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {{\n                f.write_str(\"a {name}\")\n            }}\n            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<{name}, A::Error> {{"
+    )
+    .unwrap();
+    for (local, _) in &locals {
+        writeln!(out, "                let mut {local} = None;").unwrap();
+    }
+    out.push_str("                while let Some(key) = map.next_key::<Key<'de>>()? {\n                    match key.as_str() {\n");
+    for (local, f) in &locals {
+        if f.required {
+            writeln!(
+                out,
+                "                        \"{}\" => {local} = Some(map.next_value()?),",
+                f.name
+            )
+            .unwrap();
+        } else {
+            writeln!(
+                out,
+                "                        \"{}\" => {local} = map.next_value()?,",
+                f.name
+            )
+            .unwrap();
+        }
+    }
+    out.push_str("                        _ => {\n                            map.next_value::<IgnoredAny>()?;\n                        }\n                    }\n                }\n");
+    writeln!(out, "                Ok({name} {{").unwrap();
+    for (local, f) in &locals {
+        let (ident, _) = ident_of(&f.name);
+        if f.required {
+            writeln!(
+                out,
+                "                    {ident}: {local}.ok_or_else(|| A::Error::missing_field(\"{}\"))?,",
+                f.name
+            )
+            .unwrap();
+        } else {
+            writeln!(out, "                    {ident}: {local},").unwrap();
+        }
+    }
+    out.push_str("                })\n            }\n        }\n        deserializer.deserialize_map(Fields)\n    }\n}\n\n");
 }
 
 /// `impl From<Member> for Union`.

@@ -15,6 +15,7 @@
 //!
 //! Must not: decode a member through a `Value` or serde's untagged buffer.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
@@ -195,6 +196,37 @@ pub(super) fn field_of<T: DeserializeOwned>(json: &str, field: &str) -> Option<T
         .deserialize_map(Seek(field, std::marker::PhantomData))
         .ok()
         .flatten()
+}
+
+/// An object's key, borrowed from the text when it has no escapes: what the
+/// generated object decoders match on.
+pub(super) struct Key<'de>(Cow<'de, str>);
+
+impl Key<'_> {
+    /// The key, unescaped.
+    pub(super) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// Takes the key as it comes.
+        struct Text;
+        impl<'de> Visitor<'de> for Text {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(key)))
+            }
+            fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(key.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(Text)
+    }
 }
 
 /// Telegram's rule: an inaccessible message has `date` 0; any other date is
