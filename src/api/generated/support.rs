@@ -139,8 +139,9 @@ impl<'de> Deserialize<'de> for InputFile {
     }
 }
 
-/// A union's JSON text, as it came. Only serde_json's own deserializers can
-/// give it (not `serde_json::from_value`).
+/// A union's JSON text, as it came. Only serde_json can give it (from text,
+/// or re-written from a `Value` by `serde_json::from_value`), not other
+/// formats' deserializers.
 pub(super) fn raw<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Box<RawValue>, D::Error> {
     Box::<RawValue>::deserialize(deserializer)
 }
