@@ -101,6 +101,7 @@ mod service; // one bot run wired together; its state and Summary
 mod shutdown; // signals → Shutdown; racing work against it
 #[cfg(feature = "testkit")]
 pub mod testkit; // in-process fake Bot API: our tests, `demo`, users' tests
+pub mod text; // parse modes, escaping, UTF-16 limits, splitting with entities
 mod wait; // within a deadline; until a condition
 
 pub use async_executor::Task;
