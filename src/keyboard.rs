@@ -766,3 +766,353 @@ impl From<ForcedReply> for ReplyMarkup {
         reply.0.into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::api::generated::methods::{EditMessageText, SendMessage};
+
+    fn inline(button: Button) -> Value {
+        serde_json::to_value(InlineKeyboardButton::from(button)).unwrap()
+    }
+
+    fn reply(button: ReplyButton) -> Value {
+        serde_json::to_value(KeyboardButton::from(button)).unwrap()
+    }
+
+    fn markup(markup: impl Into<ReplyMarkup>) -> Value {
+        serde_json::to_value(markup.into()).unwrap()
+    }
+
+    #[test]
+    fn every_inline_constructor_sets_its_one_action_field() {
+        let cases = [
+            (
+                Button::callback("a", "data").unwrap(),
+                json!({"text": "a", "callback_data": "data"}),
+            ),
+            (
+                Button::url("a", "https://x.org"),
+                json!({"text": "a", "url": "https://x.org"}),
+            ),
+            (
+                Button::web_app("a", "https://app.x.org"),
+                json!({"text": "a", "web_app": {"url": "https://app.x.org"}}),
+            ),
+            (
+                Button::login(
+                    "a",
+                    LoginUrl::new("https://x.org/login").request_write_access(true),
+                ),
+                json!({"text": "a", "login_url": {"url": "https://x.org/login", "request_write_access": true}}),
+            ),
+            (
+                Button::switch_inline("a", "cats"),
+                json!({"text": "a", "switch_inline_query": "cats"}),
+            ),
+            (
+                Button::switch_inline("a", ""),
+                json!({"text": "a", "switch_inline_query": ""}),
+            ),
+            (
+                Button::switch_inline_current_chat("a", "dogs"),
+                json!({"text": "a", "switch_inline_query_current_chat": "dogs"}),
+            ),
+            (
+                Button::switch_inline_chosen_chat(
+                    "a",
+                    SwitchInlineQueryChosenChat::new()
+                        .query("q")
+                        .allow_group_chats(true),
+                ),
+                json!({"text": "a", "switch_inline_query_chosen_chat": {"query": "q", "allow_group_chats": true}}),
+            ),
+            (
+                Button::copy_text("a", "PROMO-42").unwrap(),
+                json!({"text": "a", "copy_text": {"text": "PROMO-42"}}),
+            ),
+            (Button::pay("a"), json!({"text": "a", "pay": true})),
+            (Button::game("a"), json!({"text": "a", "callback_game": {}})),
+        ];
+        for (button, expected) in cases {
+            assert_eq!(inline(button), expected);
+        }
+        let styled = Button::url("a", "https://x.org")
+            .style("primary")
+            .icon("5368324170671202286");
+        assert_eq!(
+            inline(styled),
+            json!({"text": "a", "url": "https://x.org", "style": "primary", "icon_custom_emoji_id": "5368324170671202286"})
+        );
+    }
+
+    #[test]
+    fn callback_data_is_one_to_64_bytes_counted_in_utf8() {
+        assert!(Button::callback("a", "x".repeat(64)).is_ok());
+        assert_eq!(
+            Button::callback("a", "x".repeat(65)).unwrap_err(),
+            KeyboardError::CallbackData {
+                text: "a".into(),
+                bytes: 65
+            }
+        );
+        assert_eq!(
+            Button::callback("a", "").unwrap_err(),
+            KeyboardError::CallbackData {
+                text: "a".into(),
+                bytes: 0
+            }
+        );
+        // 32 Cyrillic letters are 64 bytes; 33 are 66: too long at 33 characters.
+        assert!(Button::callback("a", "ж".repeat(32)).is_ok());
+        assert!(matches!(
+            Button::callback("a", "ж".repeat(33)),
+            Err(KeyboardError::CallbackData { bytes: 66, .. })
+        ));
+    }
+
+    #[test]
+    fn copy_text_is_one_to_256_characters_counted_in_utf16() {
+        assert!(Button::copy_text("a", "x".repeat(256)).is_ok());
+        assert!(Button::copy_text("a", "👍".repeat(128)).is_ok());
+        assert_eq!(
+            Button::copy_text("a", "👍".repeat(129)).unwrap_err(),
+            KeyboardError::CopyText {
+                text: "a".into(),
+                units: 258
+            }
+        );
+        assert!(Button::copy_text("a", "").is_err());
+    }
+
+    #[test]
+    fn a_hand_built_button_needs_exactly_one_action() {
+        let none = Button::try_from(InlineKeyboardButton::new("bare")).unwrap_err();
+        assert_eq!(
+            none,
+            KeyboardError::Actions {
+                text: "bare".into(),
+                set: vec![]
+            }
+        );
+        assert_eq!(
+            none.to_string(),
+            "inline button \"bare\": no action, telegram needs exactly one; make it with a Button constructor"
+        );
+        let two = InlineKeyboardButton::new("two")
+            .url("https://x.org")
+            .callback_data("d");
+        let err = Button::try_from(two).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "inline button \"two\": 2 actions (url, callback_data), telegram takes exactly one"
+        );
+        // `pay: false` is not an action, so this one has none.
+        assert!(Button::try_from(InlineKeyboardButton::new("p").pay(false)).is_err());
+        let long = InlineKeyboardButton::new("l").callback_data("x".repeat(100));
+        assert!(matches!(
+            Button::try_from(long),
+            Err(KeyboardError::CallbackData { bytes: 100, .. })
+        ));
+        assert!(Button::try_from(InlineKeyboardButton::new("ok").pay(true)).is_ok());
+    }
+
+    #[test]
+    fn inline_keyboard_rows_and_grid_keep_order() {
+        let b = |n: usize| Button::callback(n.to_string(), n.to_string()).unwrap();
+        let keyboard = InlineKeyboard::new()
+            .row([b(0)])
+            .grid_rows((1..=7).map(b), 3)
+            .row([]);
+        let json = markup(keyboard);
+        let labels: Vec<Vec<String>> = json["inline_keyboard"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                row.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|b| b["text"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                vec!["0"],
+                vec!["1", "2", "3"],
+                vec!["4", "5", "6"],
+                vec!["7"],
+                vec![]
+            ]
+        );
+        assert_eq!(
+            json.as_object().unwrap().len(),
+            1,
+            "only inline_keyboard: {json}"
+        );
+        assert_eq!(InlineKeyboard::grid((1..=4).map(b), 2).rows().len(), 2);
+        assert_eq!(
+            markup(InlineKeyboard::new()),
+            json!({"inline_keyboard": []})
+        );
+        assert_eq!(
+            markup(InlineKeyboard::from(Button::pay("Pay"))),
+            json!({"inline_keyboard": [[{"text": "Pay", "pay": true}]]})
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "columns must be at least 1")]
+    fn a_grid_of_zero_columns_panics() {
+        let _ = InlineKeyboard::grid([Button::pay("p")], 0);
+    }
+
+    #[test]
+    fn an_inline_keyboard_goes_to_send_and_edit_methods() {
+        let keyboard = || InlineKeyboard::new().row([Button::url("a", "https://x.org")]);
+        let send = serde_json::to_value(SendMessage::new(1, "t").reply_markup(keyboard())).unwrap();
+        let edit = serde_json::to_value(EditMessageText::new().reply_markup(keyboard())).unwrap();
+        assert_eq!(send["reply_markup"], edit["reply_markup"]);
+        assert_eq!(
+            send["reply_markup"]["inline_keyboard"][0][0]["url"],
+            "https://x.org"
+        );
+    }
+
+    #[test]
+    fn every_reply_constructor_sets_its_one_request_field() {
+        let cases = [
+            (ReplyButton::text("a"), json!({"text": "a"})),
+            (
+                ReplyButton::contact("a"),
+                json!({"text": "a", "request_contact": true}),
+            ),
+            (
+                ReplyButton::location("a"),
+                json!({"text": "a", "request_location": true}),
+            ),
+            (
+                ReplyButton::poll("a", PollKind::Any),
+                json!({"text": "a", "request_poll": {}}),
+            ),
+            (
+                ReplyButton::poll("a", PollKind::Quiz),
+                json!({"text": "a", "request_poll": {"type": "quiz"}}),
+            ),
+            (
+                ReplyButton::poll("a", PollKind::Regular),
+                json!({"text": "a", "request_poll": {"type": "regular"}}),
+            ),
+            (
+                ReplyButton::users("a", KeyboardButtonRequestUsers::new(1).max_quantity(3))
+                    .unwrap(),
+                json!({"text": "a", "request_users": {"request_id": 1, "max_quantity": 3}}),
+            ),
+            (
+                ReplyButton::chat("a", KeyboardButtonRequestChat::new(2, true)),
+                json!({"text": "a", "request_chat": {"request_id": 2, "chat_is_channel": true}}),
+            ),
+            (
+                ReplyButton::managed_bot("a", KeyboardButtonRequestManagedBot::new(3)),
+                json!({"text": "a", "request_managed_bot": {"request_id": 3}}),
+            ),
+            (
+                ReplyButton::web_app("a", "https://app.x.org"),
+                json!({"text": "a", "web_app": {"url": "https://app.x.org"}}),
+            ),
+            (
+                ReplyButton::text("a").style("danger").icon("1"),
+                json!({"text": "a", "style": "danger", "icon_custom_emoji_id": "1"}),
+            ),
+        ];
+        for (button, expected) in cases {
+            assert_eq!(reply(button), expected);
+        }
+    }
+
+    #[test]
+    fn a_reply_button_asks_for_at_most_one_thing() {
+        let two = KeyboardButton::new("x")
+            .request_contact(true)
+            .request_location(true);
+        let err = ReplyButton::try_from(two).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "reply button \"x\": 2 requests (request_contact, request_location), telegram takes at most one"
+        );
+        assert!(ReplyButton::try_from(KeyboardButton::new("x").request_contact(false)).is_ok());
+        for quantity in [0, 11] {
+            let err = ReplyButton::users(
+                "u",
+                KeyboardButtonRequestUsers::new(1).max_quantity(quantity),
+            )
+            .unwrap_err();
+            assert_eq!(
+                err,
+                KeyboardError::MaxQuantity {
+                    text: "u".into(),
+                    quantity
+                }
+            );
+        }
+        assert!(
+            ReplyButton::users("u", KeyboardButtonRequestUsers::new(1).max_quantity(10)).is_ok()
+        );
+    }
+
+    #[test]
+    fn reply_keyboard_switches_are_absent_unless_set() {
+        let plain = ReplyKeyboard::new().row([ReplyButton::text("a")]);
+        assert_eq!(markup(plain), json!({"keyboard": [[{"text": "a"}]]}));
+        let all = ReplyKeyboard::grid(["a", "b", "c"].map(ReplyButton::text), 2)
+            .resize()
+            .one_time()
+            .persistent()
+            .selective()
+            .placeholder("Pick one")
+            .unwrap();
+        assert_eq!(
+            markup(all),
+            json!({
+                "keyboard": [[{"text": "a"}, {"text": "b"}], [{"text": "c"}]],
+                "resize_keyboard": true,
+                "one_time_keyboard": true,
+                "is_persistent": true,
+                "selective": true,
+                "input_field_placeholder": "Pick one",
+            })
+        );
+    }
+
+    #[test]
+    fn a_placeholder_is_one_to_64_characters() {
+        assert!(ReplyKeyboard::new().placeholder("x".repeat(64)).is_ok());
+        let err = ReplyKeyboard::new()
+            .placeholder("x".repeat(65))
+            .unwrap_err();
+        assert_eq!(err, KeyboardError::Placeholder { units: 65 });
+        assert_eq!(
+            err.to_string(),
+            "keyboard: input field placeholder is 65 characters, telegram takes 1 to 64"
+        );
+        assert!(ForcedReply::new().placeholder("").is_err());
+        assert!(ForcedReply::new().placeholder("👍".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn remove_and_force_reply_serialise_as_telegram_expects() {
+        assert_eq!(
+            markup(RemoveKeyboard::new().selective()),
+            json!({"remove_keyboard": true, "selective": true})
+        );
+        assert_eq!(markup(ForcedReply::new()), json!({"force_reply": true}));
+        assert_eq!(
+            markup(ForcedReply::new().selective()),
+            json!({"force_reply": true, "selective": true})
+        );
+    }
+}
