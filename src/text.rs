@@ -282,16 +282,20 @@ pub struct Part {
 ///
 /// that is not inside an entity. Only where entities cover all of the back
 /// half is the front half searched, in the same order. No cut ever falls
-/// inside a surrogate pair.
+/// inside a surrogate pair; the cuts of classes 1 to 4 never fall inside a
+/// visible character either, and a class 5 cut is taken only where the
+/// whole window holds no other.
 ///
 /// **What is kept**: everything. The parts, joined, are exactly `text`;
 /// the whitespace at a break ends the part before it.
 ///
-/// **An entity that cannot fit** (longer than what is left of a part, with
-/// no way around it) is cut where the text is, by the same preferences,
-/// and re-opened in the next part: each part holds a copy of it (same
-/// kind, URL, language, …) over its own piece. A long `pre` block thus
-/// arrives as consecutive code blocks, cut at a line if it has one.
+/// **An entity that cannot fit** (longer than the limit, or where every
+/// cut would fall inside some entity, as in a chain of overlapping ones)
+/// is cut rather than refused: at the cut inside the fewest entities, by
+/// the same preferences, and re-opened in the next part. Each part holds a
+/// copy of it (same kind, URL, language, …) over its own piece. A long
+/// `pre` block thus arrives as consecutive code blocks, cut at a line if
+/// it has one.
 ///
 /// An empty `text` gives no parts (Telegram refuses an empty message). An
 /// entity outside the text is clipped to it, and one left empty appears
@@ -323,21 +327,9 @@ pub fn split(text: &str, entities: &[MessageEntity], limit: usize) -> Vec<Part> 
         limit >= 2,
         "text::split: limit must be at least 2, the length of a surrogate pair"
     );
-    // The text's character boundaries: UTF-16 position, byte index, and the
-    // char that follows (none after the last).
-    let mut units = Vec::with_capacity(text.len() + 1);
-    let mut bytes = Vec::with_capacity(text.len() + 1);
-    let mut chars = Vec::with_capacity(text.len());
-    let mut at = 0;
-    for (byte, c) in text.char_indices() {
-        units.push(at);
-        bytes.push(byte);
-        chars.push(c);
-        at += c.len_utf16();
-    }
-    units.push(at);
-    bytes.push(text.len());
-    let total = at;
+    let bounds = Boundaries::of(text);
+    let (units, bytes) = (&bounds.units, &bounds.bytes);
+    let total = *units.last().expect("a text has at least its end boundary");
 
     // Entity spans in UTF-16 units, clipped to the text; empty ones dropped.
     let spans: Vec<(usize, usize, &MessageEntity)> = entities
@@ -369,7 +361,7 @@ pub fn split(text: &str, entities: &[MessageEntity], limit: usize) -> Vec<Part> 
             // Boundaries first+1..=end are the candidates; end exists and is
             // past `first` because a char is at most 2 units and limit >= 2.
             let end = units.partition_point(|&u| u <= start + limit) - 1;
-            cut(&units, &chars, &inside, &spans, first, end)
+            bounds.cut(&inside, first, end)
         };
         let (part_start, part_end) = (units[first], units[last]);
         parts.push(Part {
@@ -397,61 +389,98 @@ fn clamp(units: i64, total: usize) -> usize {
     usize::try_from(units.max(0)).map_or(total, |u| u.min(total))
 }
 
-/// The boundary index in `first+1..=end` to end a part at, by [`split`]'s
-/// preferences: outside every entity if possible, else outside every
-/// entity but those that span the whole window.
-fn cut(
-    units: &[usize],
-    chars: &[char],
-    inside: &[i32],
-    spans: &[(usize, usize, &MessageEntity)],
-    first: usize,
-    end: usize,
-) -> usize {
-    let (lo, hi) = (units[first], units[end]);
-    // Entities a cut anywhere in the window falls inside: they cannot fit.
-    let spanning = spans.iter().filter(|&&(s, e, _)| s <= lo && e > hi).count() as i32;
-    let prev = |j: usize| chars[j - 1];
-    let classes: [&dyn Fn(usize) -> bool; 5] = [
-        &|j| prev(j) == '\n' && (j >= first + 2 && prev(j - 1) == '\n'),
-        &|j| prev(j) == '\n',
-        &|j| prev(j).is_whitespace(),
-        &|j| !joins(prev(j), chars.get(j).copied()),
-        &|_| true,
-    ];
-    // The first boundary that fills the part to half the window.
-    let half = first + 1 + units[first + 1..=end].partition_point(|&u| u - lo < (hi - lo) / 2);
-    for allowed in [0, spanning] {
-        for from in [half, first + 1] {
-            for class in &classes {
-                if let Some(j) = (from..=end)
-                    .rev()
-                    .find(|&j| inside[units[j]] <= allowed && class(j))
-                {
+/// A text's character boundaries, indexed alike: boundary `j` is at UTF-16
+/// position `units[j]` and byte `bytes[j]`, after `chars[j - 1]`.
+struct Boundaries {
+    units: Vec<usize>,
+    bytes: Vec<usize>,
+    chars: Vec<char>,
+    /// How many regional indicators end at each char (a flag is two).
+    flag_run: Vec<u32>,
+}
+
+impl Boundaries {
+    fn of(text: &str) -> Self {
+        let mut b = Boundaries {
+            units: Vec::with_capacity(text.len() + 1),
+            bytes: Vec::with_capacity(text.len() + 1),
+            chars: Vec::with_capacity(text.len()),
+            flag_run: Vec::with_capacity(text.len()),
+        };
+        let (mut at, mut run) = (0, 0);
+        for (byte, c) in text.char_indices() {
+            b.units.push(at);
+            b.bytes.push(byte);
+            b.chars.push(c);
+            run = if is_regional_indicator(c) { run + 1 } else { 0 };
+            b.flag_run.push(run);
+            at += c.len_utf16();
+        }
+        b.units.push(at);
+        b.bytes.push(text.len());
+        b
+    }
+
+    /// The boundary index in `first+1..=end` to end a part at, by
+    /// [`split`]'s preferences: outside every entity if possible, else
+    /// inside as few as possible.
+    fn cut(&self, inside: &[i32], first: usize, end: usize) -> usize {
+        let units = &self.units;
+        let (lo, hi) = (units[first], units[end]);
+        // The fewest entities a cut in the window must fall inside: those
+        // that span it (longer than the part can be), or a chain of
+        // overlapping ones that covers it.
+        let fewest = (first + 1..=end)
+            .map(|j| inside[units[j]])
+            .min()
+            .unwrap_or(0);
+        let prev = |j: usize| self.chars[j - 1];
+        let soft: [&dyn Fn(usize) -> bool; 4] = [
+            &|j| prev(j) == '\n' && j >= first + 2 && prev(j - 1) == '\n',
+            &|j| prev(j) == '\n',
+            &|j| prev(j).is_whitespace(),
+            &|j| !self.joins(j),
+        ];
+        // The first boundary that fills the part to half the window.
+        let half = first + 1 + units[first + 1..=end].partition_point(|&u| u - lo < (hi - lo) / 2);
+        let last = |from: usize, allowed: i32, class: &dyn Fn(usize) -> bool| {
+            (from..=end)
+                .rev()
+                .find(|&j| inside[units[j]] <= allowed && class(j))
+        };
+        for allowed in [0, fewest] {
+            for from in [half, first + 1] {
+                if let Some(j) = soft.iter().find_map(|class| last(from, allowed, class)) {
                     return j;
                 }
             }
+            if let Some(j) = last(first + 1, allowed, &|_| true) {
+                return j;
+            }
         }
+        // Cannot happen: with `allowed == fewest` the boundary that gave
+        // `fewest` is allowed, and the window holds at least one.
+        end
     }
-    // Cannot happen: with `allowed == spanning` every boundary in the window
-    // passes the last class, and the window holds at least one.
-    end
-}
 
-/// Whether a cut between `before` and `after` would split what shows as one
-/// character: an emoji sequence, a flag, a letter and its accent.
-fn joins(before: char, after: Option<char>) -> bool {
-    const ZWJ: char = '\u{200D}';
-    let Some(after) = after else { return false };
-    before == ZWJ
-        || matches!(after,
-            ZWJ
-            | '\u{FE00}'..='\u{FE0F}' // variation selectors
-            | '\u{0300}'..='\u{036F}' // combining diacritical marks
-            | '\u{20D0}'..='\u{20FF}' // combining marks for symbols (keycaps)
-            | '\u{1F3FB}'..='\u{1F3FF}' // skin tones
-            | '\u{E0020}'..='\u{E007F}') // tag characters (subdivision flags)
-        || (is_regional_indicator(before) && is_regional_indicator(after))
+    /// Whether a cut at boundary `j` would split what shows as one
+    /// character: an emoji sequence, a flag, a letter and its accent.
+    fn joins(&self, j: usize) -> bool {
+        const ZWJ: char = '\u{200D}';
+        let (before, Some(&after)) = (self.chars[j - 1], self.chars.get(j)) else {
+            return false;
+        };
+        before == ZWJ
+            || matches!(after,
+                ZWJ
+                | '\u{FE00}'..='\u{FE0F}' // variation selectors
+                | '\u{0300}'..='\u{036F}' // combining diacritical marks
+                | '\u{20D0}'..='\u{20FF}' // combining marks for symbols (keycaps)
+                | '\u{1F3FB}'..='\u{1F3FF}' // skin tones
+                | '\u{E0020}'..='\u{E007F}') // tag characters (subdivision flags)
+            // Regional indicators pair up from the start of their run.
+            || (self.flag_run[j - 1] % 2 == 1 && is_regional_indicator(after))
+    }
 }
 
 fn is_regional_indicator(c: char) -> bool {
