@@ -289,13 +289,14 @@ pub struct Part {
 /// **What is kept**: everything. The parts, joined, are exactly `text`;
 /// the whitespace at a break ends the part before it.
 ///
-/// **An entity that cannot fit** (longer than the limit, or where every
-/// cut would fall inside some entity, as in a chain of overlapping ones)
-/// is cut rather than refused: at the cut inside the fewest entities, by
-/// the same preferences, and re-opened in the next part. Each part holds a
-/// copy of it (same kind, URL, language, …) over its own piece. A long
-/// `pre` block thus arrives as consecutive code blocks, cut at a line if
-/// it has one.
+/// **An entity that cannot fit** is cut rather than refused, and
+/// re-opened in the next part: each part holds a copy of it (same kind,
+/// URL, language, …) over its own piece. One longer than the limit cannot
+/// stay whole, so it never holds a cut back: it is cut by the same
+/// preferences as the text around it, and a long `pre` block arrives as
+/// consecutive code blocks, cut at a line. Where every cut would fall
+/// inside some shorter entity (a chain of overlapping ones), the cut falls
+/// inside as few as it can.
 ///
 /// An empty `text` gives no parts (Telegram refuses an empty message). An
 /// entity outside the text is clipped to it, and one left empty appears
@@ -341,9 +342,10 @@ pub fn split(text: &str, entities: &[MessageEntity], limit: usize) -> Vec<Part> 
         })
         .collect();
     // inside[u]: how many entities a cut at unit position u would fall inside
-    // (start < u < end), by a difference array over the positions.
+    // (start < u < end), by a difference array over the positions. One
+    // longer than the limit is cut wherever it is cut, so it never counts.
     let mut inside = vec![0i32; total + 2];
-    for &(start, end, _) in &spans {
+    for &(start, end, _) in spans.iter().filter(|&&(s, e, _)| e - s <= limit) {
         inside[start + 1] += 1;
         inside[end] -= 1;
     }
@@ -607,3 +609,9 @@ impl Formatted {
         (self.text, self.entities)
     }
 }
+
+/// README's Rust blocks run as doctests, so its examples compile and hold
+/// (its `main.rs` is also built as a crate of its own by `scripts/check-downstream`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct Readme;

@@ -282,7 +282,7 @@ fn an_entity_longer_than_the_limit_is_reopened_in_each_part() {
         .plain("see:\n")
         .pre(code, Some("rust"))
         .plain("done");
-    let parts = check_split(f.text(), f.entities(), 12);
+    let parts = check_split(f.text(), f.entities(), 16);
     // Cut at lines inside the block, each piece a `pre` of its own.
     let pres: Vec<String> = parts
         .iter()
@@ -301,6 +301,32 @@ fn an_entity_longer_than_the_limit_is_reopened_in_each_part() {
             );
         }
     }
+}
+
+#[test]
+fn an_entity_longer_than_the_limit_does_not_hold_a_cut_back() {
+    // Cutting before the block would give a part of the title alone, and
+    // the block would still need a cut: it is cut at a line instead.
+    let f = Formatted::new()
+        .bold("Log")
+        .plain("\n\n")
+        .code(&"ok\n".repeat(2000));
+    let parts = check_split(f.text(), f.entities(), MESSAGE_LIMIT);
+    assert_eq!(parts.len(), 2);
+    assert_eq!(
+        utf16_len(&parts[0].text),
+        4094,
+        "5 units of title, 1363 lines of 3"
+    );
+    assert!(parts[0].text.ends_with("ok\n"));
+    let kinds = |p: &Part| {
+        p.entities
+            .iter()
+            .map(|e| e.kind.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kinds(&parts[0]), ["bold", "code"]);
+    assert_eq!(kinds(&parts[1]), ["code"]);
 }
 
 #[test]
@@ -391,11 +417,12 @@ fn every_split_of_random_text_keeps_the_invariants() {
         let entities = random_entities(&mut rng, &text);
         let limit = rng.usize(2..40);
         let parts = check_split(&text, &entities, limit);
-        // No cut inside an entity where one inside fewer was possible: a
-        // cut inside one at all means every cut in the window was.
+        // No cut inside an entity that fits where one inside fewer was
+        // possible: a cut inside one at all means every cut in the window was.
         let inside = |u: usize| {
             entities
                 .iter()
+                .filter(|e| e.length as usize <= limit)
                 .filter(|e| (e.offset as usize) < u && u < (e.offset + e.length) as usize)
                 .count()
         };
