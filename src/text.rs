@@ -528,6 +528,7 @@ impl Formatted {
     /// Appends `text` under `entity`, whose `offset` and `length` are set
     /// here; any [`MessageEntity`] kind
     /// ([`MessageEntity`](https://core.telegram.org/bots/api#messageentity)).
+    /// An empty `text` adds no entity (Telegram refuses an empty one).
     pub fn entity(mut self, text: &str, mut entity: MessageEntity) -> Self {
         let units = utf16_len(text);
         entity.offset = self.units as i64;
