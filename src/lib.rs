@@ -113,3 +113,9 @@ pub use logger::init_logging;
 pub use runtime::Runtime;
 pub use service::{run, run_with, Service, Summary};
 pub use shutdown::Shutdown;
+
+/// README's Rust blocks run as doctests, so its examples compile and hold
+/// (its `main.rs` is also built as a crate of its own by `scripts/check-downstream`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct Readme;

@@ -610,9 +610,3 @@ impl Formatted {
         (self.text, self.entities)
     }
 }
-
-/// README's Rust blocks run as doctests, so its examples compile and hold
-/// (its `main.rs` is also built as a crate of its own by `scripts/check-downstream`).
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-struct Readme;
