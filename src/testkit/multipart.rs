@@ -45,7 +45,8 @@ pub struct Uploaded {
     pub len: u64,
     /// The [`Digest`] of those bytes.
     pub digest: u64,
-    /// The bytes, if at most [`FakeApi::KEPT_BYTES`] arrived.
+    /// The bytes, if at most [`FakeApi::KEPT_BYTES`] arrived (see
+    /// [`FakeApi::keep_upload_bytes`]).
     pub bytes: Option<Vec<u8>>,
 }
 
@@ -97,10 +98,22 @@ impl Default for Digest {
 }
 
 /// The uploads and the files `getFile` serves.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Files {
     uploads: Vec<Uploaded>,
     stored: Vec<Stored>,
+    /// Bytes of an upload kept whole at most (see [`FakeApi::keep_upload_bytes`]).
+    keep: u64,
+}
+
+impl Default for Files {
+    fn default() -> Self {
+        Files {
+            uploads: Vec::new(),
+            stored: Vec::new(),
+            keep: FakeApi::KEPT_BYTES,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -140,6 +153,13 @@ impl FakeApi {
     /// request's files are not among them).
     pub fn uploads(&self) -> Vec<Uploaded> {
         self.shared.with(|s| s.files.uploads.clone())
+    }
+
+    /// Keeps the bytes of uploads of at most `max` bytes (instead of
+    /// [`KEPT_BYTES`](FakeApi::KEPT_BYTES)); 0 keeps only lengths and
+    /// digests, so that a test of the client's memory measures the client.
+    pub fn keep_upload_bytes(&self, max: u64) {
+        self.shared.with(|s| s.files.keep = max);
     }
 
     /// The last file received under `file_name`, if any.
@@ -241,6 +261,7 @@ pub(crate) async fn receive(
         return Received::Refused(bad("multipart body without a boundary"));
     };
     let mut parser = Parser::new(&boundary);
+    parser.keep = shared.with(|s| s.files.keep);
     let mut dechunk = Dechunk::default();
     let mut buf = vec![0; CHUNK];
     let mut taken = 0u64;
@@ -324,6 +345,8 @@ struct Parser {
     /// The part being read; `None` in the preamble.
     part: Option<Part>,
     is_file: bool,
+    /// Most bytes of a file kept whole.
+    keep: u64,
     form: Form,
 }
 
@@ -336,6 +359,7 @@ impl Parser {
             at: At::Body,
             part: None,
             is_file: false,
+            keep: FakeApi::KEPT_BYTES,
             form: Form::default(),
         }
     }
@@ -427,7 +451,7 @@ impl Parser {
         part.len += bytes.len() as u64;
         part.digest.update(bytes);
         let keep = if self.is_file {
-            FakeApi::KEPT_BYTES
+            self.keep
         } else {
             MAX_FIELD as u64
         };
