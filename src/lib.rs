@@ -111,3 +111,9 @@ pub use logger::init_logging;
 pub use runtime::Runtime;
 pub use service::{run, run_with, Service, Summary};
 pub use shutdown::Shutdown;
+
+/// README's Rust blocks, compiled (and the runnable ones run) as doc tests,
+/// so that the README's code keeps compiling.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

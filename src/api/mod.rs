@@ -5,17 +5,19 @@
 //! thread (`ureq` blocks), and its typed result comes back over a channel.
 //! `wire` holds the encoding and every shape of answer; `token` the
 //! token. The request URL is `{api_url}/bot{token}/{method}`: it is built
-//! here and never leaves this module.
+//! here and never leaves this module. `multipart` turns a call whose
+//! parameters hold an [`Upload`] into a streamed form; `files` downloads
+//! (`{api_url}/file/bot{token}/{file_path}`, built in `wire` likewise).
 //!
 //! The client counts into the run's metrics and waits on the run's rate
 //! limiter; it owns neither (the run hands them over).
 //!
 //! Must not: log or format the token, ever.
 
-mod files;
+mod files; // getFile, downloads under a cap
 pub mod generated;
 mod io;
-mod multipart;
+mod multipart; // Upload, and the multipart/form-data body of a call with files
 mod resolve;
 pub(crate) mod retry;
 mod token;
