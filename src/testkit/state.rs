@@ -22,6 +22,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use event_listener::{Event, EventListener};
 use serde_json::{json, Value};
 
+use super::multipart::Files;
 use super::{Fault, Sent, BOT_ID};
 use crate::api::types::{ChatId, MessageId};
 use crate::Shutdown;
@@ -139,6 +140,8 @@ pub(crate) struct State {
     sent: Vec<Sent>,
     sent_per_chat: HashMap<ChatId, usize>,
     faults: VecDeque<Rule>,
+    /// Uploads received and files served (testkit/multipart.rs).
+    pub(crate) files: Files,
     /// Connections the accept loop took, ever.
     connections: usize,
 }
@@ -159,13 +162,14 @@ impl Default for State {
             sent: Vec::new(),
             sent_per_chat: HashMap::new(),
             faults: VecDeque::new(),
+            files: Files::default(),
             connections: 0,
         }
     }
 }
 
 impl State {
-    fn touch(&mut self) {
+    pub(crate) fn touch(&mut self) {
         self.version += 1;
     }
 
@@ -251,6 +255,14 @@ impl State {
             });
             self.touch();
         }
+    }
+
+    /// The fault the next call of `method` (lowercase) would take, left armed.
+    pub(crate) fn next_fault(&self, method: &str) -> Option<&Fault> {
+        self.faults
+            .iter()
+            .find(|r| r.method == "*" || r.method == method)
+            .map(|r| &r.fault)
     }
 
     /// The fault for this call of `method` (lowercase), using one up.
@@ -358,7 +370,7 @@ impl State {
         })
     }
 
-    fn next_message_id(&mut self, chat: ChatId) -> i64 {
+    pub(crate) fn next_message_id(&mut self, chat: ChatId) -> i64 {
         let id = self.last_message_id.entry(chat).or_default();
         *id += 1;
         *id
@@ -411,7 +423,7 @@ fn user_json(chat: ChatId) -> Value {
 }
 
 /// Positive ids are private chats, negative ones groups, as in Telegram.
-fn chat_json(chat: ChatId) -> Value {
+pub(crate) fn chat_json(chat: ChatId) -> Value {
     if chat.0 > 0 {
         json!({ "id": chat.0, "type": "private", "first_name": "User" })
     } else {
@@ -419,7 +431,7 @@ fn chat_json(chat: ChatId) -> Value {
     }
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
