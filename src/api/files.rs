@@ -7,7 +7,10 @@
 //! `file_path`. A local Bot API server started with `--local` answers
 //! `getFile` with an absolute `file_path` on its own disk instead (and that
 //! path holds the token too): such a file is read from the local
-//! filesystem, which works when the bot shares the server's `--dir`.
+//! filesystem, which works when the bot shares the server's `--dir`. Never
+//! for Telegram's own API (`api.telegram.org`), whose paths are relative:
+//! an absolute one from there is refused, so that nothing but a server the
+//! operator chose can make the bot read its disk.
 //!
 //! A download is not retried: the writer already holds part of the file.
 //!
@@ -149,6 +152,7 @@ impl Client {
                 return Err(too_large(Some(size), cap));
             }
         }
+        let local = !crate::limit::is_telegram(&self.inner.api_url);
         let started = Instant::now();
         let file_id = id.clone();
         let result = self
@@ -156,7 +160,7 @@ impl Client {
             .io
             .run(METHOD, move |caller| {
                 let writer = open().map_err(|e| write_error(&file_id, &e))?;
-                fetch(caller, &file_path, &file_id, writer, cap)
+                fetch(caller, &file_path, &file_id, writer, cap, local)
             })
             .await?;
         log::debug!(
@@ -173,15 +177,26 @@ impl Client {
     }
 }
 
-/// On the io thread: the file at `file_path`, local or over HTTP, into `writer`.
+/// On the io thread: the file at `file_path`, over HTTP, or from this
+/// machine's disk when `local` files may be read, into `writer`.
 fn fetch<W: Write>(
     caller: &Caller,
     file_path: &str,
     id: &str,
     writer: W,
     cap: u64,
+    local: bool,
 ) -> Result<(W, u64), Error> {
     if Path::new(file_path).is_absolute() {
+        if !local {
+            return Err(Error::File {
+                method: METHOD.to_owned(),
+                file: id.to_owned(),
+                detail:
+                    "api.telegram.org gave an absolute file_path; only a local Bot API server may"
+                        .to_owned(),
+            });
+        }
         // A local Bot API server (`--local`) hands out paths on its own disk.
         let local = fs::File::open(file_path).map_err(|e| Error::File {
             method: METHOD.to_owned(),
@@ -299,5 +314,23 @@ mod tests {
             e.to_string().starts_with("download: file is over the cap"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn an_absolute_path_is_read_only_from_a_local_server() {
+        let caller = Caller::new(
+            ureq::Agent::new_with_defaults(),
+            "http://127.0.0.1:9/botX/".into(),
+        );
+        let path = std::env::temp_dir().join(format!("smolgram-local-{}", std::process::id()));
+        fs::write(&path, b"on this disk").unwrap();
+        let path_str = path.to_str().unwrap();
+        let refused = fetch(&caller, path_str, "F1", Vec::new(), 100, false).unwrap_err();
+        let shown = refused.to_string();
+        assert!(matches!(refused, Error::File { .. }), "{refused:?}");
+        assert!(!shown.contains(path_str), "the path is not shown: {shown}");
+        let (bytes, len) = fetch(&caller, path_str, "F1", Vec::new(), 100, true).unwrap();
+        assert_eq!((bytes.as_slice(), len), (&b"on this disk"[..], 12));
+        fs::remove_file(&path).unwrap();
     }
 }
