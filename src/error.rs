@@ -68,6 +68,28 @@ pub enum Error {
         /// The update being handled.
         update_id: i64,
     },
+    /// A file to upload could not be opened or read, or a downloaded one
+    /// could not be written (see [`Upload`](crate::api::Upload) and
+    /// [`Client::download`](crate::api::Client::download)).
+    File {
+        /// The Bot API method, or `download`.
+        method: String,
+        /// Which file: an upload's file name, a download's `file_id` (never
+        /// its `file_path`: a local Bot API server's holds the token).
+        file: String,
+        /// What failed, e.g. `No such file or directory (os error 2)`.
+        detail: String,
+    },
+    /// A file is larger than the cap it was given.
+    TooLarge {
+        /// `download`, or the Bot API method.
+        method: String,
+        /// The file's size when it was known beforehand; `None` when the
+        /// stream went past the cap.
+        size: Option<u64>,
+        /// The cap, in bytes.
+        cap: u64,
+    },
     /// An I/O error outside the Bot API (the signal handler, a socket).
     Io {
         /// What we were doing.
@@ -178,6 +200,21 @@ impl fmt::Display for Error {
                     "update {update_id} has nothing to answer: no chat or no callback query"
                 )
             }
+            Error::File {
+                method,
+                file,
+                detail,
+            } => write!(f, "{method}: file {file:?}: {detail}"),
+            Error::TooLarge { method, size, cap } => match size {
+                Some(size) => write!(
+                    f,
+                    "{method}: file of {size} bytes is over the cap of {cap}; raise the cap to take it"
+                ),
+                None => write!(
+                    f,
+                    "{method}: file is over the cap of {cap} bytes; raise the cap to take it"
+                ),
+            },
             Error::Io { what, kind } => write!(f, "{what}: {kind}"),
         }
     }
@@ -262,6 +299,16 @@ mod tests {
             Error::Bind {
                 addr: "127.0.0.1:8080".parse().unwrap(),
                 kind: std::io::ErrorKind::AddrInUse,
+            },
+            Error::File {
+                method: "sendPhoto".into(),
+                file: "cat.jpg".into(),
+                detail: "No such file or directory (os error 2)".into(),
+            },
+            Error::TooLarge {
+                method: "download".into(),
+                size: Some(30),
+                cap: 20,
             },
         ];
         for e in errors {

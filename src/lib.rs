@@ -91,6 +91,7 @@ mod dispatch; // per-chat lanes, offset watermark, panic isolation
 mod error; // the one public Error
 mod health; // /healthz listener: bind policy, deadlines, connection cap
 mod http; // HTTP/1.1 request heads and responses, for health and the testkit
+pub mod keyboard; // inline and reply keyboards over the generated types; their checks
 mod limit; // outbound rate limits: global, per chat, per group; 429 holds
 mod logger; // env_logger that never lets ureq's URLs through; panics as one line
 mod metrics; // counters and their Prometheus text
@@ -101,6 +102,7 @@ mod service; // one bot run wired together; its state and Summary
 mod shutdown; // signals → Shutdown; racing work against it
 #[cfg(feature = "testkit")]
 pub mod testkit; // in-process fake Bot API: our tests, `demo`, users' tests
+pub mod text; // parse modes, escaping, UTF-16 limits, splitting with entities
 mod wait; // within a deadline; until a condition
 
 pub use async_executor::Task;
@@ -111,3 +113,9 @@ pub use logger::init_logging;
 pub use runtime::Runtime;
 pub use service::{run, run_with, Service, Summary};
 pub use shutdown::Shutdown;
+
+/// README's Rust blocks run as doctests, so its examples compile and hold
+/// (its `main.rs` is also built as a crate of its own by `scripts/check-downstream`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct Readme;

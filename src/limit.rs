@@ -93,18 +93,24 @@ impl RateLimits {
     /// sends either way. A self-hosted Bot API server forwards to Telegram
     /// and should be given the defaults explicitly (`--rate-limits on`).
     pub fn for_api(api_url: &str) -> RateLimits {
-        let host = api_url
-            .split("://")
-            .nth(1)
-            .unwrap_or("")
-            .split(['/', ':'])
-            .next();
-        if host == Some("api.telegram.org") {
+        if is_telegram(api_url) {
             RateLimits::DEFAULT
         } else {
             RateLimits::OFF
         }
     }
+}
+
+/// Whether `api_url` is Telegram's own Bot API (`api.telegram.org`), not a
+/// local server, an emulator or a fake.
+pub(crate) fn is_telegram(api_url: &str) -> bool {
+    let host = api_url
+        .split("://")
+        .nth(1)
+        .unwrap_or("")
+        .split(['/', ':'])
+        .next();
+    host == Some("api.telegram.org")
 }
 
 impl Default for RateLimits {

@@ -236,17 +236,24 @@ fn a_handler_reaches_the_raw_json_of_fields_newer_than_the_types() {
 #[test]
 fn context_shortcuts_send_the_right_method_and_params() {
     let api = FakeApi::start();
-    let bot = TestBot::start(&api, || {
+    // A file id the fake knows, as Telegram knows the ids it handed out.
+    let back = api.add_file("back.jpg", vec![1, 2, 3]);
+    let back_id = back.clone();
+    let bot = TestBot::start(&api, move || {
+        let back = back.clone();
         Bot::new()
-            .photo(|ctx| async move {
-                let sent = ctx.reply_photo(InputFile::file_id("AgAD-back")).await?;
-                if sent.photo.as_ref().map(Vec::len) != Some(1) {
-                    return Err("sendPhoto's answer holds no photo".into());
+            .photo(move |ctx| {
+                let back = back.clone();
+                async move {
+                    let sent = ctx.reply_photo(InputFile::file_id(back)).await?;
+                    if sent.photo.as_ref().map(Vec::len) != Some(1) {
+                        return Err("sendPhoto's answer holds no photo".into());
+                    }
+                    ctx.reply_document(InputFile::url("https://example.org/a.pdf"))
+                        .await?;
+                    ctx.delete_message().await?;
+                    Ok(())
                 }
-                ctx.reply_document(InputFile::url("https://example.org/a.pdf"))
-                    .await?;
-                ctx.delete_message().await?;
-                Ok(())
             })
             .callback_prefix("edit:", |ctx| async move {
                 let to = ctx.args().to_owned();
@@ -269,7 +276,7 @@ fn context_shortcuts_send_the_right_method_and_params() {
     let photo_message = 1; // the first message in chat 6
     let sent_photo = &api.calls("sendPhoto")[0];
     assert_eq!(sent_photo["chat_id"], 6);
-    assert_eq!(sent_photo["photo"], "AgAD-back");
+    assert_eq!(sent_photo["photo"], back_id.as_str());
     assert_eq!(
         sent_photo["reply_parameters"]["message_id"], photo_message,
         "a reply to the update's message"

@@ -5,16 +5,20 @@
 //! thread (`ureq` blocks), and its typed result comes back over a channel.
 //! `wire` holds the encoding and every shape of answer; `token` the
 //! token. The request URL is `{api_url}/bot{token}/{method}`: it is built
-//! here and never leaves this module.
+//! here and never leaves this module. `multipart` turns a call whose
+//! parameters hold an [`Upload`] into a streamed form; `files` downloads
+//! (`{api_url}/file/bot{token}/{file_path}`, built in `wire` likewise).
 //!
 //! The client counts into the run's metrics and waits on the run's rate
 //! limiter; it owns neither (the run hands them over).
 //!
 //! Must not: log or format the token, ever.
 
+mod files; // getFile, downloads under a cap
 pub mod generated;
 pub use generated::methods;
 mod io;
+mod multipart; // Upload, and the multipart/form-data body of a call with files
 mod resolve;
 pub(crate) mod retry;
 mod token;
@@ -33,11 +37,13 @@ use serde_json::value::RawValue;
 
 use generated::methods::{AnswerCallbackQuery, GetMe, SendMessage};
 pub(crate) use io::IoPool;
+use multipart::Body;
+pub use multipart::Upload;
 pub use retry::RetryPolicy;
 use retry::{Backoff, Verdict};
 pub use token::Token;
 use types::{BadUpdate, Message, Received, User};
-use wire::{encode, target_chat, with_chat_id, Caller};
+use wire::{encode, Caller};
 
 use crate::limit::{Limiter, Pace, RateLimits};
 use crate::metrics::{bump, Metrics};
@@ -191,10 +197,11 @@ impl Client {
         method: &str,
         params: &impl Serialize,
     ) -> Result<T, Error> {
-        let mut body = encode(method, params)?;
+        // JSON, or a form when the parameters hold an `Upload` (see api/multipart.rs).
+        let mut body = multipart::encode(method, params)?;
         let pace = Pace::of(method);
         let limited = pace != Pace::Free;
-        let mut chat = if limited { target_chat(&body) } else { None };
+        let mut chat = if limited { body.target_chat() } else { None };
         let started = Instant::now();
         let mut backoff = Backoff::transient();
         let mut attempt = 1;
@@ -202,7 +209,7 @@ impl Client {
         loop {
             self.inner.limiter.acquire(pace, chat).await;
             let error = match self
-                .request(method, Arc::clone(&body), None, std::convert::identity)
+                .request(method, body.clone(), None, std::convert::identity)
                 .await
             {
                 Ok(result) => return Ok(result),
@@ -214,7 +221,7 @@ impl Client {
             } = error
             {
                 // Telegram's rule: a group that became a supergroup is reached at its new id.
-                if let (false, Some(moved)) = (migrated, with_chat_id(&body, to)) {
+                if let (false, Some(moved)) = (migrated, body.with_chat_id(to)) {
                     log::info!("chat migrated method={method} to={}; sending there", to.0);
                     body = moved;
                     chat = Some(to);
@@ -330,19 +337,20 @@ impl Client {
         } else {
             timeout + POLL_SLACK
         };
-        self.request("getUpdates", body, Some(deadline), parse)
+        self.request("getUpdates", Body::Json(body), Some(deadline), parse)
             .await
     }
 
     /// Sends `body` to `method` on an io thread, once, with a deadline: its
-    /// own, or [`CALL_TIMEOUT`] for `None`.
+    /// own, or for `None` [`CALL_TIMEOUT`] (a form's is longer, see
+    /// api/multipart.rs).
     ///
     /// The answer is decoded as `R` and turned into `T` by `then` on the io
     /// thread too, so that decoding never takes the executor's time.
     async fn request<R: DeserializeOwned + 'static, T: Send + 'static>(
         &self,
         method: &str,
-        body: Arc<[u8]>,
+        body: Body,
         deadline: Option<Duration>,
         then: impl FnOnce(R) -> T + Send + 'static,
     ) -> Result<T, Error> {
@@ -352,7 +360,7 @@ impl Client {
             .inner
             .io
             .run(method, move |caller| {
-                caller.send(name, &body, deadline).map(then)
+                body.send(caller, name, deadline).map(then)
             })
             .await?;
         self.inner.metrics.observe_request(method, &result);

@@ -83,6 +83,9 @@ pub(super) fn with_chat_id(body: &[u8], chat: ChatId) -> Option<Arc<[u8]>> {
     serde_json::to_vec(&params).ok().map(Arc::from)
 }
 
+/// A POST being built.
+pub(super) type Post = ureq::RequestBuilder<ureq::typestate::WithBody>;
+
 /// How many methods' URIs an io thread keeps parsed (a bot calls a handful).
 const URIS: usize = 32;
 
@@ -121,13 +124,28 @@ impl Caller {
         Some(uri)
     }
 
-    /// One POST, its body read and decoded; within `deadline`, or the
-    /// agent's own for `None`.
+    /// One POST of a JSON body, its answer read and decoded; within
+    /// `deadline`, or the agent's own for `None`.
     pub(super) fn send<T: DeserializeOwned>(
         &self,
         method: String,
         body: &[u8],
         deadline: Option<Duration>,
+    ) -> Result<T, Error> {
+        self.exchange(method, deadline, |request| {
+            request
+                .header("content-type", "application/json")
+                .send(body)
+        })
+    }
+
+    /// One POST that `send` gives its headers and body (a form's, say), its
+    /// answer read and decoded; within `deadline`, or the agent's for `None`.
+    pub(super) fn exchange<T: DeserializeOwned>(
+        &self,
+        method: String,
+        deadline: Option<Duration>,
+        send: impl FnOnce(Post) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<T, Error> {
         let network = |kind| Error::Network {
             method: method.clone(),
@@ -136,15 +154,10 @@ impl Caller {
         let request = match self.uri(&method) {
             Some(uri) => self.agent.post(uri),
             None => self.agent.post(format!("{}{method}", self.base)),
-        }
-        .header("content-type", "application/json");
+        };
         let sent = match deadline {
-            None => request.send(body),
-            Some(deadline) => request
-                .config()
-                .timeout_global(Some(deadline))
-                .build()
-                .send(body),
+            None => send(request),
+            Some(deadline) => send(request.config().timeout_global(Some(deadline)).build()),
         };
         let mut response = sent.map_err(|e| network(network_kind(&e)))?;
         let status = response.status().as_u16();
@@ -155,6 +168,42 @@ impl Caller {
             .read_to_vec()
             .map_err(|e| network(network_kind(&e)))?;
         decode(method, status, &bytes)
+    }
+}
+
+impl Caller {
+    /// GET of `{api_url}/file/bot{token}/{file_path}`, within `deadline`:
+    /// the response, whatever its status. The URI holds the token, so it is
+    /// built here and goes nowhere else; errors name `method` only.
+    pub(super) fn get_file(
+        &self,
+        method: &str,
+        file_path: &str,
+        deadline: Duration,
+    ) -> Result<ureq::http::Response<ureq::Body>, Error> {
+        // `base` is `{api_url}/bot{token}/`, and a token holds no `/`.
+        let (api_url, token) = self
+            .base
+            .trim_end_matches('/')
+            .rsplit_once("/bot")
+            .unwrap_or_default();
+        let uri =
+            Uri::try_from(format!("{api_url}/file/bot{token}/{file_path}")).map_err(|_| {
+                Error::Decode {
+                    method: method.to_owned(),
+                    detail: "file_path is not a URL path".to_owned(),
+                }
+            })?;
+        self.agent
+            .get(uri)
+            .config()
+            .timeout_global(Some(deadline))
+            .build()
+            .call()
+            .map_err(|e| Error::Network {
+                method: method.to_owned(),
+                kind: network_kind(&e),
+            })
     }
 }
 
@@ -175,7 +224,11 @@ struct Parameters {
 }
 
 /// Turns a status and body into `T` or the one error that says what happened.
-fn decode<T: DeserializeOwned>(method: String, status: u16, body: &[u8]) -> Result<T, Error> {
+pub(super) fn decode<T: DeserializeOwned>(
+    method: String,
+    status: u16,
+    body: &[u8],
+) -> Result<T, Error> {
     if (200..300).contains(&status) {
         return match serde_json::from_slice::<Envelope<T>>(body) {
             Ok(Envelope {
@@ -219,7 +272,7 @@ fn api_error<T>(method: String, status: u16, env: Envelope<T>) -> Error {
 }
 
 /// What kind of failure a `ureq` error is, without its text (it may hold the URL).
-fn network_kind(e: &ureq::Error) -> NetworkKind {
+pub(super) fn network_kind(e: &ureq::Error) -> NetworkKind {
     match e {
         ureq::Error::Timeout(_) => NetworkKind::Timeout,
         ureq::Error::HostNotFound => NetworkKind::Dns,

@@ -8,7 +8,9 @@
 //! (pipelining works). Bodies must carry `Content-Length`:
 //! `Transfer-Encoding` (chunked) is answered 411 and the connection closed,
 //! as a Bot API client never needs it. Caps: 16 KiB of head, 1 MiB of body;
-//! past them the answer is 400 and the connection closes. Every close after
+//! past them the answer is 400 and the connection closes. A multipart body
+//! (an upload) is the exception: it is left unread, chunked or not, for
+//! `testkit/multipart.rs` to stream under a cap of its own. Every close after
 //! an answer lingers, so that a refused client reads its 400, not a reset.
 //!
 //! Must not: panic on any input, know about Telegram, or read beyond the caps.
@@ -45,6 +47,18 @@ pub(crate) struct Request {
     /// Whether the client wants the connection kept after the answer.
     pub(crate) keep_alive: bool,
     pub(crate) body: Vec<u8>,
+    /// A multipart body, left unread for [`Conn::read_body`] (see
+    /// `testkit/multipart.rs`): uploads are streamed, never held whole.
+    pub(crate) streamed: Option<Streamed>,
+}
+
+/// How a body left to stream is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Streamed {
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
 }
 
 impl Request {
@@ -59,6 +73,7 @@ impl Request {
                 .collect(),
             keep_alive: head.keep_alive(),
             body: Vec::new(),
+            streamed: None,
         }
     }
 
@@ -199,6 +214,38 @@ impl Conn {
         .await;
     }
 
+    /// Fills `out` with what follows the head: bytes read already, then the
+    /// socket's. 0 at end of stream.
+    pub(crate) async fn read_body(&mut self, out: &mut [u8]) -> usize {
+        if self.buf.is_empty() && self.fill().await == 0 {
+            return 0;
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        self.buf.drain(..n);
+        n
+    }
+
+    /// Gives back bytes read past a streamed body: the next request's.
+    pub(crate) fn unread(&mut self, bytes: &[u8]) {
+        self.buf.splice(0..0, bytes.iter().copied());
+    }
+
+    /// A 200 with a binary body (a file download), kept alive or closed.
+    pub(crate) async fn write_bytes(&mut self, body: &[u8], keep_alive: bool) -> io::Result<()> {
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
+            body.len(),
+            if keep_alive { "keep-alive" } else { "close" }
+        );
+        self.write_raw(head.as_bytes()).await?;
+        self.write_raw(body).await?;
+        if !keep_alive {
+            self.linger().await;
+        }
+        Ok(())
+    }
+
     async fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.stream.write_all(bytes).await?;
         self.stream.flush().await
@@ -219,7 +266,20 @@ impl Conn {
 /// bytes follow it.
 fn request(head: &[u8]) -> Result<(Request, usize), ReadError> {
     let head = Head::parse(head).map_err(ReadError::bad)?;
+    let mut req = Request::new(&head);
+    // Uploads stream past the body cap, chunked or not (testkit/multipart.rs).
+    let multipart = req
+        .header("content-type")
+        .is_some_and(|t| t.to_ascii_lowercase().starts_with("multipart/"));
     let len = match head.body_length() {
+        BodyLength::Encoded if multipart => {
+            req.streamed = Some(Streamed::Chunked);
+            0
+        }
+        BodyLength::Fixed(len) if multipart => {
+            req.streamed = Some(Streamed::Length(len));
+            0
+        }
         BodyLength::Encoded => {
             return Err(ReadError::Bad {
                 status: 411,
@@ -231,7 +291,7 @@ fn request(head: &[u8]) -> Result<(Request, usize), ReadError> {
             .filter(|&len| len <= MAX_BODY)
             .ok_or(ReadError::bad("body too large"))?,
     };
-    Ok((Request::new(&head), len))
+    Ok((req, len))
 }
 
 /// Splits `a=1&b=x%20y` into decoded pairs; `+` is a space, as in forms.

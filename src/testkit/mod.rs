@@ -27,10 +27,12 @@
 
 mod bot;
 mod http;
+mod multipart;
 mod server;
 mod state;
 
 pub use bot::TestBot;
+pub use multipart::{Digest, Uploaded};
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -134,6 +136,16 @@ pub enum Fault {
     Drop,
     /// Status 200 with a JSON body cut in the middle.
     InvalidJson,
+    /// Reads `after` bytes of a multipart body (an upload), then answers
+    /// status `code` with a Bot API error and closes the connection, as a
+    /// proxy that gave up mid-upload would. A body that is not multipart
+    /// is read whole first.
+    MidUpload {
+        /// Body bytes read before the answer.
+        after: u64,
+        /// The status, e.g. 502.
+        code: u16,
+    },
 }
 
 /// One `sendMessage` the fake accepted.

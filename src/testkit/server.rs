@@ -22,6 +22,7 @@ use futures_lite::future;
 use serde_json::{json, Map, Value};
 
 use super::http::{self, Conn, ReadError, Request, Response};
+use super::multipart::{self, Form, Received};
 use super::state::{bot_json, Poll, Shared};
 use super::{FakeApi, Fault};
 use crate::api::types::{ChatId, MessageId};
@@ -72,8 +73,26 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
                 return;
             }
         };
+        if req.path.starts_with("/file/") {
+            if multipart::serve_file(&mut conn, &shared, &req).await {
+                continue;
+            }
+            return;
+        }
+        // An upload: its body streams in now (testkit/multipart.rs).
+        let form = match req.streamed {
+            None => None,
+            Some(streamed) => match multipart::receive(&mut conn, &req, streamed, &shared).await {
+                Received::Form(form) => Some(form),
+                Received::Refused(resp) => {
+                    let _ = conn.write(&resp, false).await;
+                    return;
+                }
+                Received::Gone => return,
+            },
+        };
         // `None`: a `Fault::Drop`, which closes without a word.
-        let Some(resp) = answer(&shared, &req).await else {
+        let Some(resp) = answer(&shared, &req, form).await else {
             return;
         };
         if conn.write(&resp, req.keep_alive).await.is_err() || !req.keep_alive {
@@ -83,7 +102,7 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>) {
 }
 
 /// Routes one request: token, method, faults, then the method itself.
-async fn answer(shared: &Shared, req: &Request) -> Option<Response> {
+async fn answer(shared: &Shared, req: &Request, form: Option<Form>) -> Option<Response> {
     let Some((token, method)) = req
         .path
         .strip_prefix("/bot")
@@ -97,7 +116,11 @@ async fn answer(shared: &Shared, req: &Request) -> Option<Response> {
     // Telegram matches method names case-insensitively.
     let method = method.to_ascii_lowercase();
     let params = match params(req) {
-        Ok(params) => params,
+        Ok(mut params) => {
+            let fields = form.as_ref().map(|f| f.fields.iter()).into_iter().flatten();
+            params.extend(fields.map(|(k, v)| (k.clone(), Value::String(v.clone()))));
+            params
+        }
         Err(description) => return Some(api_error(400, description, None)),
     };
     let fault = shared.with(|s| {
@@ -117,8 +140,10 @@ async fn answer(shared: &Shared, req: &Request) -> Option<Response> {
         // A call takes one fault at most: one that took it here waits for none.
         "getupdates" => return get_updates(shared, &params, !took_fault).await,
         "sendmessage" => send_message(shared, params),
-        "sendphoto" | "senddocument" | "sendvideo" | "sendanimation" | "sendaudio"
-        | "sendvoice" | "sendsticker" => send_media(shared, &method, params),
+        "getfile" => shared.with(|s| multipart::get_file(s, &params)),
+        upload if multipart::is_upload(upload) => {
+            return shared.with(|s| multipart::send_media(s, upload, &params, form))
+        }
         "editmessagetext" => edit_message_text(shared, &params),
         "answercallbackquery"
         | "deletewebhook"
@@ -169,6 +194,8 @@ async fn serve_fault(fault: Fault) -> Faulted {
         Fault::InvalidJson => {
             Faulted::Instead(Response::raw(200, r#"{"ok":true,"result":{"message_id":"#))
         }
+        // A body that was not streamed was read whole: the answer only.
+        Fault::MidUpload { code, .. } => Faulted::Instead(api_error(code, "Bad Gateway", None)),
     }
 }
 
@@ -246,15 +273,6 @@ fn send_message(shared: &Shared, params: Params) -> Response {
         .map(MessageId);
     let message = shared.with(|s| s.send(chat, &text, reply_to, Value::Object(params)));
     ok(message)
-}
-
-/// `sendPhoto` and the other single-file sends: a message holding the file.
-fn send_media(shared: &Shared, method: &str, params: Params) -> Response {
-    let Some(chat) = int_param(&params, "chat_id").map(ChatId) else {
-        return api_error(400, "Bad Request: chat not found", None);
-    };
-    let params = Value::Object(params);
-    ok(shared.with(|s| s.send_media(chat, method, &params)))
 }
 
 /// `editMessageText`: the edited message for a chat message, `true` for an

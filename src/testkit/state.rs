@@ -22,6 +22,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use event_listener::{Event, EventListener};
 use serde_json::{json, Value};
 
+use super::multipart::Files;
 use super::{Fault, Sent, BOT_ID};
 use crate::api::types::{ChatId, MessageId, UserId};
 use crate::Shutdown;
@@ -140,6 +141,8 @@ pub(crate) struct State {
     sent: Vec<Sent>,
     sent_per_chat: HashMap<ChatId, usize>,
     faults: VecDeque<Rule>,
+    /// Uploads received and files served (testkit/multipart.rs).
+    pub(crate) files: Files,
     /// Connections the accept loop took, ever.
     connections: usize,
 }
@@ -161,13 +164,14 @@ impl Default for State {
             sent: Vec::new(),
             sent_per_chat: HashMap::new(),
             faults: VecDeque::new(),
+            files: Files::default(),
             connections: 0,
         }
     }
 }
 
 impl State {
-    fn touch(&mut self) {
+    pub(crate) fn touch(&mut self) {
         self.version += 1;
     }
 
@@ -285,66 +289,6 @@ impl State {
         }})
     }
 
-    /// Answers a `send<Media>` (`method` lowercase) to `chat`: a message
-    /// from the bot holding the file, as Telegram returns it.
-    pub(crate) fn send_media(&mut self, chat: ChatId, method: &str, params: &Value) -> Value {
-        let file = |n: &str| {
-            let id = params.get(n).map_or_else(String::new, |v| match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            });
-            json!({"file_id": id, "file_unique_id": format!("u-{id}")})
-        };
-        let with = |mut v: Value, extra: Value| {
-            if let (Value::Object(v), Value::Object(extra)) = (&mut v, extra) {
-                v.extend(extra);
-            }
-            v
-        };
-        let sized = json!({"width": 640, "height": 480});
-        let (field, value) = match method {
-            "sendphoto" => ("photo", json!([with(file("photo"), sized)])),
-            "senddocument" => ("document", file("document")),
-            "sendvideo" => (
-                "video",
-                with(file("video"), with(sized, json!({"duration": 1}))),
-            ),
-            "sendanimation" => (
-                "animation",
-                with(file("animation"), with(sized, json!({"duration": 1}))),
-            ),
-            "sendaudio" => ("audio", with(file("audio"), json!({"duration": 1}))),
-            "sendvoice" => ("voice", with(file("voice"), json!({"duration": 1}))),
-            _ => (
-                "sticker",
-                with(
-                    file("sticker"),
-                    with(
-                        sized,
-                        json!({"type": "regular", "is_animated": false, "is_video": false}),
-                    ),
-                ),
-            ),
-        };
-        let id = self.next_message_id(chat);
-        // A button may hang under a photo too: it is the bot's last message.
-        let caption = params.get("caption").and_then(Value::as_str);
-        self.last_bot_message
-            .insert(chat, (id, caption.unwrap_or_default().to_owned()));
-        self.touch();
-        let mut message = json!({
-            "message_id": id,
-            "from": bot_json(),
-            "chat": chat_json(chat),
-            "date": unix_now(),
-            field: value,
-        });
-        if let Some(caption) = params.get("caption") {
-            message["caption"] = caption.clone();
-        }
-        message
-    }
-
     /// Answers an `editMessageText` of a chat message: the edited message.
     pub(crate) fn edited_text(&mut self, chat: ChatId, message_id: i64, text: &str) -> Value {
         if self
@@ -393,6 +337,14 @@ impl State {
             });
             self.touch();
         }
+    }
+
+    /// The fault the next call of `method` (lowercase) would take, left armed.
+    pub(crate) fn next_fault(&self, method: &str) -> Option<&Fault> {
+        self.faults
+            .iter()
+            .find(|r| r.method == "*" || r.method == method)
+            .map(|r| &r.fault)
     }
 
     /// The fault for this call of `method` (lowercase), using one up.
@@ -473,6 +425,12 @@ impl State {
         Poll::Batch(batch)
     }
 
+    /// Notes `id` as the bot's last message in `chat`, the one a pushed
+    /// callback's button hangs under.
+    pub(crate) fn note_bot_message(&mut self, chat: ChatId, id: i64, text: &str) {
+        self.last_bot_message.insert(chat, (id, text.to_owned()));
+    }
+
     /// Records a message the bot sent and returns it as Telegram would.
     pub(crate) fn send(
         &mut self,
@@ -500,7 +458,7 @@ impl State {
         })
     }
 
-    fn next_message_id(&mut self, chat: ChatId) -> i64 {
+    pub(crate) fn next_message_id(&mut self, chat: ChatId) -> i64 {
         let id = self.last_message_id.entry(chat).or_default();
         *id += 1;
         *id
@@ -554,7 +512,7 @@ fn user_json(chat: ChatId) -> Value {
 
 /// Positive ids are private chats, negative ones groups, as in Telegram.
 /// Ids from -1000000000000 down are channels (and supergroups), as Telegram numbers them.
-fn chat_json(chat: ChatId) -> Value {
+pub(crate) fn chat_json(chat: ChatId) -> Value {
     if chat.0 <= -1_000_000_000_000 {
         return json!({ "id": chat.0, "type": "channel", "title": "Testkit channel" });
     }
@@ -565,7 +523,7 @@ fn chat_json(chat: ChatId) -> Value {
     }
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

@@ -19,10 +19,12 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use super::types::{InaccessibleMessage, MaybeInaccessibleMessage, Message};
+use crate::api::multipart::{self, Upload};
 use crate::api::types::{ChatId, UserId};
 
 /// Where a method is sent: a chat's id, or a public chat's `@username`
@@ -76,11 +78,11 @@ impl From<String> for Recipient {
 }
 
 /// A file to send: one Telegram already has, one at a URL, or one uploaded
-/// with the request (the upload step of #12 fills in where its bytes come
-/// from; until then it names the multipart part).
+/// with the request ([`Upload`]: from a path, bytes or a reader).
 ///
 /// It travels as the string the Bot API expects: the file id, the URL, or
-/// `attach://<name>`.
+/// `attach://<name>` naming a part of the `multipart/form-data` body that
+/// carries an upload (see [`Upload`]).
 ///
 /// ```
 /// use smolgram::api::generated::InputFile;
@@ -99,6 +101,15 @@ pub enum InputFile {
     Url(String),
     /// The multipart part of the same request that holds the file.
     Attach(String),
+    /// A file uploaded with the request; the call goes as
+    /// `multipart/form-data` and this as `attach://` its part.
+    Upload(Upload),
+}
+
+impl From<Upload> for InputFile {
+    fn from(upload: Upload) -> Self {
+        InputFile::Upload(upload)
+    }
 }
 
 impl InputFile {
@@ -121,6 +132,13 @@ impl Serialize for InputFile {
         match self {
             InputFile::FileId(s) | InputFile::Url(s) => serializer.serialize_str(s),
             InputFile::Attach(name) => serializer.collect_str(&format_args!("{ATTACH}{name}")),
+            // Set aside by the call being encoded; there is nowhere to put it outside one.
+            InputFile::Upload(upload) => match multipart::attach(upload) {
+                Some(name) => serializer.collect_str(&format_args!("{ATTACH}{name}")),
+                None => Err(S::Error::custom(
+                    "an upload is sent only by Client::send or Client::call",
+                )),
+            },
         }
     }
 }

@@ -63,3 +63,9 @@ pub(crate) fn exit_code(result: Result<Summary, Error>) -> ExitCode {
         }
     }
 }
+
+/// On musl (the static binaries), dlmalloc: musl's own allocator is a lock
+/// for all threads and unmaps memory it soon maps again (see Cargo.toml).
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
