@@ -321,6 +321,7 @@ mod tests {
         let caller = Caller::new(
             ureq::Agent::new_with_defaults(),
             "http://127.0.0.1:9/botX/".into(),
+            "http://127.0.0.1:9/file/botX/".into(),
         );
         let path = std::env::temp_dir().join(format!("smolgram-local-{}", std::process::id()));
         fs::write(&path, b"on this disk").unwrap();

@@ -143,6 +143,7 @@ impl Client {
         // One connector for all agents: one TLS configuration and session cache.
         let connector = transport::connector();
         let base: Arc<str> = format!("{api_url}/bot{}/", token.expose()).into();
+        let files: Arc<str> = format!("{api_url}/file/bot{}/", token.expose()).into();
         Client {
             inner: Rc::new(Inner {
                 api_url,
@@ -152,7 +153,7 @@ impl Client {
                         connector.clone(),
                         resolve::CachingResolver::default(),
                     );
-                    Caller::new(agent, Arc::clone(&base))
+                    Caller::new(agent, Arc::clone(&base), Arc::clone(&files))
                 }),
                 limiter: Limiter::new(limits, Rc::clone(&metrics)),
                 metrics,

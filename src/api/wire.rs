@@ -96,16 +96,20 @@ pub(super) struct Caller {
     agent: ureq::Agent,
     /// `{api_url}/bot{token}/`: a secret, like the token.
     base: Arc<str>,
+    /// `{api_url}/file/bot{token}/`, where files are downloaded: a secret too.
+    files: Arc<str>,
     /// Holds the token too.
     uris: RefCell<Vec<(String, Uri)>>,
 }
 
 impl Caller {
-    /// Calls through `agent` to `base` (the API URL with the token).
-    pub(super) fn new(agent: ureq::Agent, base: Arc<str>) -> Caller {
+    /// Calls through `agent` to `base` (the API URL with the token), and
+    /// downloads from `files` (its file URL with the token).
+    pub(super) fn new(agent: ureq::Agent, base: Arc<str>, files: Arc<str>) -> Caller {
         Caller {
             agent,
             base,
+            files,
             uris: RefCell::new(Vec::new()),
         }
     }
@@ -169,9 +173,7 @@ impl Caller {
             .map_err(|e| network(network_kind(&e)))?;
         decode(method, status, &bytes)
     }
-}
 
-impl Caller {
     /// GET of `{api_url}/file/bot{token}/{file_path}`, within `deadline`:
     /// the response, whatever its status. The URI holds the token, so it is
     /// built here and goes nowhere else; errors name `method` only.
@@ -181,18 +183,10 @@ impl Caller {
         file_path: &str,
         deadline: Duration,
     ) -> Result<ureq::http::Response<ureq::Body>, Error> {
-        // `base` is `{api_url}/bot{token}/`, and a token holds no `/`.
-        let (api_url, token) = self
-            .base
-            .trim_end_matches('/')
-            .rsplit_once("/bot")
-            .unwrap_or_default();
         let uri =
-            Uri::try_from(format!("{api_url}/file/bot{token}/{file_path}")).map_err(|_| {
-                Error::Decode {
-                    method: method.to_owned(),
-                    detail: "file_path is not a URL path".to_owned(),
-                }
+            Uri::try_from(format!("{}{file_path}", self.files)).map_err(|_| Error::Decode {
+                method: method.to_owned(),
+                detail: "file_path is not a URL path".to_owned(),
             })?;
         self.agent
             .get(uri)
