@@ -14,11 +14,15 @@ use smolgram::api::generated::types::{
     InputMediaPhoto, MaybeInaccessibleMessage, MessageOrigin, ReactionType, ReplyKeyboardRemove,
     ReplyMarkup, ReplyParameters, RichText, Update, User, UPDATE_KINDS,
 };
-use smolgram::api::generated::{decode, InputFile, Method, MAX_DEPTH, MAX_MESSAGE_DEPTH};
+use smolgram::api::generated::{InputFile, Method, MAX_DEPTH, MAX_MESSAGE_DEPTH};
 use smolgram::api::types::{ChatId, MessageId, UserId};
 
 /// The io threads' stack (api/io.rs): decoding runs there.
 const IO_STACK: usize = 256 * 1024;
+
+fn decode<T: serde::de::DeserializeOwned>(json: &str) -> serde_json::Result<T> {
+    serde_json::from_str(json)
+}
 
 fn update(json: Value) -> Update {
     decode(&json.to_string()).unwrap_or_else(|e| panic!("{e}: {json}"))
@@ -269,14 +273,6 @@ fn rich_quotes(quotes: usize) -> String {
     format!(r#","rich_message":{{"blocks":[{open}{{"type":"paragraph","text":"deep"}}{close}]}}"#)
 }
 
-fn depth_of(v: &Value) -> usize {
-    match v {
-        Value::Object(m) => 1 + m.values().map(depth_of).max().unwrap_or(0),
-        Value::Array(a) => 1 + a.iter().map(depth_of).max().unwrap_or(0),
-        _ => 0,
-    }
-}
-
 /// Runs `f` on a thread with the io threads' stack: an overflow aborts the
 /// test binary, which fails the test.
 fn on_io_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -303,11 +299,12 @@ fn deep_nesting_is_an_error_and_never_a_stack_overflow() {
 
 #[test]
 fn an_update_at_both_limits_decodes_on_an_io_threads_stack() {
-    // Four messages (depths 2 to 5), a rich message (6) and its blocks (7),
-    // then two levels a quotation, up to the paragraph at depth 8 + 2 * 12.
-    let quotes = (MAX_DEPTH - 8) / 2;
+    // Four messages; in the last, a rich message whose blocks hold `quotes`
+    // quotations one inside the other. Each quotation is two recursive
+    // levels (the block and the quotation), the paragraph at the bottom two
+    // more (its block and its rich text).
+    let quotes = (MAX_DEPTH - 2) / 2;
     let json = nested_replies(MAX_MESSAGE_DEPTH, &rich_quotes(quotes));
-    assert_eq!(depth_of(&serde_json::from_str(&json).unwrap()), MAX_DEPTH);
     let levels = on_io_stack(move || {
         let u = decode::<Update>(&json).expect("within the limits");
         let mut m = u.message.expect("a message");
@@ -321,12 +318,17 @@ fn an_update_at_both_limits_decodes_on_an_io_threads_stack() {
     });
     assert_eq!(levels, MAX_MESSAGE_DEPTH);
     let more_messages = nested_replies(MAX_MESSAGE_DEPTH + 1, "");
-    assert!(
-        decode::<Update>(&more_messages).is_err(),
-        "one message more"
-    );
+    let e = decode::<Update>(&more_messages).unwrap_err();
+    assert!(e.to_string().contains("messages nested deeper"), "{e}");
     let deeper = nested_replies(MAX_MESSAGE_DEPTH, &rich_quotes(quotes + 1));
-    assert!(decode::<Update>(&deeper).is_err(), "one quotation more");
+    let e = decode::<Update>(&deeper).unwrap_err();
+    assert!(e.to_string().contains("values nested deeper"), "{e}");
+    // Nesting elsewhere (unknown fields, siblings) counts for nothing.
+    let wide = nested_replies(
+        MAX_MESSAGE_DEPTH,
+        &format!(r#","future":{}"#, "[".repeat(100) + &"]".repeat(100)),
+    );
+    assert!(decode::<Update>(&wide).is_ok());
 }
 
 /// The facts, as `codegen check` reads them.

@@ -25,6 +25,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 
+use crate::graph;
 use crate::spec::{Field, Method, Spec, Type};
 
 /// Types the facts name that are hand-written in `support.rs`, not generated.
@@ -201,6 +202,9 @@ struct Model<'a> {
     input: BTreeSet<String>,
     /// A member type's discriminator field and value, from its unions.
     tags: BTreeMap<String, (String, String)>,
+    /// The types on a cycle, by their Rust names: their decoders count
+    /// nesting.
+    cyclic: BTreeSet<String>,
 }
 
 /// The generated files: (file name, unformatted code).
@@ -222,6 +226,10 @@ impl<'a> Model<'a> {
             anonymous: BTreeMap::new(),
             input: BTreeSet::new(),
             tags: BTreeMap::new(),
+            cyclic: graph::cyclic(&graph::edges(&spec.types))
+                .into_iter()
+                .map(rust_type_name)
+                .collect(),
         };
         for t in &spec.types {
             let Some(union) = &t.union else { continue };
@@ -407,7 +415,7 @@ impl<'a> Model<'a> {
         out.push_str(
             "use std::fmt;\n\nuse serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};\nuse serde::{Deserialize, Deserializer, Serialize};\nuse serde_json::Value;\n\n",
         );
-        out.push_str("use super::support::{field_of, member, raw, InputFile, Key, Recipient};\nuse crate::api::types::{ChatId, MessageId, UserId};\n\n");
+        out.push_str("use super::nesting::{Level, Nesting};\nuse super::support::{field_of, member, raw, InputFile, Key, Recipient};\nuse crate::api::types::{ChatId, MessageId, UserId};\n\n");
         let update = self
             .types
             .get("Update")
@@ -425,21 +433,6 @@ impl<'a> Model<'a> {
         )
         .unwrap();
         self.update_kind(&mut out, update);
-        let mut message_fields = BTreeSet::new();
-        for t in &spec.types {
-            for f in &t.fields {
-                if matches!(parse(&f.ty), Ty::Named(n) if n == "Message" || n == "MaybeInaccessibleMessage")
-                {
-                    message_fields.insert(format!("\"{}\"", f.name));
-                }
-            }
-        }
-        writeln!(
-            out,
-            "/// The fields that hold a message, in any type: the nesting limit counts\n/// the messages inside messages by them.\npub(crate) const MESSAGE_FIELDS: &[&str] = &[{}];\n",
-            message_fields.into_iter().collect::<Vec<_>>().join(", ")
-        )
-        .unwrap();
         for t in &spec.types {
             if HAND_WRITTEN.contains(&t.name.as_str()) {
                 continue;
@@ -502,7 +495,7 @@ impl<'a> Model<'a> {
         writeln!(out, "pub struct {name} {{").unwrap();
         self.fields(out, &t.name, &t.fields, "field");
         out.push_str("}\n\n");
-        struct_decode(out, &name, &t.fields);
+        struct_decode(out, &name, &t.fields, &self.guard(&t.name));
         if self.input.contains(&t.name) {
             let tag = self.tags.get(&t.name);
             self.builder(out, &name, &t.name, &t.fields, tag, false);
@@ -673,6 +666,17 @@ impl<'a> Model<'a> {
         }
     }
 
+    /// The first line of a decoder of a type on a cycle, which counts one
+    /// level of nesting (`Message` on a budget of its own); empty for the
+    /// other types, whose nesting the API's shape bounds.
+    fn guard(&self, name: &str) -> String {
+        if !self.cyclic.contains(name) {
+            return String::new();
+        }
+        let level = if name == "Message" { "Message" } else { "Other" };
+        format!("        let _nesting = Nesting::enter::<D::Error>(Level::{level})?;\n")
+    }
+
     fn required_count(&self, member: &str) -> usize {
         self.types
             .get(member)
@@ -692,7 +696,8 @@ impl<'a> Model<'a> {
     ) {
         writeln!(
             out,
-            "impl<'de> Deserialize<'de> for {name} {{\n    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {{\n        let raw = raw(deserializer)?;\n        let json = raw.get();"
+            "impl<'de> Deserialize<'de> for {name} {{\n    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {{\n{}        let raw = raw(deserializer)?;\n        let json = raw.get();",
+            self.guard(name)
         )
         .unwrap();
         for extra in &union.extra {
@@ -737,7 +742,8 @@ impl<'a> Model<'a> {
     fn untagged_decode(&self, out: &mut String, name: &str, variants: &[String], has_true: bool) {
         writeln!(
             out,
-            "impl<'de> Deserialize<'de> for {name} {{\n    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {{\n        let raw = raw(deserializer)?;\n        let json = raw.get();"
+            "impl<'de> Deserialize<'de> for {name} {{\n    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {{\n{}        let raw = raw(deserializer)?;\n        let json = raw.get();",
+            self.guard(name)
         )
         .unwrap();
         let mut tried: Vec<&str> = variants.iter().map(String::as_str).collect();
@@ -873,7 +879,7 @@ impl<'a> Model<'a> {
 /// field matcher on bytes or indices beside the one on text, one per type
 /// (see: #12, the binary's size). Unknown keys are skipped; a repeated key
 /// keeps its last value.
-fn struct_decode(out: &mut String, name: &str, fields: &[Field]) {
+fn struct_decode(out: &mut String, name: &str, fields: &[Field], guard: &str) {
     let locals: Vec<(String, &Field)> = fields
         .iter()
         .map(|f| (format!("f_{}", f.name), f))
@@ -919,7 +925,11 @@ fn struct_decode(out: &mut String, name: &str, fields: &[Field]) {
             writeln!(out, "                    {ident}: {local},").unwrap();
         }
     }
-    out.push_str("                })\n            }\n        }\n        deserializer.deserialize_map(Fields)\n    }\n}\n\n");
+    writeln!(
+        out,
+        "                }})\n            }}\n        }}\n{guard}        deserializer.deserialize_map(Fields)\n    }}\n}}\n"
+    )
+    .unwrap();
 }
 
 /// `impl From<Member> for Union`.

@@ -14,6 +14,7 @@
 mod check;
 mod emit;
 mod extract;
+mod graph;
 mod spec;
 
 use std::fs;

@@ -4,8 +4,8 @@
 //! ([`Received`]: the typed view and its raw JSON). Every generated type is
 //! re-exported here, so `api::types::InlineKeyboardMarkup` is the one name.
 //!
-//! An update is decoded once, on the io thread that fetched it, with the
-//! nesting limit of [`decode`](super::generated::decode): the executor thread
+//! An update is decoded once, on the io thread that fetched it, under the
+//! nesting limits ([`MAX_MESSAGE_DEPTH`](super::generated::MAX_MESSAGE_DEPTH)): the executor thread
 //! only routes it. The poller reads its `update_id` first, from the leading
 //! bytes, and skips the updates in hand without decoding them at all.
 //! Unknown fields are ignored and an unknown kind decodes as an `Update`
@@ -192,7 +192,7 @@ pub(crate) fn update_id_of(json: &str) -> Option<i64> {
 
 /// Decodes one update of a `getUpdates` batch, under the nesting limit.
 pub(crate) fn parse_update(raw: Box<RawValue>) -> Result<Received, BadUpdate> {
-    match super::generated::decode::<Update>(raw.get()) {
+    match serde_json::from_str::<Update>(raw.get()) {
         Ok(update) => Ok(Received { update, raw }),
         Err(e) => Err(BadUpdate {
             id: update_id_of(raw.get()),

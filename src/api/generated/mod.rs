@@ -8,22 +8,22 @@
 //! by concern. The hand-written files beside them are what the generated
 //! code stands on: `support` ([`Recipient`], [`InputFile`], the helpers that
 //! decode every union from its raw text, the one union told apart by a
-//! field's value), `bounded` ([`decode`], the nesting limit),
-//! `send` ([`Method`], [`Client::send`](crate::api::Client::send)) and
+//! field's value), `nesting` (the limits the decoders of recursive types
+//! count, [`MAX_MESSAGE_DEPTH`] and [`MAX_DEPTH`]), `send` ([`Method`], [`Client::send`](crate::api::Client::send)) and
 //! `pace` ([`pace_class`], the rate-limit class of every method).
 //!
-//! Not wired into the runtime yet (see #12): the poller and dispatcher go on
-//! reading only `update_id` and the lane key through [`crate::api::types`];
-//! the full typed view is decoded once, where it is used, with [`decode`].
+//! Every decoder is safe to run on any thread's stack: the types that can
+//! hold themselves count their nesting, so a document nested too deep is an
+//! error, not a stack overflow, whichever entry point decodes it.
 //!
 //! Must not: hold behaviour in the generated files (rules live in `codegen/`
-//! and in the hand-written files here), or decode without the nesting limit.
+//! and in the hand-written files here).
 //!
 //! # Examples
 //! ```
-//! use smolgram::api::generated::{decode, types::Update};
+//! use smolgram::api::generated::types::Update;
 //!
-//! let update: Update = decode(
+//! let update: Update = serde_json::from_str(
 //!     r#"{"update_id":1,"message":{"message_id":2,"date":3,
 //!         "chat":{"id":4,"type":"private"},"text":"hi"}}"#,
 //! )
@@ -33,14 +33,14 @@
 //! assert_eq!(message.chat.id, smolgram::api::types::ChatId(4));
 //! ```
 
-mod bounded;
 pub mod methods;
+mod nesting;
 mod pace;
 mod send;
 mod support;
 pub mod types;
 
-pub use bounded::{decode, MAX_DEPTH, MAX_MESSAGE_DEPTH};
+pub use nesting::{MAX_DEPTH, MAX_MESSAGE_DEPTH};
 pub use pace::{pace_class, PaceClass};
 pub use send::Method;
 pub use support::{InputFile, Recipient};

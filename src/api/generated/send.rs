@@ -4,7 +4,6 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::bounded::Bounded;
 use crate::api::Client;
 use crate::Error;
 
@@ -19,8 +18,8 @@ pub trait Method: Serialize {
 impl Client {
     /// Sends any method with its typed parameters and decodes its typed
     /// result, with [`Client::call`]'s retries and pacing; the result is
-    /// decoded on an io thread, under the nesting limit of
-    /// [`decode`](super::decode).
+    /// decoded on an io thread, under the nesting limits
+    /// ([`MAX_MESSAGE_DEPTH`](super::MAX_MESSAGE_DEPTH)).
     ///
     /// # Errors
     /// As [`Client::call`]; a result nested too deep is [`Error::Decode`].
@@ -42,7 +41,6 @@ impl Client {
     /// assert_eq!(api.sent()[0].text, "hi");
     /// ```
     pub async fn send<M: Method>(&self, method: &M) -> Result<M::Output, Error> {
-        let Bounded(result) = self.call::<Bounded<M::Output>>(M::NAME, method).await?;
-        Ok(result)
+        self.call(M::NAME, method).await
     }
 }

@@ -9,9 +9,9 @@
 //! the member decoded from the text with `serde_json::from_str`. Reading it
 //! into a `serde_json::Value` first would compile a second decoder of every
 //! member (from a `Value` beside from text), `Message`'s 160 KiB included: the
-//! binary was 0.8 MB larger (see: #12). The text is a slice of a document
-//! [`decode`](super::decode) has already checked, so it is within the nesting
-//! limits too.
+//! binary was 0.8 MB larger (see: #12). The nesting count is per thread
+//! (see `nesting.rs`), so the decoders started on a member's text count on
+//! from where the document left off.
 //!
 //! Must not: decode a member through a `Value` or serde's untagged buffer.
 

@@ -15,6 +15,7 @@ use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use super::nesting::{Level, Nesting};
 use super::support::{field_of, member, raw, InputFile, Key, Recipient};
 use crate::api::types::{ChatId, MessageId, UserId};
 
@@ -263,24 +264,6 @@ impl Update {
         None
     }
 }
-
-/// The fields that hold a message, in any type: the nesting limit counts
-/// the messages inside messages by them.
-pub(crate) const MESSAGE_FIELDS: &[&str] = &[
-    "business_message",
-    "channel_post",
-    "checklist_message",
-    "edited_business_message",
-    "edited_channel_post",
-    "edited_message",
-    "giveaway_message",
-    "guest_message",
-    "message",
-    "pinned_message",
-    "poll_message",
-    "reply_to_message",
-    "suggested_post_message",
-];
 
 /// The `Update` object ([Bot API](https://core.telegram.org/bots/api#update)).
 #[derive(Clone, Debug, Serialize)]
@@ -2049,6 +2032,7 @@ impl<'de> Deserialize<'de> for Message {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Message)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -5593,6 +5577,7 @@ impl<'de> Deserialize<'de> for PollOptionAdded {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -5649,6 +5634,7 @@ impl<'de> Deserialize<'de> for PollOptionDeleted {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -6238,6 +6224,7 @@ impl<'de> Deserialize<'de> for ChecklistTasksDone {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -6281,6 +6268,7 @@ impl<'de> Deserialize<'de> for ChecklistTasksAdded {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -7086,6 +7074,7 @@ impl<'de> Deserialize<'de> for SuggestedPostApproved {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -7129,6 +7118,7 @@ impl<'de> Deserialize<'de> for SuggestedPostApprovalFailed {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -7173,6 +7163,7 @@ impl<'de> Deserialize<'de> for SuggestedPostDeclined {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -7228,6 +7219,7 @@ impl<'de> Deserialize<'de> for SuggestedPostPaid {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -7271,6 +7263,7 @@ impl<'de> Deserialize<'de> for SuggestedPostRefunded {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -7551,6 +7544,7 @@ impl<'de> Deserialize<'de> for GiveawayCompleted {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -17802,6 +17796,7 @@ impl<'de> Deserialize<'de> for RichMessageButton {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -17957,6 +17952,7 @@ pub enum RichText {
 
 impl<'de> Deserialize<'de> for RichText {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         let raw = raw(deserializer)?;
         let json = raw.get();
         if json.starts_with('"') {
@@ -18189,6 +18185,7 @@ impl<'de> Deserialize<'de> for RichTextBold {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -18239,6 +18236,7 @@ impl<'de> Deserialize<'de> for RichTextItalic {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -18292,6 +18290,7 @@ impl<'de> Deserialize<'de> for RichTextUnderline {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -18345,6 +18344,7 @@ impl<'de> Deserialize<'de> for RichTextStrikethrough {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -18395,6 +18395,7 @@ impl<'de> Deserialize<'de> for RichTextSpoiler {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -18459,6 +18460,7 @@ impl<'de> Deserialize<'de> for RichTextDateTime {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -18523,6 +18525,7 @@ impl<'de> Deserialize<'de> for RichTextTextMention {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -18577,6 +18580,7 @@ impl<'de> Deserialize<'de> for RichTextSubscript {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -18630,6 +18634,7 @@ impl<'de> Deserialize<'de> for RichTextSuperscript {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -18680,6 +18685,7 @@ impl<'de> Deserialize<'de> for RichTextMarked {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -18730,6 +18736,7 @@ impl<'de> Deserialize<'de> for RichTextCode {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -18900,6 +18907,7 @@ impl<'de> Deserialize<'de> for RichTextUrl {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -18960,6 +18968,7 @@ impl<'de> Deserialize<'de> for RichTextEmailAddress {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -19020,6 +19029,7 @@ impl<'de> Deserialize<'de> for RichTextPhoneNumber {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -19080,6 +19090,7 @@ impl<'de> Deserialize<'de> for RichTextBankCardNumber {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -19136,6 +19147,7 @@ impl<'de> Deserialize<'de> for RichTextMention {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -19192,6 +19204,7 @@ impl<'de> Deserialize<'de> for RichTextHashtag {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -19248,6 +19261,7 @@ impl<'de> Deserialize<'de> for RichTextCashtag {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -19308,6 +19322,7 @@ impl<'de> Deserialize<'de> for RichTextBotCommand {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -19359,6 +19374,7 @@ impl<'de> Deserialize<'de> for RichTextButton {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -19468,6 +19484,7 @@ impl<'de> Deserialize<'de> for RichTextAnchorLink {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -19527,6 +19544,7 @@ impl<'de> Deserialize<'de> for RichTextReference {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -19587,6 +19605,7 @@ impl<'de> Deserialize<'de> for RichTextReferenceLink {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -19828,6 +19847,7 @@ impl<'de> Deserialize<'de> for RichBlockListItem {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -19893,6 +19913,7 @@ pub enum RichBlock {
 
 impl<'de> Deserialize<'de> for RichBlock {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         let raw = raw(deserializer)?;
         let json = raw.get();
         Ok(match field_of::<String>(json, "type").as_deref() {
@@ -20407,6 +20428,7 @@ impl<'de> Deserialize<'de> for RichBlockList {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -20456,6 +20478,7 @@ impl<'de> Deserialize<'de> for RichBlockBlockQuotation {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -20603,6 +20626,7 @@ impl<'de> Deserialize<'de> for RichBlockCollage {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -20652,6 +20676,7 @@ impl<'de> Deserialize<'de> for RichBlockSlideshow {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -20770,6 +20795,7 @@ impl<'de> Deserialize<'de> for RichBlockDetails {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -21289,6 +21315,7 @@ impl<'de> Deserialize<'de> for InputRichBlockListItem {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -21391,6 +21418,7 @@ pub enum InputRichBlock {
 
 impl<'de> Deserialize<'de> for InputRichBlock {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         let raw = raw(deserializer)?;
         let json = raw.get();
         Ok(match field_of::<String>(json, "type").as_deref() {
@@ -21991,6 +22019,7 @@ impl<'de> Deserialize<'de> for InputRichBlockList {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -22050,6 +22079,7 @@ impl<'de> Deserialize<'de> for InputRichBlockBlockQuotation {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -22248,6 +22278,7 @@ impl<'de> Deserialize<'de> for InputRichBlockCollage {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -22314,6 +22345,7 @@ impl<'de> Deserialize<'de> for InputRichBlockSlideshow {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
@@ -22490,6 +22522,7 @@ impl<'de> Deserialize<'de> for InputRichBlockDetails {
                 })
             }
         }
+        let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         deserializer.deserialize_map(Fields)
     }
 }
