@@ -26,9 +26,11 @@ use futures_lite::future::BoxedLocal;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+#[cfg(feature = "stickers")]
+use crate::api::generated::methods::SendSticker;
 use crate::api::generated::methods::{
     AnswerCallbackQuery, DeleteMessage, EditMessageText, SendAnimation, SendAudio, SendDocument,
-    SendMessage, SendPhoto, SendSticker, SendVideo, SendVoice,
+    SendMessage, SendPhoto, SendVideo, SendVoice,
 };
 use crate::api::generated::types::{MessageOrTrue, ReplyParameters, UPDATE_KINDS};
 use crate::api::generated::{InputFile, Method};
@@ -465,6 +467,7 @@ pub enum Content {
     /// `animation`.
     Animation,
     /// `sticker`.
+    #[cfg(feature = "stickers")]
     Sticker,
     /// `location`.
     Location,
@@ -490,6 +493,7 @@ impl Content {
             Content::Voice => m.voice.is_some(),
             Content::VideoNote => m.video_note.is_some(),
             Content::Animation => m.animation.is_some(),
+            #[cfg(feature = "stickers")]
             Content::Sticker => m.sticker.is_some(),
             Content::Location => m.location.is_some(),
             Content::Venue => m.venue.is_some(),
@@ -714,6 +718,7 @@ impl Context {
         reply_animation,
         SendAnimation
     );
+    #[cfg(feature = "stickers")]
     reply_with_file!(
         /// Sends a sticker to the update's chat.
         reply_sticker,

@@ -38,11 +38,14 @@
 
 use std::fmt;
 
+#[cfg(feature = "games")]
+use crate::api::generated::types::CallbackGame;
+
 use crate::api::generated::types::{
-    CallbackGame, CopyTextButton, ForceReply, InlineKeyboardButton, InlineKeyboardMarkup,
-    KeyboardButton, KeyboardButtonPollType, KeyboardButtonRequestChat,
-    KeyboardButtonRequestManagedBot, KeyboardButtonRequestUsers, LoginUrl, ReplyKeyboardMarkup,
-    ReplyKeyboardRemove, ReplyMarkup, SwitchInlineQueryChosenChat, WebAppInfo,
+    CopyTextButton, ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, KeyboardButton,
+    KeyboardButtonPollType, KeyboardButtonRequestChat, KeyboardButtonRequestManagedBot,
+    KeyboardButtonRequestUsers, LoginUrl, ReplyKeyboardMarkup, ReplyKeyboardRemove, ReplyMarkup,
+    SwitchInlineQueryChosenChat, WebAppInfo,
 };
 use crate::text::utf16_len;
 
@@ -245,6 +248,7 @@ impl Button {
 
     /// A button that starts the message's game. Telegram wants it first in
     /// the first row.
+    #[cfg(feature = "games")]
     pub fn game(text: impl Into<String>) -> Button {
         Button(InlineKeyboardButton::new(text).callback_game(CallbackGame::new()))
     }
@@ -282,6 +286,7 @@ fn inline_actions(b: &InlineKeyboardButton) -> Vec<&'static str> {
             b.switch_inline_query_chosen_chat.is_some(),
         ),
         ("copy_text", b.copy_text.is_some()),
+        #[cfg(feature = "games")]
         ("callback_game", b.callback_game.is_some()),
         // `pay: false` is no action; Telegram only reads `true`.
         ("pay", b.pay == Some(true)),
@@ -834,6 +839,7 @@ mod tests {
                 json!({"text": "a", "copy_text": {"text": "PROMO-42"}}),
             ),
             (Button::pay("a"), json!({"text": "a", "pay": true})),
+            #[cfg(feature = "games")]
             (Button::game("a"), json!({"text": "a", "callback_game": {}})),
         ];
         for (button, expected) in cases {

@@ -96,6 +96,23 @@ pub fn coverage(spec: &Spec, files: &[(PathBuf, String)]) -> Vec<String> {
     missing
 }
 
+/// One line per area feature of `codegen/src/areas.rs` that smolgram's
+/// `Cargo.toml` does not declare, or does not turn on with `full-api`.
+pub fn features(root: &Path) -> Vec<String> {
+    let manifest = fs::read_to_string(root.join("Cargo.toml")).unwrap_or_default();
+    let full = manifest
+        .lines()
+        .find(|line| line.starts_with("full-api = ["))
+        .unwrap_or("");
+    crate::areas::features()
+        .filter(|f| {
+            let quoted = format!("\"{f}\"");
+            !full.contains(&quoted) || !manifest.lines().any(|l| l.starts_with(&format!("{f} = [")))
+        })
+        .map(|f| format!("Cargo.toml: the feature `{f}` is not declared, or not in `full-api`"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 
+use crate::areas::{self, Cfg, Features, Gates};
 use crate::graph;
 use crate::spec::{Field, Method, Spec, Type};
 
@@ -205,6 +206,8 @@ struct Model<'a> {
     /// The types on a cycle, by their Rust names: their decoders count
     /// nesting.
     cyclic: BTreeSet<String>,
+    /// Which feature, if any, each type and method needs.
+    gates: Gates,
 }
 
 /// The generated files: (file name, unformatted code).
@@ -230,6 +233,7 @@ impl<'a> Model<'a> {
                 .into_iter()
                 .map(rust_type_name)
                 .collect(),
+            gates: Gates::new(spec),
         };
         for t in &spec.types {
             let Some(union) = &t.union else { continue };
@@ -415,7 +419,7 @@ impl<'a> Model<'a> {
         out.push_str(
             "use std::fmt;\n\nuse serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};\nuse serde::{Deserialize, Deserializer, Serialize};\nuse serde_json::Value;\n\n",
         );
-        out.push_str("use super::nesting::{Level, Nesting};\nuse super::support::{field_of, member, raw, InputFile, Key, Recipient};\nuse crate::api::types::{ChatId, MessageId, UserId};\n\n");
+        out.push_str("use super::nesting::{Level, Nesting};\nuse super::support::{field_of, member, next, raw, InputFile, Key, Recipient};\nuse crate::api::types::{ChatId, MessageId, UserId};\n\n");
         let update = self
             .types
             .get("Update")
@@ -437,10 +441,12 @@ impl<'a> Model<'a> {
             if HAND_WRITTEN.contains(&t.name.as_str()) {
                 continue;
             }
+            let mut item = String::new();
             match &t.union {
-                None => self.object(&mut out, t),
-                Some(_) => self.union(&mut out, t),
+                None => self.object(&mut item, t),
+                Some(_) => self.union(&mut item, t),
             }
+            out.push_str(&areas::gate_items(&item, &self.type_cfg(&t.name)));
         }
         for (members, name) in &self.anonymous {
             self.anonymous_union(&mut out, members, name);
@@ -451,29 +457,35 @@ impl<'a> Model<'a> {
     /// `UpdateKind`: one variant per optional field of `Update`, its name
     /// as `allowed_updates` spells it, and `Update::kind`.
     fn update_kind(&self, out: &mut String, update: &Type) {
-        let kinds: Vec<(&str, String)> = update
+        let kinds: Vec<(&str, String, Cfg)> = update
             .fields
             .iter()
             .filter(|f| !f.required)
-            .map(|f| (f.name.as_str(), snake_to_pascal(&f.name)))
+            .map(|f| {
+                let cfg = self.gates.cfg(&f.ty, &Features::new());
+                (f.name.as_str(), snake_to_pascal(&f.name), cfg)
+            })
             .collect();
         out.push_str("/// An update's kind: which optional field of [`Update`] it carries.\n#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]\n#[non_exhaustive]\npub enum UpdateKind {\n");
-        for (name, variant) in &kinds {
+        for (name, variant, cfg) in &kinds {
+            out.push_str(&areas::line(cfg, "    "));
             writeln!(out, "    /// `{name}`.\n    {variant},").unwrap();
         }
         out.push_str("}\n\nimpl UpdateKind {\n    /// Every kind, in the order of [`Update`]'s fields.\n    pub const ALL: &'static [UpdateKind] = &[");
         let all: Vec<String> = kinds
             .iter()
-            .map(|(_, v)| format!("UpdateKind::{v}"))
+            .map(|(_, v, cfg)| format!("{cfg} UpdateKind::{v}").trim_start().to_owned())
             .collect();
         out.push_str(&all.join(", "));
         out.push_str("];\n\n    /// The kind's name, as `allowed_updates` spells it.\n    pub const fn name(self) -> &'static str {\n        match self {\n");
-        for (name, variant) in &kinds {
+        for (name, variant, cfg) in &kinds {
+            out.push_str(&areas::line(cfg, "            "));
             writeln!(out, "            UpdateKind::{variant} => \"{name}\",").unwrap();
         }
         out.push_str("        }\n    }\n}\n\nimpl Update {\n    /// The kind of this update: its first optional field that is set;\n    /// `None` for a kind newer than these types.\n    pub fn kind(&self) -> Option<UpdateKind> {\n");
-        for (name, variant) in &kinds {
+        for (name, variant, cfg) in &kinds {
             let (ident, _) = ident_of(name);
+            out.push_str(&areas::line(cfg, "        "));
             writeln!(
                 out,
                 "        if self.{ident}.is_some() {{\n            return Some(UpdateKind::{variant});\n        }}"
@@ -493,19 +505,44 @@ impl<'a> Model<'a> {
         .unwrap();
         out.push_str("#[derive(Clone, Debug, Serialize)]\n");
         writeln!(out, "pub struct {name} {{").unwrap();
-        self.fields(out, &t.name, &t.fields, "field");
+        let cfgs = self.field_cfgs(&t.fields, &self.gates.of_type(&t.name));
+        self.fields(out, &t.name, &t.fields, &cfgs, "field");
         out.push_str("}\n\n");
-        struct_decode(out, &name, &t.fields, &self.guard(&t.name));
+        struct_decode(out, &name, &t.fields, &cfgs, &self.guard(&t.name));
         if self.input.contains(&t.name) {
             let tag = self.tags.get(&t.name);
-            self.builder(out, &name, &t.name, &t.fields, tag, false);
+            self.builder(out, &name, &t.name, &t.fields, &cfgs, Built::Object(tag));
         }
     }
 
-    fn fields(&self, out: &mut String, owner: &str, fields: &[Field], what: &str) {
-        for f in fields {
+    /// The `#[cfg]` of each field of an item of area `gate`: what its type
+    /// needs beyond the item's own area. A required field never needs one
+    /// (see `areas.rs`: what is required stays out of the areas).
+    fn field_cfgs(&self, fields: &[Field], gate: &Features) -> Vec<Cfg> {
+        fields
+            .iter()
+            .map(|f| {
+                let cfg = self.gates.cfg(&f.ty, gate);
+                assert!(
+                    cfg.is_empty() || !f.required,
+                    "{}: a required field needs {cfg}",
+                    f.name
+                );
+                cfg
+            })
+            .collect()
+    }
+
+    /// The type's `#[cfg]`, by its API name.
+    fn type_cfg(&self, name: &str) -> Cfg {
+        areas::cfg_of(&self.gates.of_type(name))
+    }
+
+    fn fields(&self, out: &mut String, owner: &str, fields: &[Field], cfgs: &[Cfg], what: &str) {
+        for (f, cfg) in fields.iter().zip(cfgs) {
             let ty = self.rust(&parse(&f.ty), owner, &f.name, true);
             let (ident, rename) = ident_of(&f.name);
+            out.push_str(&areas::line(cfg, "    "));
             if f.required {
                 writeln!(out, "    /// The `{}` {what}.", f.name).unwrap();
             } else {
@@ -538,12 +575,16 @@ impl<'a> Model<'a> {
         name: &str,
         owner: &str,
         fields: &[Field],
-        tag: Option<&(String, String)>,
-        method: bool,
+        cfgs: &[Cfg],
+        built: Built,
     ) {
+        let tag = match built {
+            Built::Object(tag) => tag,
+            Built::Method => None,
+        };
         let mut args = Vec::new();
         let mut inits = Vec::new();
-        for f in fields {
+        for (f, cfg) in fields.iter().zip(cfgs) {
             let (ident, _) = ident_of(&f.name);
             let ty = parse(&f.ty);
             if let Some((field, value)) = tag.filter(|(field, _)| *field == f.name) {
@@ -560,11 +601,14 @@ impl<'a> Model<'a> {
                     inits.push(format!("{ident}: {conversion}"));
                 }
             } else {
-                inits.push(format!("{ident}: None"));
+                inits.push(format!("{cfg} {ident}: None").trim_start().to_owned());
             }
         }
         writeln!(out, "impl {name} {{").unwrap();
-        let what = if method { "Parameters" } else { "The object" };
+        let what = match built {
+            Built::Method => "Parameters",
+            Built::Object(_) => "The object",
+        };
         writeln!(
             out,
             "    /// {what} with the required fields given and the optional ones unset.\n    pub fn new({}) -> Self {{\n        {name} {{ {} }}\n    }}",
@@ -572,10 +616,13 @@ impl<'a> Model<'a> {
             inits.join(", ")
         )
         .unwrap();
-        for f in fields.iter().filter(|f| !f.required) {
+        for (f, cfg) in fields.iter().zip(cfgs).filter(|(f, _)| !f.required) {
             let (ident, _) = ident_of(&f.name);
             if tag.is_some_and(|(field, _)| *field == f.name) {
                 continue;
+            }
+            if !cfg.is_empty() {
+                write!(out, "\n    {cfg}").unwrap();
             }
             let value = "value";
             let (arg, conversion) = self.argument(&parse(&f.ty), owner, &f.name, value);
@@ -640,6 +687,10 @@ impl<'a> Model<'a> {
                 .as_ref()
                 .map(|v| format!(" (`\"{v}\"`)"))
                 .unwrap_or_default();
+            out.push_str(&areas::line(
+                &self.gates.cfg(&m.name, &Features::new()),
+                "    ",
+            ));
             writeln!(
                 out,
                 "    /// Its [`{}`] member{value}.\n    {}(Box<{}>),",
@@ -658,11 +709,14 @@ impl<'a> Model<'a> {
         if let Some(field) = &union.discriminator {
             self.tagged_decode(out, &name, field, union, &variants);
         } else if untagged_decode {
-            let tried: Vec<String> = order.iter().map(|&i| variants[i].clone()).collect();
+            let tried: Vec<(&str, &str)> = order
+                .iter()
+                .map(|&i| (variants[i].as_str(), members[i].as_str()))
+                .collect();
             self.untagged_decode(out, &name, &tried, false);
         }
         for (m, variant) in members.iter().zip(&variants) {
-            from_member(out, &name, variant, &rust_type_name(m));
+            self.member_into_union(out, &name, variant, m);
         }
     }
 
@@ -673,8 +727,17 @@ impl<'a> Model<'a> {
         if !self.cyclic.contains(name) {
             return String::new();
         }
-        let level = if name == "Message" { "Message" } else { "Other" };
+        let level = if name == "Message" {
+            "Message"
+        } else {
+            "Other"
+        };
         format!("        let _nesting = Nesting::enter::<D::Error>(Level::{level})?;\n")
+    }
+
+    fn member_into_union(&self, out: &mut String, union: &str, variant: &str, member: &str) {
+        let cfg = self.gates.cfg(member, &Features::new());
+        from_member(out, union, variant, &rust_type_name(member), &cfg);
     }
 
     fn required_count(&self, member: &str) -> usize {
@@ -732,6 +795,10 @@ impl<'a> Model<'a> {
                     variants[i]
                 );
             }
+            let cfg = self
+                .gates
+                .cfg(&union.members[list[0]].name, &Features::new());
+            out.push_str(&areas::line(&cfg, "            "));
             writeln!(out, "            Some(\"{value}\") => {arm},").unwrap();
         }
         out.push_str("            _ => Self::Unknown(member(json)?),\n        })\n    }\n}\n\n");
@@ -739,18 +806,28 @@ impl<'a> Model<'a> {
 
     /// A union without a discriminator: its members tried in turn from the
     /// raw text, in the order `variants` lists them, `true` last.
-    fn untagged_decode(&self, out: &mut String, name: &str, variants: &[String], has_true: bool) {
+    fn untagged_decode(
+        &self,
+        out: &mut String,
+        name: &str,
+        variants: &[(&str, &str)],
+        has_true: bool,
+    ) {
         writeln!(
             out,
             "impl<'de> Deserialize<'de> for {name} {{\n    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {{\n{}        let raw = raw(deserializer)?;\n        let json = raw.get();",
             self.guard(name)
         )
         .unwrap();
-        let mut tried: Vec<&str> = variants.iter().map(String::as_str).collect();
+        let mut tried = variants.to_vec();
         if has_true {
-            tried.push("True");
+            tried.push(("True", "True"));
         }
-        for variant in tried {
+        for (variant, member) in tried {
+            out.push_str(&areas::line(
+                &self.gates.cfg(member, &Features::new()),
+                "        ",
+            ));
             writeln!(
                 out,
                 "        if let Ok(member) = member::<_, D::Error>(json) {{\n            return Ok(Self::{variant}(member));\n        }}"
@@ -784,6 +861,10 @@ impl<'a> Model<'a> {
         let mut order: Vec<usize> = (0..objects.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(self.required_count(&objects[i])));
         for &i in &order {
+            out.push_str(&areas::line(
+                &self.gates.cfg(&objects[i], &Features::new()),
+                "    ",
+            ));
             writeln!(
                 out,
                 "    /// Its [`{}`] member.\n    {}(Box<{}>),",
@@ -814,11 +895,14 @@ impl<'a> Model<'a> {
             };
             self.tagged_decode(out, name, &field, &union, &variants);
         } else {
-            let tried: Vec<String> = order.iter().map(|&i| variants[i].clone()).collect();
+            let tried: Vec<(&str, &str)> = order
+                .iter()
+                .map(|&i| (variants[i].as_str(), objects[i].as_str()))
+                .collect();
             self.untagged_decode(out, name, &tried, members.iter().any(|m| m == "True"));
         }
         for (m, variant) in objects.iter().zip(&variants) {
-            from_member(out, name, variant, &rust_type_name(m));
+            self.member_into_union(out, name, variant, m);
         }
     }
 
@@ -846,7 +930,10 @@ impl<'a> Model<'a> {
         )
         .unwrap();
         for m in &spec.methods {
-            self.method(&mut out, m);
+            let mut item = String::new();
+            self.method(&mut item, m);
+            let cfg = areas::cfg_of(&self.gates.of_method(m));
+            out.push_str(&areas::gate_items(&item, &cfg));
         }
         Ok(out)
     }
@@ -861,9 +948,10 @@ impl<'a> Model<'a> {
         .unwrap();
         out.push_str("#[derive(Clone, Debug, Serialize)]\n#[non_exhaustive]\n");
         writeln!(out, "pub struct {name} {{").unwrap();
-        self.fields(out, &m.name, &m.params, "parameter");
+        let cfgs = self.field_cfgs(&m.params, &self.gates.of_method(m));
+        self.fields(out, &m.name, &m.params, &cfgs, "parameter");
         out.push_str("}\n\n");
-        self.builder(out, &name, &m.name, &m.params, None, true);
+        self.builder(out, &name, &m.name, &m.params, &cfgs, Built::Method);
         let output = self.rust(&parse(&m.returns), &m.name, "", false);
         writeln!(
             out,
@@ -874,37 +962,48 @@ impl<'a> Model<'a> {
     }
 }
 
+/// What a `builder` builds: an object (a union's member has its tag field
+/// and value), or a method's parameters.
+#[derive(Clone, Copy)]
+enum Built<'a> {
+    Object(Option<&'a (String, String)>),
+    Method,
+}
+
 /// An object's `Deserialize`, written out rather than derived: a map of
 /// keys matched as text, so no decoder from a JSON array (`visit_seq`), no
 /// field matcher on bytes or indices beside the one on text, one per type
 /// (see: #12, the binary's size). Unknown keys are skipped; a repeated key
 /// keeps its last value.
-fn struct_decode(out: &mut String, name: &str, fields: &[Field], guard: &str) {
-    let locals: Vec<(String, &Field)> = fields
+fn struct_decode(out: &mut String, name: &str, fields: &[Field], cfgs: &[Cfg], guard: &str) {
+    let locals: Vec<(String, &Field, &Cfg)> = fields
         .iter()
-        .map(|f| (format!("f_{}", f.name), f))
+        .zip(cfgs)
+        .map(|(f, cfg)| (format!("f_{}", f.name), f, cfg))
         .collect();
     writeln!(
         out,
         "impl<'de> Deserialize<'de> for {name} {{\n    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {{\n        struct Fields;\n        impl<'de> Visitor<'de> for Fields {{\n            type Value = {name};\n            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {{\n                f.write_str(\"a {name}\")\n            }}\n            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<{name}, A::Error> {{"
     )
     .unwrap();
-    for (local, _) in &locals {
+    for (local, _, cfg) in &locals {
+        out.push_str(&areas::line(cfg, "                "));
         writeln!(out, "                let mut {local} = None;").unwrap();
     }
     out.push_str("                while let Some(key) = map.next_key::<Key<'de>>()? {\n                    match key.as_str() {\n");
-    for (local, f) in &locals {
+    for (local, f, cfg) in &locals {
+        out.push_str(&areas::line(cfg, "                        "));
         if f.required {
             writeln!(
                 out,
-                "                        \"{}\" => {local} = Some(map.next_value()?),",
+                "                        \"{}\" => {local} = Some(next(&mut map)?),",
                 f.name
             )
             .unwrap();
         } else {
             writeln!(
                 out,
-                "                        \"{}\" => {local} = map.next_value()?,",
+                "                        \"{}\" => {local} = next(&mut map)?,",
                 f.name
             )
             .unwrap();
@@ -912,8 +1011,9 @@ fn struct_decode(out: &mut String, name: &str, fields: &[Field], guard: &str) {
     }
     out.push_str("                        _ => {\n                            map.next_value::<IgnoredAny>()?;\n                        }\n                    }\n                }\n");
     writeln!(out, "                Ok({name} {{").unwrap();
-    for (local, f) in &locals {
+    for (local, f, cfg) in &locals {
         let (ident, _) = ident_of(&f.name);
+        out.push_str(&areas::line(cfg, "                    "));
         if f.required {
             writeln!(
                 out,
@@ -932,8 +1032,9 @@ fn struct_decode(out: &mut String, name: &str, fields: &[Field], guard: &str) {
     .unwrap();
 }
 
-/// `impl From<Member> for Union`.
-fn from_member(out: &mut String, union: &str, variant: &str, member: &str) {
+/// `impl From<Member> for Union`, with the member's `#[cfg]`.
+fn from_member(out: &mut String, union: &str, variant: &str, member: &str, cfg: &str) {
+    out.push_str(&areas::line(cfg, ""));
     writeln!(
         out,
         "impl From<{member}> for {union} {{\n    fn from(member: {member}) -> Self {{\n        {union}::{variant}(Box::new(member))\n    }}\n}}\n"

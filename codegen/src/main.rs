@@ -11,6 +11,7 @@
 //! The output is plain Rust (serde derives and a few hand-rolled impls), run
 //! through `rustfmt` so that `cargo fmt --check` agrees with `check`.
 
+mod areas;
 mod check;
 mod emit;
 mod extract;
@@ -96,6 +97,7 @@ fn run_check(root: &Path) -> Result<(), String> {
     let files = generated(root)?;
     let mut problems = check::differences(root, &files);
     problems.extend(check::coverage(&spec, &files));
+    problems.extend(check::features(root));
     if problems.is_empty() {
         Ok(())
     } else {

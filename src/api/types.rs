@@ -98,6 +98,7 @@ impl Update {
             };
         }
         let chat = [
+            #[cfg(feature = "business")]
             self.deleted_business_messages.as_ref().map(|d| &d.chat),
             self.message_reaction.as_ref().map(|r| &r.chat),
             self.message_reaction_count.as_ref().map(|r| &r.chat),
@@ -123,12 +124,16 @@ impl Update {
             self.callback_query.as_ref().map(|q| &q.from),
             self.inline_query.as_ref().map(|q| &q.from),
             self.chosen_inline_result.as_ref().map(|r| &r.from),
+            #[cfg(feature = "payments")]
             self.shipping_query.as_ref().map(|q| &q.from),
+            #[cfg(feature = "payments")]
             self.pre_checkout_query.as_ref().map(|q| &q.from),
+            #[cfg(feature = "payments")]
             self.purchased_paid_media.as_ref().map(|p| &p.from),
             self.my_chat_member.as_ref().map(|m| &m.from),
             self.chat_member.as_ref().map(|m| &m.from),
             self.chat_join_request.as_ref().map(|r| &r.from),
+            #[cfg(feature = "business")]
             self.business_connection.as_ref().map(|c| &c.user),
             self.managed_bot.as_ref().map(|b| &b.user),
             self.subscription.as_ref().map(|s| &s.user),
@@ -238,6 +243,26 @@ mod tests {
         let u = parse_update(raw(json)).unwrap();
         assert_eq!(u.update().kind(), Some(UpdateKind::Message));
         assert!(u.raw().contains(r#""future":[1]"#));
+    }
+
+    #[test]
+    fn an_area_left_out_is_skipped_like_an_unknown_field() {
+        let json = r#"{"update_id":8,"message":{"message_id":1,"date":1,"chat":{"id":1,"type":"private"},
+            "sticker":{"file_id":"s","file_unique_id":"u","type":"regular","width":1,"height":1,
+                "is_animated":false,"is_video":false},
+            "successful_payment":{"currency":"XTR","total_amount":1,"invoice_payload":"p",
+                "telegram_payment_charge_id":"t","provider_payment_charge_id":"q"},
+            "rich_message":{"blocks":[{"type":"paragraph","text":"hi"}]}}}"#;
+        let u = parse_update(raw(json)).unwrap();
+        let m = u.update().message.as_deref().unwrap();
+        assert_eq!(m.message_id, MessageId(1));
+        #[cfg(feature = "stickers")]
+        assert_eq!(m.sticker.as_ref().unwrap().file_id, "s");
+        #[cfg(feature = "payments")]
+        assert_eq!(m.successful_payment.as_ref().unwrap().total_amount, 1);
+        #[cfg(feature = "rich-messages")]
+        assert_eq!(m.rich_message.as_ref().unwrap().blocks.len(), 1);
+        assert!(u.raw().contains("telegram_payment_charge_id"));
     }
 
     #[test]

@@ -481,6 +481,7 @@ pub struct SendMessage {
     /// The `message_effect_id` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_effect_id: Option<String>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_parameters` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggested_post_parameters: Option<Box<SuggestedPostParameters>>,
@@ -509,6 +510,7 @@ impl SendMessage {
             protect_content: None,
             allow_paid_broadcast: None,
             message_effect_id: None,
+            #[cfg(feature = "stars")]
             suggested_post_parameters: None,
             reply_parameters: None,
             reply_markup: None,
@@ -584,6 +586,7 @@ impl SendMessage {
         self
     }
 
+    #[cfg(feature = "stars")]
     /// Sets `suggested_post_parameters`.
     pub fn suggested_post_parameters(mut self, value: impl Into<SuggestedPostParameters>) -> Self {
         self.suggested_post_parameters = Some(Box::new(value.into()));
@@ -634,6 +637,7 @@ pub struct ForwardMessage {
     /// The `message_effect_id` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_effect_id: Option<String>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_parameters` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggested_post_parameters: Option<Box<SuggestedPostParameters>>,
@@ -657,6 +661,7 @@ impl ForwardMessage {
             disable_notification: None,
             protect_content: None,
             message_effect_id: None,
+            #[cfg(feature = "stars")]
             suggested_post_parameters: None,
             message_id,
         }
@@ -698,6 +703,7 @@ impl ForwardMessage {
         self
     }
 
+    #[cfg(feature = "stars")]
     /// Sets `suggested_post_parameters`.
     pub fn suggested_post_parameters(mut self, value: impl Into<SuggestedPostParameters>) -> Self {
         self.suggested_post_parameters = Some(Box::new(value.into()));
@@ -825,6 +831,7 @@ pub struct CopyMessage {
     /// The `message_effect_id` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_effect_id: Option<String>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_parameters` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggested_post_parameters: Option<Box<SuggestedPostParameters>>,
@@ -858,6 +865,7 @@ impl CopyMessage {
             protect_content: None,
             allow_paid_broadcast: None,
             message_effect_id: None,
+            #[cfg(feature = "stars")]
             suggested_post_parameters: None,
             reply_parameters: None,
             reply_markup: None,
@@ -930,6 +938,7 @@ impl CopyMessage {
         self
     }
 
+    #[cfg(feature = "stars")]
     /// Sets `suggested_post_parameters`.
     pub fn suggested_post_parameters(mut self, value: impl Into<SuggestedPostParameters>) -> Self {
         self.suggested_post_parameters = Some(Box::new(value.into()));
@@ -1083,6 +1092,7 @@ pub struct SendPhoto {
     /// The `message_effect_id` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_effect_id: Option<String>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_parameters` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggested_post_parameters: Option<Box<SuggestedPostParameters>>,
@@ -1113,6 +1123,7 @@ impl SendPhoto {
             protect_content: None,
             allow_paid_broadcast: None,
             message_effect_id: None,
+            #[cfg(feature = "stars")]
             suggested_post_parameters: None,
             reply_parameters: None,
             reply_markup: None,
@@ -1200,6 +1211,7 @@ impl SendPhoto {
         self
     }
 
+    #[cfg(feature = "stars")]
     /// Sets `suggested_post_parameters`.
     pub fn suggested_post_parameters(mut self, value: impl Into<SuggestedPostParameters>) -> Self {
         self.suggested_post_parameters = Some(Box::new(value.into()));
@@ -1273,6 +1285,7 @@ pub struct SendLivePhoto {
     /// The `message_effect_id` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_effect_id: Option<String>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_parameters` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggested_post_parameters: Option<Box<SuggestedPostParameters>>,
@@ -1308,6 +1321,7 @@ impl SendLivePhoto {
             protect_content: None,
             allow_paid_broadcast: None,
             message_effect_id: None,
+            #[cfg(feature = "stars")]
             suggested_post_parameters: None,
             reply_parameters: None,
             reply_markup: None,
@@ -1395,6 +1409,7 @@ impl SendLivePhoto {
         self
     }
 
+    #[cfg(feature = "stars")]
     /// Sets `suggested_post_parameters`.
     pub fn suggested_post_parameters(mut self, value: impl Into<SuggestedPostParameters>) -> Self {
         self.suggested_post_parameters = Some(Box::new(value.into()));
@@ -1472,6 +1487,7 @@ pub struct SendAudio {
     /// The `message_effect_id` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_effect_id: Option<String>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_parameters` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggested_post_parameters: Option<Box<SuggestedPostParameters>>,
@@ -1504,6 +1520,7 @@ impl SendAudio {
             protect_content: None,
             allow_paid_broadcast: None,
             message_effect_id: None,
+            #[cfg(feature = "stars")]
             suggested_post_parameters: None,
             reply_parameters: None,
             reply_markup: None,
@@ -1603,6 +1620,7 @@ impl SendAudio {
         self
     }
 
+    #[cfg(feature = "stars")]
     /// Sets `suggested_post_parameters`.
     pub fn suggested_post_parameters(mut self, value: impl Into<SuggestedPostParameters>) -> Self {
         self.suggested_post_parameters = Some(Box::new(value.into()));
@@ -1674,6 +1692,7 @@ pub struct SendDocument {
     /// The `message_effect_id` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_effect_id: Option<String>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_parameters` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggested_post_parameters: Option<Box<SuggestedPostParameters>>,
@@ -1704,6 +1723,7 @@ impl SendDocument {
             protect_content: None,
             allow_paid_broadcast: None,
             message_effect_id: None,
+            #[cfg(feature = "stars")]
             suggested_post_parameters: None,
             reply_parameters: None,
             reply_markup: None,
@@ -1791,6 +1811,7 @@ impl SendDocument {
         self
     }
 
+    #[cfg(feature = "stars")]
     /// Sets `suggested_post_parameters`.
     pub fn suggested_post_parameters(mut self, value: impl Into<SuggestedPostParameters>) -> Self {
         self.suggested_post_parameters = Some(Box::new(value.into()));
@@ -1883,6 +1904,7 @@ pub struct SendVideo {
     /// The `message_effect_id` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_effect_id: Option<String>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_parameters` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggested_post_parameters: Option<Box<SuggestedPostParameters>>,
@@ -1920,6 +1942,7 @@ impl SendVideo {
             protect_content: None,
             allow_paid_broadcast: None,
             message_effect_id: None,
+            #[cfg(feature = "stars")]
             suggested_post_parameters: None,
             reply_parameters: None,
             reply_markup: None,
@@ -2049,6 +2072,7 @@ impl SendVideo {
         self
     }
 
+    #[cfg(feature = "stars")]
     /// Sets `suggested_post_parameters`.
     pub fn suggested_post_parameters(mut self, value: impl Into<SuggestedPostParameters>) -> Self {
         self.suggested_post_parameters = Some(Box::new(value.into()));
@@ -2132,6 +2156,7 @@ pub struct SendAnimation {
     /// The `message_effect_id` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_effect_id: Option<String>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_parameters` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggested_post_parameters: Option<Box<SuggestedPostParameters>>,
@@ -2166,6 +2191,7 @@ impl SendAnimation {
             protect_content: None,
             allow_paid_broadcast: None,
             message_effect_id: None,
+            #[cfg(feature = "stars")]
             suggested_post_parameters: None,
             reply_parameters: None,
             reply_markup: None,
@@ -2277,6 +2303,7 @@ impl SendAnimation {
         self
     }
 
+    #[cfg(feature = "stars")]
     /// Sets `suggested_post_parameters`.
     pub fn suggested_post_parameters(mut self, value: impl Into<SuggestedPostParameters>) -> Self {
         self.suggested_post_parameters = Some(Box::new(value.into()));
@@ -2345,6 +2372,7 @@ pub struct SendVoice {
     /// The `message_effect_id` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_effect_id: Option<String>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_parameters` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggested_post_parameters: Option<Box<SuggestedPostParameters>>,
@@ -2374,6 +2402,7 @@ impl SendVoice {
             protect_content: None,
             allow_paid_broadcast: None,
             message_effect_id: None,
+            #[cfg(feature = "stars")]
             suggested_post_parameters: None,
             reply_parameters: None,
             reply_markup: None,
@@ -2455,6 +2484,7 @@ impl SendVoice {
         self
     }
 
+    #[cfg(feature = "stars")]
     /// Sets `suggested_post_parameters`.
     pub fn suggested_post_parameters(mut self, value: impl Into<SuggestedPostParameters>) -> Self {
         self.suggested_post_parameters = Some(Box::new(value.into()));
@@ -2520,6 +2550,7 @@ pub struct SendVideoNote {
     /// The `message_effect_id` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_effect_id: Option<String>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_parameters` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggested_post_parameters: Option<Box<SuggestedPostParameters>>,
@@ -2548,6 +2579,7 @@ impl SendVideoNote {
             protect_content: None,
             allow_paid_broadcast: None,
             message_effect_id: None,
+            #[cfg(feature = "stars")]
             suggested_post_parameters: None,
             reply_parameters: None,
             reply_markup: None,
@@ -2623,6 +2655,7 @@ impl SendVideoNote {
         self
     }
 
+    #[cfg(feature = "stars")]
     /// Sets `suggested_post_parameters`.
     pub fn suggested_post_parameters(mut self, value: impl Into<SuggestedPostParameters>) -> Self {
         self.suggested_post_parameters = Some(Box::new(value.into()));
@@ -2647,6 +2680,7 @@ impl Method for SendVideoNote {
     type Output = Message;
 }
 
+#[cfg(feature = "stars")]
 /// The parameters of [`sendPaidMedia`](https://core.telegram.org/bots/api#sendpaidmedia); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -2701,6 +2735,7 @@ pub struct SendPaidMedia {
     pub reply_markup: Option<ReplyMarkup>,
 }
 
+#[cfg(feature = "stars")]
 impl SendPaidMedia {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(
@@ -2814,6 +2849,7 @@ impl SendPaidMedia {
     }
 }
 
+#[cfg(feature = "stars")]
 impl Method for SendPaidMedia {
     const NAME: &'static str = "sendPaidMedia";
     type Output = Message;
@@ -2970,6 +3006,7 @@ pub struct SendLocation {
     /// The `message_effect_id` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_effect_id: Option<String>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_parameters` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggested_post_parameters: Option<Box<SuggestedPostParameters>>,
@@ -3000,6 +3037,7 @@ impl SendLocation {
             protect_content: None,
             allow_paid_broadcast: None,
             message_effect_id: None,
+            #[cfg(feature = "stars")]
             suggested_post_parameters: None,
             reply_parameters: None,
             reply_markup: None,
@@ -3081,6 +3119,7 @@ impl SendLocation {
         self
     }
 
+    #[cfg(feature = "stars")]
     /// Sets `suggested_post_parameters`.
     pub fn suggested_post_parameters(mut self, value: impl Into<SuggestedPostParameters>) -> Self {
         self.suggested_post_parameters = Some(Box::new(value.into()));
@@ -3155,6 +3194,7 @@ pub struct SendVenue {
     /// The `message_effect_id` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_effect_id: Option<String>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_parameters` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggested_post_parameters: Option<Box<SuggestedPostParameters>>,
@@ -3193,6 +3233,7 @@ impl SendVenue {
             protect_content: None,
             allow_paid_broadcast: None,
             message_effect_id: None,
+            #[cfg(feature = "stars")]
             suggested_post_parameters: None,
             reply_parameters: None,
             reply_markup: None,
@@ -3274,6 +3315,7 @@ impl SendVenue {
         self
     }
 
+    #[cfg(feature = "stars")]
     /// Sets `suggested_post_parameters`.
     pub fn suggested_post_parameters(mut self, value: impl Into<SuggestedPostParameters>) -> Self {
         self.suggested_post_parameters = Some(Box::new(value.into()));
@@ -3338,6 +3380,7 @@ pub struct SendContact {
     /// The `message_effect_id` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_effect_id: Option<String>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_parameters` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggested_post_parameters: Option<Box<SuggestedPostParameters>>,
@@ -3370,6 +3413,7 @@ impl SendContact {
             protect_content: None,
             allow_paid_broadcast: None,
             message_effect_id: None,
+            #[cfg(feature = "stars")]
             suggested_post_parameters: None,
             reply_parameters: None,
             reply_markup: None,
@@ -3439,6 +3483,7 @@ impl SendContact {
         self
     }
 
+    #[cfg(feature = "stars")]
     /// Sets `suggested_post_parameters`.
     pub fn suggested_post_parameters(mut self, value: impl Into<SuggestedPostParameters>) -> Self {
         self.suggested_post_parameters = Some(Box::new(value.into()));
@@ -3806,6 +3851,7 @@ impl Method for SendPoll {
     type Output = Message;
 }
 
+#[cfg(feature = "business")]
 /// The parameters of [`sendChecklist`](https://core.telegram.org/bots/api#sendchecklist); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -3833,6 +3879,7 @@ pub struct SendChecklist {
     pub reply_markup: Option<Box<InlineKeyboardMarkup>>,
 }
 
+#[cfg(feature = "business")]
 impl SendChecklist {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(
@@ -3883,6 +3930,7 @@ impl SendChecklist {
     }
 }
 
+#[cfg(feature = "business")]
 impl Method for SendChecklist {
     const NAME: &'static str = "sendChecklist";
     type Output = Message;
@@ -3918,6 +3966,7 @@ pub struct SendDice {
     /// The `message_effect_id` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_effect_id: Option<String>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_parameters` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggested_post_parameters: Option<Box<SuggestedPostParameters>>,
@@ -3942,6 +3991,7 @@ impl SendDice {
             protect_content: None,
             allow_paid_broadcast: None,
             message_effect_id: None,
+            #[cfg(feature = "stars")]
             suggested_post_parameters: None,
             reply_parameters: None,
             reply_markup: None,
@@ -3996,6 +4046,7 @@ impl SendDice {
         self
     }
 
+    #[cfg(feature = "stars")]
     /// Sets `suggested_post_parameters`.
     pub fn suggested_post_parameters(mut self, value: impl Into<SuggestedPostParameters>) -> Self {
         self.suggested_post_parameters = Some(Box::new(value.into()));
@@ -5591,11 +5642,13 @@ impl Method for DeleteChatStickerSet {
     type Output = bool;
 }
 
+#[cfg(feature = "stickers")]
 /// The parameters of [`getForumTopicIconStickers`](https://core.telegram.org/bots/api#getforumtopiciconstickers); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
 pub struct GetForumTopicIconStickers {}
 
+#[cfg(feature = "stickers")]
 impl GetForumTopicIconStickers {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new() -> Self {
@@ -5603,6 +5656,7 @@ impl GetForumTopicIconStickers {
     }
 }
 
+#[cfg(feature = "stickers")]
 impl Method for GetForumTopicIconStickers {
     const NAME: &'static str = "getForumTopicIconStickers";
     type Output = Vec<Sticker>;
@@ -6045,6 +6099,7 @@ impl Method for GetUserChatBoosts {
     type Output = UserChatBoosts;
 }
 
+#[cfg(feature = "business")]
 /// The parameters of [`getBusinessConnection`](https://core.telegram.org/bots/api#getbusinessconnection); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -6053,6 +6108,7 @@ pub struct GetBusinessConnection {
     pub business_connection_id: String,
 }
 
+#[cfg(feature = "business")]
 impl GetBusinessConnection {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(business_connection_id: impl Into<String>) -> Self {
@@ -6062,6 +6118,7 @@ impl GetBusinessConnection {
     }
 }
 
+#[cfg(feature = "business")]
 impl Method for GetBusinessConnection {
     const NAME: &'static str = "getBusinessConnection";
     type Output = BusinessConnection;
@@ -6657,11 +6714,13 @@ impl Method for GetMyDefaultAdministratorRights {
     type Output = ChatAdministratorRights;
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
 /// The parameters of [`getAvailableGifts`](https://core.telegram.org/bots/api#getavailablegifts); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
 pub struct GetAvailableGifts {}
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
 impl GetAvailableGifts {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new() -> Self {
@@ -6669,11 +6728,13 @@ impl GetAvailableGifts {
     }
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
 impl Method for GetAvailableGifts {
     const NAME: &'static str = "getAvailableGifts";
     type Output = Gifts;
 }
 
+#[cfg(feature = "stars")]
 /// The parameters of [`sendGift`](https://core.telegram.org/bots/api#sendgift); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -6700,6 +6761,7 @@ pub struct SendGift {
     pub text_entities: Option<Vec<MessageEntity>>,
 }
 
+#[cfg(feature = "stars")]
 impl SendGift {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(gift_id: impl Into<String>) -> Self {
@@ -6751,6 +6813,7 @@ impl SendGift {
     }
 }
 
+#[cfg(feature = "stars")]
 impl Method for SendGift {
     const NAME: &'static str = "sendGift";
     type Output = bool;
@@ -6920,6 +6983,7 @@ impl Method for RemoveChatVerification {
     type Output = bool;
 }
 
+#[cfg(feature = "business")]
 /// The parameters of [`readBusinessMessage`](https://core.telegram.org/bots/api#readbusinessmessage); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -6932,6 +6996,7 @@ pub struct ReadBusinessMessage {
     pub message_id: MessageId,
 }
 
+#[cfg(feature = "business")]
 impl ReadBusinessMessage {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(
@@ -6947,11 +7012,13 @@ impl ReadBusinessMessage {
     }
 }
 
+#[cfg(feature = "business")]
 impl Method for ReadBusinessMessage {
     const NAME: &'static str = "readBusinessMessage";
     type Output = bool;
 }
 
+#[cfg(feature = "business")]
 /// The parameters of [`deleteBusinessMessages`](https://core.telegram.org/bots/api#deletebusinessmessages); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -6962,6 +7029,7 @@ pub struct DeleteBusinessMessages {
     pub message_ids: Vec<MessageId>,
 }
 
+#[cfg(feature = "business")]
 impl DeleteBusinessMessages {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(
@@ -6975,11 +7043,13 @@ impl DeleteBusinessMessages {
     }
 }
 
+#[cfg(feature = "business")]
 impl Method for DeleteBusinessMessages {
     const NAME: &'static str = "deleteBusinessMessages";
     type Output = bool;
 }
 
+#[cfg(feature = "business")]
 /// The parameters of [`setBusinessAccountName`](https://core.telegram.org/bots/api#setbusinessaccountname); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -6993,6 +7063,7 @@ pub struct SetBusinessAccountName {
     pub last_name: Option<String>,
 }
 
+#[cfg(feature = "business")]
 impl SetBusinessAccountName {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(business_connection_id: impl Into<String>, first_name: impl Into<String>) -> Self {
@@ -7010,11 +7081,13 @@ impl SetBusinessAccountName {
     }
 }
 
+#[cfg(feature = "business")]
 impl Method for SetBusinessAccountName {
     const NAME: &'static str = "setBusinessAccountName";
     type Output = bool;
 }
 
+#[cfg(feature = "business")]
 /// The parameters of [`setBusinessAccountUsername`](https://core.telegram.org/bots/api#setbusinessaccountusername); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -7026,6 +7099,7 @@ pub struct SetBusinessAccountUsername {
     pub username: Option<String>,
 }
 
+#[cfg(feature = "business")]
 impl SetBusinessAccountUsername {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(business_connection_id: impl Into<String>) -> Self {
@@ -7042,11 +7116,13 @@ impl SetBusinessAccountUsername {
     }
 }
 
+#[cfg(feature = "business")]
 impl Method for SetBusinessAccountUsername {
     const NAME: &'static str = "setBusinessAccountUsername";
     type Output = bool;
 }
 
+#[cfg(feature = "business")]
 /// The parameters of [`setBusinessAccountBio`](https://core.telegram.org/bots/api#setbusinessaccountbio); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -7058,6 +7134,7 @@ pub struct SetBusinessAccountBio {
     pub bio: Option<String>,
 }
 
+#[cfg(feature = "business")]
 impl SetBusinessAccountBio {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(business_connection_id: impl Into<String>) -> Self {
@@ -7074,11 +7151,13 @@ impl SetBusinessAccountBio {
     }
 }
 
+#[cfg(feature = "business")]
 impl Method for SetBusinessAccountBio {
     const NAME: &'static str = "setBusinessAccountBio";
     type Output = bool;
 }
 
+#[cfg(feature = "business")]
 /// The parameters of [`setBusinessAccountProfilePhoto`](https://core.telegram.org/bots/api#setbusinessaccountprofilephoto); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -7092,6 +7171,7 @@ pub struct SetBusinessAccountProfilePhoto {
     pub is_public: Option<bool>,
 }
 
+#[cfg(feature = "business")]
 impl SetBusinessAccountProfilePhoto {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(
@@ -7112,11 +7192,13 @@ impl SetBusinessAccountProfilePhoto {
     }
 }
 
+#[cfg(feature = "business")]
 impl Method for SetBusinessAccountProfilePhoto {
     const NAME: &'static str = "setBusinessAccountProfilePhoto";
     type Output = bool;
 }
 
+#[cfg(feature = "business")]
 /// The parameters of [`removeBusinessAccountProfilePhoto`](https://core.telegram.org/bots/api#removebusinessaccountprofilephoto); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -7128,6 +7210,7 @@ pub struct RemoveBusinessAccountProfilePhoto {
     pub is_public: Option<bool>,
 }
 
+#[cfg(feature = "business")]
 impl RemoveBusinessAccountProfilePhoto {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(business_connection_id: impl Into<String>) -> Self {
@@ -7144,11 +7227,13 @@ impl RemoveBusinessAccountProfilePhoto {
     }
 }
 
+#[cfg(feature = "business")]
 impl Method for RemoveBusinessAccountProfilePhoto {
     const NAME: &'static str = "removeBusinessAccountProfilePhoto";
     type Output = bool;
 }
 
+#[cfg(feature = "business")]
 /// The parameters of [`setBusinessAccountGiftSettings`](https://core.telegram.org/bots/api#setbusinessaccountgiftsettings); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -7161,6 +7246,7 @@ pub struct SetBusinessAccountGiftSettings {
     pub accepted_gift_types: Box<AcceptedGiftTypes>,
 }
 
+#[cfg(feature = "business")]
 impl SetBusinessAccountGiftSettings {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(
@@ -7176,11 +7262,13 @@ impl SetBusinessAccountGiftSettings {
     }
 }
 
+#[cfg(feature = "business")]
 impl Method for SetBusinessAccountGiftSettings {
     const NAME: &'static str = "setBusinessAccountGiftSettings";
     type Output = bool;
 }
 
+#[cfg(all(feature = "business", feature = "stars"))]
 /// The parameters of [`getBusinessAccountStarBalance`](https://core.telegram.org/bots/api#getbusinessaccountstarbalance); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -7189,6 +7277,7 @@ pub struct GetBusinessAccountStarBalance {
     pub business_connection_id: String,
 }
 
+#[cfg(all(feature = "business", feature = "stars"))]
 impl GetBusinessAccountStarBalance {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(business_connection_id: impl Into<String>) -> Self {
@@ -7198,11 +7287,13 @@ impl GetBusinessAccountStarBalance {
     }
 }
 
+#[cfg(all(feature = "business", feature = "stars"))]
 impl Method for GetBusinessAccountStarBalance {
     const NAME: &'static str = "getBusinessAccountStarBalance";
     type Output = StarAmount;
 }
 
+#[cfg(feature = "business")]
 /// The parameters of [`transferBusinessAccountStars`](https://core.telegram.org/bots/api#transferbusinessaccountstars); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -7213,6 +7304,7 @@ pub struct TransferBusinessAccountStars {
     pub star_count: i64,
 }
 
+#[cfg(feature = "business")]
 impl TransferBusinessAccountStars {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(business_connection_id: impl Into<String>, star_count: i64) -> Self {
@@ -7223,11 +7315,13 @@ impl TransferBusinessAccountStars {
     }
 }
 
+#[cfg(feature = "business")]
 impl Method for TransferBusinessAccountStars {
     const NAME: &'static str = "transferBusinessAccountStars";
     type Output = bool;
 }
 
+#[cfg(all(feature = "business", feature = "stars"))]
 /// The parameters of [`getBusinessAccountGifts`](https://core.telegram.org/bots/api#getbusinessaccountgifts); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -7266,6 +7360,7 @@ pub struct GetBusinessAccountGifts {
     pub limit: Option<i64>,
 }
 
+#[cfg(all(feature = "business", feature = "stars"))]
 impl GetBusinessAccountGifts {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(business_connection_id: impl Into<String>) -> Self {
@@ -7345,11 +7440,13 @@ impl GetBusinessAccountGifts {
     }
 }
 
+#[cfg(all(feature = "business", feature = "stars"))]
 impl Method for GetBusinessAccountGifts {
     const NAME: &'static str = "getBusinessAccountGifts";
     type Output = OwnedGifts;
 }
 
+#[cfg(feature = "stars")]
 /// The parameters of [`getUserGifts`](https://core.telegram.org/bots/api#getusergifts); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -7382,6 +7479,7 @@ pub struct GetUserGifts {
     pub limit: Option<i64>,
 }
 
+#[cfg(feature = "stars")]
 impl GetUserGifts {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(user_id: UserId) -> Self {
@@ -7447,11 +7545,13 @@ impl GetUserGifts {
     }
 }
 
+#[cfg(feature = "stars")]
 impl Method for GetUserGifts {
     const NAME: &'static str = "getUserGifts";
     type Output = OwnedGifts;
 }
 
+#[cfg(feature = "stars")]
 /// The parameters of [`getChatGifts`](https://core.telegram.org/bots/api#getchatgifts); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -7490,6 +7590,7 @@ pub struct GetChatGifts {
     pub limit: Option<i64>,
 }
 
+#[cfg(feature = "stars")]
 impl GetChatGifts {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(chat_id: impl Into<Recipient>) -> Self {
@@ -7569,11 +7670,13 @@ impl GetChatGifts {
     }
 }
 
+#[cfg(feature = "stars")]
 impl Method for GetChatGifts {
     const NAME: &'static str = "getChatGifts";
     type Output = OwnedGifts;
 }
 
+#[cfg(feature = "stars")]
 /// The parameters of [`convertGiftToStars`](https://core.telegram.org/bots/api#convertgifttostars); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -7584,6 +7687,7 @@ pub struct ConvertGiftToStars {
     pub owned_gift_id: String,
 }
 
+#[cfg(feature = "stars")]
 impl ConvertGiftToStars {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(
@@ -7597,11 +7701,13 @@ impl ConvertGiftToStars {
     }
 }
 
+#[cfg(feature = "stars")]
 impl Method for ConvertGiftToStars {
     const NAME: &'static str = "convertGiftToStars";
     type Output = bool;
 }
 
+#[cfg(feature = "stars")]
 /// The parameters of [`upgradeGift`](https://core.telegram.org/bots/api#upgradegift); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -7618,6 +7724,7 @@ pub struct UpgradeGift {
     pub star_count: Option<i64>,
 }
 
+#[cfg(feature = "stars")]
 impl UpgradeGift {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(
@@ -7645,11 +7752,13 @@ impl UpgradeGift {
     }
 }
 
+#[cfg(feature = "stars")]
 impl Method for UpgradeGift {
     const NAME: &'static str = "upgradeGift";
     type Output = bool;
 }
 
+#[cfg(feature = "stars")]
 /// The parameters of [`transferGift`](https://core.telegram.org/bots/api#transfergift); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -7665,6 +7774,7 @@ pub struct TransferGift {
     pub star_count: Option<i64>,
 }
 
+#[cfg(feature = "stars")]
 impl TransferGift {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(
@@ -7687,6 +7797,7 @@ impl TransferGift {
     }
 }
 
+#[cfg(feature = "stars")]
 impl Method for TransferGift {
     const NAME: &'static str = "transferGift";
     type Output = bool;
@@ -8536,6 +8647,7 @@ impl Method for StopMessageLiveLocation {
     type Output = MessageOrTrue;
 }
 
+#[cfg(feature = "business")]
 /// The parameters of [`editMessageChecklist`](https://core.telegram.org/bots/api#editmessagechecklist); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -8553,6 +8665,7 @@ pub struct EditMessageChecklist {
     pub reply_markup: Option<Box<InlineKeyboardMarkup>>,
 }
 
+#[cfg(feature = "business")]
 impl EditMessageChecklist {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(
@@ -8577,6 +8690,7 @@ impl EditMessageChecklist {
     }
 }
 
+#[cfg(feature = "business")]
 impl Method for EditMessageChecklist {
     const NAME: &'static str = "editMessageChecklist";
     type Output = Message;
@@ -8958,6 +9072,7 @@ impl Method for EditEphemeralMessageReplyMarkup {
     type Output = bool;
 }
 
+#[cfg(feature = "stars")]
 /// The parameters of [`approveSuggestedPost`](https://core.telegram.org/bots/api#approvesuggestedpost); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -8971,6 +9086,7 @@ pub struct ApproveSuggestedPost {
     pub send_date: Option<i64>,
 }
 
+#[cfg(feature = "stars")]
 impl ApproveSuggestedPost {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(chat_id: ChatId, message_id: MessageId) -> Self {
@@ -8988,11 +9104,13 @@ impl ApproveSuggestedPost {
     }
 }
 
+#[cfg(feature = "stars")]
 impl Method for ApproveSuggestedPost {
     const NAME: &'static str = "approveSuggestedPost";
     type Output = bool;
 }
 
+#[cfg(feature = "stars")]
 /// The parameters of [`declineSuggestedPost`](https://core.telegram.org/bots/api#declinesuggestedpost); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -9006,6 +9124,7 @@ pub struct DeclineSuggestedPost {
     pub comment: Option<String>,
 }
 
+#[cfg(feature = "stars")]
 impl DeclineSuggestedPost {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(chat_id: ChatId, message_id: MessageId) -> Self {
@@ -9023,6 +9142,7 @@ impl DeclineSuggestedPost {
     }
 }
 
+#[cfg(feature = "stars")]
 impl Method for DeclineSuggestedPost {
     const NAME: &'static str = "declineSuggestedPost";
     type Output = bool;
@@ -9197,6 +9317,7 @@ impl Method for DeleteAllMessageReactions {
     type Output = bool;
 }
 
+#[cfg(feature = "stickers")]
 /// The parameters of [`sendSticker`](https://core.telegram.org/bots/api#sendsticker); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -9232,6 +9353,7 @@ pub struct SendSticker {
     /// The `message_effect_id` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_effect_id: Option<String>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_parameters` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggested_post_parameters: Option<Box<SuggestedPostParameters>>,
@@ -9243,6 +9365,7 @@ pub struct SendSticker {
     pub reply_markup: Option<ReplyMarkup>,
 }
 
+#[cfg(feature = "stickers")]
 impl SendSticker {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(chat_id: impl Into<Recipient>, sticker: impl Into<InputFile>) -> Self {
@@ -9258,6 +9381,7 @@ impl SendSticker {
             protect_content: None,
             allow_paid_broadcast: None,
             message_effect_id: None,
+            #[cfg(feature = "stars")]
             suggested_post_parameters: None,
             reply_parameters: None,
             reply_markup: None,
@@ -9321,6 +9445,7 @@ impl SendSticker {
         self
     }
 
+    #[cfg(feature = "stars")]
     /// Sets `suggested_post_parameters`.
     pub fn suggested_post_parameters(mut self, value: impl Into<SuggestedPostParameters>) -> Self {
         self.suggested_post_parameters = Some(Box::new(value.into()));
@@ -9340,11 +9465,13 @@ impl SendSticker {
     }
 }
 
+#[cfg(feature = "stickers")]
 impl Method for SendSticker {
     const NAME: &'static str = "sendSticker";
     type Output = Message;
 }
 
+#[cfg(feature = "stickers")]
 /// The parameters of [`getStickerSet`](https://core.telegram.org/bots/api#getstickerset); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -9353,6 +9480,7 @@ pub struct GetStickerSet {
     pub name: String,
 }
 
+#[cfg(feature = "stickers")]
 impl GetStickerSet {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(name: impl Into<String>) -> Self {
@@ -9360,11 +9488,13 @@ impl GetStickerSet {
     }
 }
 
+#[cfg(feature = "stickers")]
 impl Method for GetStickerSet {
     const NAME: &'static str = "getStickerSet";
     type Output = StickerSet;
 }
 
+#[cfg(feature = "stickers")]
 /// The parameters of [`getCustomEmojiStickers`](https://core.telegram.org/bots/api#getcustomemojistickers); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -9373,6 +9503,7 @@ pub struct GetCustomEmojiStickers {
     pub custom_emoji_ids: Vec<String>,
 }
 
+#[cfg(feature = "stickers")]
 impl GetCustomEmojiStickers {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(custom_emoji_ids: impl Into<Vec<String>>) -> Self {
@@ -9382,11 +9513,13 @@ impl GetCustomEmojiStickers {
     }
 }
 
+#[cfg(feature = "stickers")]
 impl Method for GetCustomEmojiStickers {
     const NAME: &'static str = "getCustomEmojiStickers";
     type Output = Vec<Sticker>;
 }
 
+#[cfg(feature = "stickers")]
 /// The parameters of [`uploadStickerFile`](https://core.telegram.org/bots/api#uploadstickerfile); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -9399,6 +9532,7 @@ pub struct UploadStickerFile {
     pub sticker_format: String,
 }
 
+#[cfg(feature = "stickers")]
 impl UploadStickerFile {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(
@@ -9414,11 +9548,13 @@ impl UploadStickerFile {
     }
 }
 
+#[cfg(feature = "stickers")]
 impl Method for UploadStickerFile {
     const NAME: &'static str = "uploadStickerFile";
     type Output = File;
 }
 
+#[cfg(feature = "stickers")]
 /// The parameters of [`createNewStickerSet`](https://core.telegram.org/bots/api#createnewstickerset); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -9439,6 +9575,7 @@ pub struct CreateNewStickerSet {
     pub needs_repainting: Option<bool>,
 }
 
+#[cfg(feature = "stickers")]
 impl CreateNewStickerSet {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(
@@ -9470,11 +9607,13 @@ impl CreateNewStickerSet {
     }
 }
 
+#[cfg(feature = "stickers")]
 impl Method for CreateNewStickerSet {
     const NAME: &'static str = "createNewStickerSet";
     type Output = bool;
 }
 
+#[cfg(feature = "stickers")]
 /// The parameters of [`addStickerToSet`](https://core.telegram.org/bots/api#addstickertoset); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -9487,6 +9626,7 @@ pub struct AddStickerToSet {
     pub sticker: Box<InputSticker>,
 }
 
+#[cfg(feature = "stickers")]
 impl AddStickerToSet {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(user_id: UserId, name: impl Into<String>, sticker: impl Into<InputSticker>) -> Self {
@@ -9498,11 +9638,13 @@ impl AddStickerToSet {
     }
 }
 
+#[cfg(feature = "stickers")]
 impl Method for AddStickerToSet {
     const NAME: &'static str = "addStickerToSet";
     type Output = bool;
 }
 
+#[cfg(feature = "stickers")]
 /// The parameters of [`setStickerPositionInSet`](https://core.telegram.org/bots/api#setstickerpositioninset); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -9513,6 +9655,7 @@ pub struct SetStickerPositionInSet {
     pub position: i64,
 }
 
+#[cfg(feature = "stickers")]
 impl SetStickerPositionInSet {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(sticker: impl Into<String>, position: i64) -> Self {
@@ -9523,11 +9666,13 @@ impl SetStickerPositionInSet {
     }
 }
 
+#[cfg(feature = "stickers")]
 impl Method for SetStickerPositionInSet {
     const NAME: &'static str = "setStickerPositionInSet";
     type Output = bool;
 }
 
+#[cfg(feature = "stickers")]
 /// The parameters of [`deleteStickerFromSet`](https://core.telegram.org/bots/api#deletestickerfromset); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -9536,6 +9681,7 @@ pub struct DeleteStickerFromSet {
     pub sticker: String,
 }
 
+#[cfg(feature = "stickers")]
 impl DeleteStickerFromSet {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(sticker: impl Into<String>) -> Self {
@@ -9545,11 +9691,13 @@ impl DeleteStickerFromSet {
     }
 }
 
+#[cfg(feature = "stickers")]
 impl Method for DeleteStickerFromSet {
     const NAME: &'static str = "deleteStickerFromSet";
     type Output = bool;
 }
 
+#[cfg(feature = "stickers")]
 /// The parameters of [`replaceStickerInSet`](https://core.telegram.org/bots/api#replacestickerinset); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -9564,6 +9712,7 @@ pub struct ReplaceStickerInSet {
     pub sticker: Box<InputSticker>,
 }
 
+#[cfg(feature = "stickers")]
 impl ReplaceStickerInSet {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(
@@ -9581,11 +9730,13 @@ impl ReplaceStickerInSet {
     }
 }
 
+#[cfg(feature = "stickers")]
 impl Method for ReplaceStickerInSet {
     const NAME: &'static str = "replaceStickerInSet";
     type Output = bool;
 }
 
+#[cfg(feature = "stickers")]
 /// The parameters of [`setStickerEmojiList`](https://core.telegram.org/bots/api#setstickeremojilist); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -9596,6 +9747,7 @@ pub struct SetStickerEmojiList {
     pub emoji_list: Vec<String>,
 }
 
+#[cfg(feature = "stickers")]
 impl SetStickerEmojiList {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(sticker: impl Into<String>, emoji_list: impl Into<Vec<String>>) -> Self {
@@ -9606,11 +9758,13 @@ impl SetStickerEmojiList {
     }
 }
 
+#[cfg(feature = "stickers")]
 impl Method for SetStickerEmojiList {
     const NAME: &'static str = "setStickerEmojiList";
     type Output = bool;
 }
 
+#[cfg(feature = "stickers")]
 /// The parameters of [`setStickerKeywords`](https://core.telegram.org/bots/api#setstickerkeywords); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -9622,6 +9776,7 @@ pub struct SetStickerKeywords {
     pub keywords: Option<Vec<String>>,
 }
 
+#[cfg(feature = "stickers")]
 impl SetStickerKeywords {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(sticker: impl Into<String>) -> Self {
@@ -9638,11 +9793,13 @@ impl SetStickerKeywords {
     }
 }
 
+#[cfg(feature = "stickers")]
 impl Method for SetStickerKeywords {
     const NAME: &'static str = "setStickerKeywords";
     type Output = bool;
 }
 
+#[cfg(feature = "stickers")]
 /// The parameters of [`setStickerMaskPosition`](https://core.telegram.org/bots/api#setstickermaskposition); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -9654,6 +9811,7 @@ pub struct SetStickerMaskPosition {
     pub mask_position: Option<Box<MaskPosition>>,
 }
 
+#[cfg(feature = "stickers")]
 impl SetStickerMaskPosition {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(sticker: impl Into<String>) -> Self {
@@ -9670,11 +9828,13 @@ impl SetStickerMaskPosition {
     }
 }
 
+#[cfg(feature = "stickers")]
 impl Method for SetStickerMaskPosition {
     const NAME: &'static str = "setStickerMaskPosition";
     type Output = bool;
 }
 
+#[cfg(feature = "stickers")]
 /// The parameters of [`setStickerSetTitle`](https://core.telegram.org/bots/api#setstickersettitle); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -9685,6 +9845,7 @@ pub struct SetStickerSetTitle {
     pub title: String,
 }
 
+#[cfg(feature = "stickers")]
 impl SetStickerSetTitle {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(name: impl Into<String>, title: impl Into<String>) -> Self {
@@ -9695,11 +9856,13 @@ impl SetStickerSetTitle {
     }
 }
 
+#[cfg(feature = "stickers")]
 impl Method for SetStickerSetTitle {
     const NAME: &'static str = "setStickerSetTitle";
     type Output = bool;
 }
 
+#[cfg(feature = "stickers")]
 /// The parameters of [`setStickerSetThumbnail`](https://core.telegram.org/bots/api#setstickersetthumbnail); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -9715,6 +9878,7 @@ pub struct SetStickerSetThumbnail {
     pub format: String,
 }
 
+#[cfg(feature = "stickers")]
 impl SetStickerSetThumbnail {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(name: impl Into<String>, user_id: UserId, format: impl Into<String>) -> Self {
@@ -9733,11 +9897,13 @@ impl SetStickerSetThumbnail {
     }
 }
 
+#[cfg(feature = "stickers")]
 impl Method for SetStickerSetThumbnail {
     const NAME: &'static str = "setStickerSetThumbnail";
     type Output = bool;
 }
 
+#[cfg(feature = "stickers")]
 /// The parameters of [`setCustomEmojiStickerSetThumbnail`](https://core.telegram.org/bots/api#setcustomemojistickersetthumbnail); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -9749,6 +9915,7 @@ pub struct SetCustomEmojiStickerSetThumbnail {
     pub custom_emoji_id: Option<String>,
 }
 
+#[cfg(feature = "stickers")]
 impl SetCustomEmojiStickerSetThumbnail {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(name: impl Into<String>) -> Self {
@@ -9765,11 +9932,13 @@ impl SetCustomEmojiStickerSetThumbnail {
     }
 }
 
+#[cfg(feature = "stickers")]
 impl Method for SetCustomEmojiStickerSetThumbnail {
     const NAME: &'static str = "setCustomEmojiStickerSetThumbnail";
     type Output = bool;
 }
 
+#[cfg(feature = "stickers")]
 /// The parameters of [`deleteStickerSet`](https://core.telegram.org/bots/api#deletestickerset); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -9778,6 +9947,7 @@ pub struct DeleteStickerSet {
     pub name: String,
 }
 
+#[cfg(feature = "stickers")]
 impl DeleteStickerSet {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(name: impl Into<String>) -> Self {
@@ -9785,11 +9955,13 @@ impl DeleteStickerSet {
     }
 }
 
+#[cfg(feature = "stickers")]
 impl Method for DeleteStickerSet {
     const NAME: &'static str = "deleteStickerSet";
     type Output = bool;
 }
 
+#[cfg(feature = "rich-messages")]
 /// The parameters of [`sendRichMessage`](https://core.telegram.org/bots/api#sendrichmessage); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -9822,6 +9994,7 @@ pub struct SendRichMessage {
     /// The `message_effect_id` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_effect_id: Option<String>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_parameters` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggested_post_parameters: Option<Box<SuggestedPostParameters>>,
@@ -9833,6 +10006,7 @@ pub struct SendRichMessage {
     pub reply_markup: Option<ReplyMarkup>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl SendRichMessage {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(chat_id: impl Into<Recipient>, rich_message: impl Into<InputRichMessage>) -> Self {
@@ -9847,6 +10021,7 @@ impl SendRichMessage {
             protect_content: None,
             allow_paid_broadcast: None,
             message_effect_id: None,
+            #[cfg(feature = "stars")]
             suggested_post_parameters: None,
             reply_parameters: None,
             reply_markup: None,
@@ -9904,6 +10079,7 @@ impl SendRichMessage {
         self
     }
 
+    #[cfg(feature = "stars")]
     /// Sets `suggested_post_parameters`.
     pub fn suggested_post_parameters(mut self, value: impl Into<SuggestedPostParameters>) -> Self {
         self.suggested_post_parameters = Some(Box::new(value.into()));
@@ -9923,11 +10099,13 @@ impl SendRichMessage {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl Method for SendRichMessage {
     const NAME: &'static str = "sendRichMessage";
     type Output = Message;
 }
 
+#[cfg(feature = "rich-messages")]
 /// The parameters of [`sendRichMessageDraft`](https://core.telegram.org/bots/api#sendrichmessagedraft); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -9949,6 +10127,7 @@ pub struct SendRichMessageDraft {
     pub keep_on_stop: Option<bool>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl SendRichMessageDraft {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(chat_id: ChatId, draft_id: i64, rich_message: impl Into<InputRichMessage>) -> Self {
@@ -9981,6 +10160,7 @@ impl SendRichMessageDraft {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl Method for SendRichMessageDraft {
     const NAME: &'static str = "sendRichMessageDraft";
     type Output = bool;
@@ -10054,6 +10234,7 @@ impl Method for AnswerInlineQuery {
     type Output = bool;
 }
 
+#[cfg(feature = "payments")]
 /// The parameters of [`sendInvoice`](https://core.telegram.org/bots/api#sendinvoice); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -10136,6 +10317,7 @@ pub struct SendInvoice {
     /// The `message_effect_id` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_effect_id: Option<String>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_parameters` parameter; optional.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggested_post_parameters: Option<Box<SuggestedPostParameters>>,
@@ -10147,6 +10329,7 @@ pub struct SendInvoice {
     pub reply_markup: Option<Box<InlineKeyboardMarkup>>,
 }
 
+#[cfg(feature = "payments")]
 impl SendInvoice {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(
@@ -10186,6 +10369,7 @@ impl SendInvoice {
             protect_content: None,
             allow_paid_broadcast: None,
             message_effect_id: None,
+            #[cfg(feature = "stars")]
             suggested_post_parameters: None,
             reply_parameters: None,
             reply_markup: None,
@@ -10324,6 +10508,7 @@ impl SendInvoice {
         self
     }
 
+    #[cfg(feature = "stars")]
     /// Sets `suggested_post_parameters`.
     pub fn suggested_post_parameters(mut self, value: impl Into<SuggestedPostParameters>) -> Self {
         self.suggested_post_parameters = Some(Box::new(value.into()));
@@ -10343,11 +10528,13 @@ impl SendInvoice {
     }
 }
 
+#[cfg(feature = "payments")]
 impl Method for SendInvoice {
     const NAME: &'static str = "sendInvoice";
     type Output = Message;
 }
 
+#[cfg(feature = "payments")]
 /// The parameters of [`createInvoiceLink`](https://core.telegram.org/bots/api#createinvoicelink); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -10415,6 +10602,7 @@ pub struct CreateInvoiceLink {
     pub is_flexible: Option<bool>,
 }
 
+#[cfg(feature = "payments")]
 impl CreateInvoiceLink {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(
@@ -10553,11 +10741,13 @@ impl CreateInvoiceLink {
     }
 }
 
+#[cfg(feature = "payments")]
 impl Method for CreateInvoiceLink {
     const NAME: &'static str = "createInvoiceLink";
     type Output = String;
 }
 
+#[cfg(feature = "payments")]
 /// The parameters of [`answerShippingQuery`](https://core.telegram.org/bots/api#answershippingquery); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -10574,6 +10764,7 @@ pub struct AnswerShippingQuery {
     pub error_message: Option<String>,
 }
 
+#[cfg(feature = "payments")]
 impl AnswerShippingQuery {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(shipping_query_id: impl Into<String>, ok: bool) -> Self {
@@ -10598,11 +10789,13 @@ impl AnswerShippingQuery {
     }
 }
 
+#[cfg(feature = "payments")]
 impl Method for AnswerShippingQuery {
     const NAME: &'static str = "answerShippingQuery";
     type Output = bool;
 }
 
+#[cfg(feature = "payments")]
 /// The parameters of [`answerPreCheckoutQuery`](https://core.telegram.org/bots/api#answerprecheckoutquery); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -10616,6 +10809,7 @@ pub struct AnswerPreCheckoutQuery {
     pub error_message: Option<String>,
 }
 
+#[cfg(feature = "payments")]
 impl AnswerPreCheckoutQuery {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(pre_checkout_query_id: impl Into<String>, ok: bool) -> Self {
@@ -10633,16 +10827,19 @@ impl AnswerPreCheckoutQuery {
     }
 }
 
+#[cfg(feature = "payments")]
 impl Method for AnswerPreCheckoutQuery {
     const NAME: &'static str = "answerPreCheckoutQuery";
     type Output = bool;
 }
 
+#[cfg(all(feature = "payments", feature = "stars"))]
 /// The parameters of [`getMyStarBalance`](https://core.telegram.org/bots/api#getmystarbalance); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
 pub struct GetMyStarBalance {}
 
+#[cfg(all(feature = "payments", feature = "stars"))]
 impl GetMyStarBalance {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new() -> Self {
@@ -10650,11 +10847,13 @@ impl GetMyStarBalance {
     }
 }
 
+#[cfg(all(feature = "payments", feature = "stars"))]
 impl Method for GetMyStarBalance {
     const NAME: &'static str = "getMyStarBalance";
     type Output = StarAmount;
 }
 
+#[cfg(feature = "payments")]
 /// The parameters of [`getStarTransactions`](https://core.telegram.org/bots/api#getstartransactions); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -10667,6 +10866,7 @@ pub struct GetStarTransactions {
     pub limit: Option<i64>,
 }
 
+#[cfg(feature = "payments")]
 impl GetStarTransactions {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new() -> Self {
@@ -10689,11 +10889,13 @@ impl GetStarTransactions {
     }
 }
 
+#[cfg(feature = "payments")]
 impl Method for GetStarTransactions {
     const NAME: &'static str = "getStarTransactions";
     type Output = StarTransactions;
 }
 
+#[cfg(feature = "payments")]
 /// The parameters of [`refundStarPayment`](https://core.telegram.org/bots/api#refundstarpayment); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -10704,6 +10906,7 @@ pub struct RefundStarPayment {
     pub telegram_payment_charge_id: String,
 }
 
+#[cfg(feature = "payments")]
 impl RefundStarPayment {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(user_id: UserId, telegram_payment_charge_id: impl Into<String>) -> Self {
@@ -10714,11 +10917,13 @@ impl RefundStarPayment {
     }
 }
 
+#[cfg(feature = "payments")]
 impl Method for RefundStarPayment {
     const NAME: &'static str = "refundStarPayment";
     type Output = bool;
 }
 
+#[cfg(feature = "payments")]
 /// The parameters of [`editUserStarSubscription`](https://core.telegram.org/bots/api#edituserstarsubscription); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -10731,6 +10936,7 @@ pub struct EditUserStarSubscription {
     pub is_canceled: bool,
 }
 
+#[cfg(feature = "payments")]
 impl EditUserStarSubscription {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(
@@ -10746,11 +10952,13 @@ impl EditUserStarSubscription {
     }
 }
 
+#[cfg(feature = "payments")]
 impl Method for EditUserStarSubscription {
     const NAME: &'static str = "editUserStarSubscription";
     type Output = bool;
 }
 
+#[cfg(feature = "passport")]
 /// The parameters of [`setPassportDataErrors`](https://core.telegram.org/bots/api#setpassportdataerrors); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -10761,6 +10969,7 @@ pub struct SetPassportDataErrors {
     pub errors: Vec<PassportElementError>,
 }
 
+#[cfg(feature = "passport")]
 impl SetPassportDataErrors {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(user_id: UserId, errors: impl Into<Vec<PassportElementError>>) -> Self {
@@ -10771,11 +10980,13 @@ impl SetPassportDataErrors {
     }
 }
 
+#[cfg(feature = "passport")]
 impl Method for SetPassportDataErrors {
     const NAME: &'static str = "setPassportDataErrors";
     type Output = bool;
 }
 
+#[cfg(feature = "games")]
 /// The parameters of [`sendGame`](https://core.telegram.org/bots/api#sendgame); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -10810,6 +11021,7 @@ pub struct SendGame {
     pub reply_markup: Option<Box<InlineKeyboardMarkup>>,
 }
 
+#[cfg(feature = "games")]
 impl SendGame {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(chat_id: impl Into<Recipient>, game_short_name: impl Into<String>) -> Self {
@@ -10876,11 +11088,13 @@ impl SendGame {
     }
 }
 
+#[cfg(feature = "games")]
 impl Method for SendGame {
     const NAME: &'static str = "sendGame";
     type Output = Message;
 }
 
+#[cfg(feature = "games")]
 /// The parameters of [`setGameScore`](https://core.telegram.org/bots/api#setgamescore); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -10906,6 +11120,7 @@ pub struct SetGameScore {
     pub inline_message_id: Option<String>,
 }
 
+#[cfg(feature = "games")]
 impl SetGameScore {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(user_id: UserId, score: i64) -> Self {
@@ -10951,11 +11166,13 @@ impl SetGameScore {
     }
 }
 
+#[cfg(feature = "games")]
 impl Method for SetGameScore {
     const NAME: &'static str = "setGameScore";
     type Output = MessageOrTrue;
 }
 
+#[cfg(feature = "games")]
 /// The parameters of [`getGameHighScores`](https://core.telegram.org/bots/api#getgamehighscores); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -10973,6 +11190,7 @@ pub struct GetGameHighScores {
     pub inline_message_id: Option<String>,
 }
 
+#[cfg(feature = "games")]
 impl GetGameHighScores {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(user_id: UserId) -> Self {
@@ -11003,6 +11221,7 @@ impl GetGameHighScores {
     }
 }
 
+#[cfg(feature = "games")]
 impl Method for GetGameHighScores {
     const NAME: &'static str = "getGameHighScores";
     type Output = Vec<GameHighScore>;

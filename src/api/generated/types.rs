@@ -16,7 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use super::nesting::{Level, Nesting};
-use super::support::{field_of, member, raw, InputFile, Key, Recipient};
+use super::support::{field_of, member, next, raw, InputFile, Key, Recipient};
 use crate::api::types::{ChatId, MessageId, UserId};
 
 /// The update kinds: the optional fields of [`Update`], as `allowed_updates` names them.
@@ -62,12 +62,14 @@ pub enum UpdateKind {
     ChannelPost,
     /// `edited_channel_post`.
     EditedChannelPost,
+    #[cfg(feature = "business")]
     /// `business_connection`.
     BusinessConnection,
     /// `business_message`.
     BusinessMessage,
     /// `edited_business_message`.
     EditedBusinessMessage,
+    #[cfg(feature = "business")]
     /// `deleted_business_messages`.
     DeletedBusinessMessages,
     /// `guest_message`.
@@ -82,10 +84,13 @@ pub enum UpdateKind {
     ChosenInlineResult,
     /// `callback_query`.
     CallbackQuery,
+    #[cfg(feature = "payments")]
     /// `shipping_query`.
     ShippingQuery,
+    #[cfg(feature = "payments")]
     /// `pre_checkout_query`.
     PreCheckoutQuery,
+    #[cfg(feature = "payments")]
     /// `purchased_paid_media`.
     PurchasedPaidMedia,
     /// `poll`.
@@ -117,9 +122,11 @@ impl UpdateKind {
         UpdateKind::EditedMessage,
         UpdateKind::ChannelPost,
         UpdateKind::EditedChannelPost,
+        #[cfg(feature = "business")]
         UpdateKind::BusinessConnection,
         UpdateKind::BusinessMessage,
         UpdateKind::EditedBusinessMessage,
+        #[cfg(feature = "business")]
         UpdateKind::DeletedBusinessMessages,
         UpdateKind::GuestMessage,
         UpdateKind::MessageReaction,
@@ -127,8 +134,11 @@ impl UpdateKind {
         UpdateKind::InlineQuery,
         UpdateKind::ChosenInlineResult,
         UpdateKind::CallbackQuery,
+        #[cfg(feature = "payments")]
         UpdateKind::ShippingQuery,
+        #[cfg(feature = "payments")]
         UpdateKind::PreCheckoutQuery,
+        #[cfg(feature = "payments")]
         UpdateKind::PurchasedPaidMedia,
         UpdateKind::Poll,
         UpdateKind::PollAnswer,
@@ -149,9 +159,11 @@ impl UpdateKind {
             UpdateKind::EditedMessage => "edited_message",
             UpdateKind::ChannelPost => "channel_post",
             UpdateKind::EditedChannelPost => "edited_channel_post",
+            #[cfg(feature = "business")]
             UpdateKind::BusinessConnection => "business_connection",
             UpdateKind::BusinessMessage => "business_message",
             UpdateKind::EditedBusinessMessage => "edited_business_message",
+            #[cfg(feature = "business")]
             UpdateKind::DeletedBusinessMessages => "deleted_business_messages",
             UpdateKind::GuestMessage => "guest_message",
             UpdateKind::MessageReaction => "message_reaction",
@@ -159,8 +171,11 @@ impl UpdateKind {
             UpdateKind::InlineQuery => "inline_query",
             UpdateKind::ChosenInlineResult => "chosen_inline_result",
             UpdateKind::CallbackQuery => "callback_query",
+            #[cfg(feature = "payments")]
             UpdateKind::ShippingQuery => "shipping_query",
+            #[cfg(feature = "payments")]
             UpdateKind::PreCheckoutQuery => "pre_checkout_query",
+            #[cfg(feature = "payments")]
             UpdateKind::PurchasedPaidMedia => "purchased_paid_media",
             UpdateKind::Poll => "poll",
             UpdateKind::PollAnswer => "poll_answer",
@@ -192,6 +207,7 @@ impl Update {
         if self.edited_channel_post.is_some() {
             return Some(UpdateKind::EditedChannelPost);
         }
+        #[cfg(feature = "business")]
         if self.business_connection.is_some() {
             return Some(UpdateKind::BusinessConnection);
         }
@@ -201,6 +217,7 @@ impl Update {
         if self.edited_business_message.is_some() {
             return Some(UpdateKind::EditedBusinessMessage);
         }
+        #[cfg(feature = "business")]
         if self.deleted_business_messages.is_some() {
             return Some(UpdateKind::DeletedBusinessMessages);
         }
@@ -222,12 +239,15 @@ impl Update {
         if self.callback_query.is_some() {
             return Some(UpdateKind::CallbackQuery);
         }
+        #[cfg(feature = "payments")]
         if self.shipping_query.is_some() {
             return Some(UpdateKind::ShippingQuery);
         }
+        #[cfg(feature = "payments")]
         if self.pre_checkout_query.is_some() {
             return Some(UpdateKind::PreCheckoutQuery);
         }
+        #[cfg(feature = "payments")]
         if self.purchased_paid_media.is_some() {
             return Some(UpdateKind::PurchasedPaidMedia);
         }
@@ -282,6 +302,7 @@ pub struct Update {
     /// The `edited_channel_post` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_channel_post: Option<Box<Message>>,
+    #[cfg(feature = "business")]
     /// The `business_connection` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub business_connection: Option<Box<BusinessConnection>>,
@@ -291,6 +312,7 @@ pub struct Update {
     /// The `edited_business_message` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_business_message: Option<Box<Message>>,
+    #[cfg(feature = "business")]
     /// The `deleted_business_messages` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_business_messages: Option<Box<BusinessMessagesDeleted>>,
@@ -312,12 +334,15 @@ pub struct Update {
     /// The `callback_query` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_query: Option<Box<CallbackQuery>>,
+    #[cfg(feature = "payments")]
     /// The `shipping_query` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipping_query: Option<Box<ShippingQuery>>,
+    #[cfg(feature = "payments")]
     /// The `pre_checkout_query` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pre_checkout_query: Option<Box<PreCheckoutQuery>>,
+    #[cfg(feature = "payments")]
     /// The `purchased_paid_media` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purchased_paid_media: Option<Box<PaidMediaPurchased>>,
@@ -367,9 +392,11 @@ impl<'de> Deserialize<'de> for Update {
                 let mut f_edited_message = None;
                 let mut f_channel_post = None;
                 let mut f_edited_channel_post = None;
+                #[cfg(feature = "business")]
                 let mut f_business_connection = None;
                 let mut f_business_message = None;
                 let mut f_edited_business_message = None;
+                #[cfg(feature = "business")]
                 let mut f_deleted_business_messages = None;
                 let mut f_guest_message = None;
                 let mut f_message_reaction = None;
@@ -377,8 +404,11 @@ impl<'de> Deserialize<'de> for Update {
                 let mut f_inline_query = None;
                 let mut f_chosen_inline_result = None;
                 let mut f_callback_query = None;
+                #[cfg(feature = "payments")]
                 let mut f_shipping_query = None;
+                #[cfg(feature = "payments")]
                 let mut f_pre_checkout_query = None;
+                #[cfg(feature = "payments")]
                 let mut f_purchased_paid_media = None;
                 let mut f_poll = None;
                 let mut f_poll_answer = None;
@@ -392,39 +422,42 @@ impl<'de> Deserialize<'de> for Update {
                 let mut f_stopped_message_generation = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "update_id" => f_update_id = Some(map.next_value()?),
-                        "message" => f_message = map.next_value()?,
-                        "edited_message" => f_edited_message = map.next_value()?,
-                        "channel_post" => f_channel_post = map.next_value()?,
-                        "edited_channel_post" => f_edited_channel_post = map.next_value()?,
-                        "business_connection" => f_business_connection = map.next_value()?,
-                        "business_message" => f_business_message = map.next_value()?,
-                        "edited_business_message" => {
-                            f_edited_business_message = map.next_value()?
-                        }
+                        "update_id" => f_update_id = Some(next(&mut map)?),
+                        "message" => f_message = next(&mut map)?,
+                        "edited_message" => f_edited_message = next(&mut map)?,
+                        "channel_post" => f_channel_post = next(&mut map)?,
+                        "edited_channel_post" => f_edited_channel_post = next(&mut map)?,
+                        #[cfg(feature = "business")]
+                        "business_connection" => f_business_connection = next(&mut map)?,
+                        "business_message" => f_business_message = next(&mut map)?,
+                        "edited_business_message" => f_edited_business_message = next(&mut map)?,
+                        #[cfg(feature = "business")]
                         "deleted_business_messages" => {
-                            f_deleted_business_messages = map.next_value()?
+                            f_deleted_business_messages = next(&mut map)?
                         }
-                        "guest_message" => f_guest_message = map.next_value()?,
-                        "message_reaction" => f_message_reaction = map.next_value()?,
-                        "message_reaction_count" => f_message_reaction_count = map.next_value()?,
-                        "inline_query" => f_inline_query = map.next_value()?,
-                        "chosen_inline_result" => f_chosen_inline_result = map.next_value()?,
-                        "callback_query" => f_callback_query = map.next_value()?,
-                        "shipping_query" => f_shipping_query = map.next_value()?,
-                        "pre_checkout_query" => f_pre_checkout_query = map.next_value()?,
-                        "purchased_paid_media" => f_purchased_paid_media = map.next_value()?,
-                        "poll" => f_poll = map.next_value()?,
-                        "poll_answer" => f_poll_answer = map.next_value()?,
-                        "my_chat_member" => f_my_chat_member = map.next_value()?,
-                        "chat_member" => f_chat_member = map.next_value()?,
-                        "chat_join_request" => f_chat_join_request = map.next_value()?,
-                        "chat_boost" => f_chat_boost = map.next_value()?,
-                        "removed_chat_boost" => f_removed_chat_boost = map.next_value()?,
-                        "managed_bot" => f_managed_bot = map.next_value()?,
-                        "subscription" => f_subscription = map.next_value()?,
+                        "guest_message" => f_guest_message = next(&mut map)?,
+                        "message_reaction" => f_message_reaction = next(&mut map)?,
+                        "message_reaction_count" => f_message_reaction_count = next(&mut map)?,
+                        "inline_query" => f_inline_query = next(&mut map)?,
+                        "chosen_inline_result" => f_chosen_inline_result = next(&mut map)?,
+                        "callback_query" => f_callback_query = next(&mut map)?,
+                        #[cfg(feature = "payments")]
+                        "shipping_query" => f_shipping_query = next(&mut map)?,
+                        #[cfg(feature = "payments")]
+                        "pre_checkout_query" => f_pre_checkout_query = next(&mut map)?,
+                        #[cfg(feature = "payments")]
+                        "purchased_paid_media" => f_purchased_paid_media = next(&mut map)?,
+                        "poll" => f_poll = next(&mut map)?,
+                        "poll_answer" => f_poll_answer = next(&mut map)?,
+                        "my_chat_member" => f_my_chat_member = next(&mut map)?,
+                        "chat_member" => f_chat_member = next(&mut map)?,
+                        "chat_join_request" => f_chat_join_request = next(&mut map)?,
+                        "chat_boost" => f_chat_boost = next(&mut map)?,
+                        "removed_chat_boost" => f_removed_chat_boost = next(&mut map)?,
+                        "managed_bot" => f_managed_bot = next(&mut map)?,
+                        "subscription" => f_subscription = next(&mut map)?,
                         "stopped_message_generation" => {
-                            f_stopped_message_generation = map.next_value()?
+                            f_stopped_message_generation = next(&mut map)?
                         }
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -437,9 +470,11 @@ impl<'de> Deserialize<'de> for Update {
                     edited_message: f_edited_message,
                     channel_post: f_channel_post,
                     edited_channel_post: f_edited_channel_post,
+                    #[cfg(feature = "business")]
                     business_connection: f_business_connection,
                     business_message: f_business_message,
                     edited_business_message: f_edited_business_message,
+                    #[cfg(feature = "business")]
                     deleted_business_messages: f_deleted_business_messages,
                     guest_message: f_guest_message,
                     message_reaction: f_message_reaction,
@@ -447,8 +482,11 @@ impl<'de> Deserialize<'de> for Update {
                     inline_query: f_inline_query,
                     chosen_inline_result: f_chosen_inline_result,
                     callback_query: f_callback_query,
+                    #[cfg(feature = "payments")]
                     shipping_query: f_shipping_query,
+                    #[cfg(feature = "payments")]
                     pre_checkout_query: f_pre_checkout_query,
+                    #[cfg(feature = "payments")]
                     purchased_paid_media: f_purchased_paid_media,
                     poll: f_poll,
                     poll_answer: f_poll_answer,
@@ -516,19 +554,19 @@ impl<'de> Deserialize<'de> for WebhookInfo {
                 let mut f_allowed_updates = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "url" => f_url = Some(map.next_value()?),
+                        "url" => f_url = Some(next(&mut map)?),
                         "has_custom_certificate" => {
-                            f_has_custom_certificate = Some(map.next_value()?)
+                            f_has_custom_certificate = Some(next(&mut map)?)
                         }
-                        "pending_update_count" => f_pending_update_count = Some(map.next_value()?),
-                        "ip_address" => f_ip_address = map.next_value()?,
-                        "last_error_date" => f_last_error_date = map.next_value()?,
-                        "last_error_message" => f_last_error_message = map.next_value()?,
+                        "pending_update_count" => f_pending_update_count = Some(next(&mut map)?),
+                        "ip_address" => f_ip_address = next(&mut map)?,
+                        "last_error_date" => f_last_error_date = next(&mut map)?,
+                        "last_error_message" => f_last_error_message = next(&mut map)?,
                         "last_synchronization_error_date" => {
-                            f_last_synchronization_error_date = map.next_value()?
+                            f_last_synchronization_error_date = next(&mut map)?
                         }
-                        "max_connections" => f_max_connections = map.next_value()?,
-                        "allowed_updates" => f_allowed_updates = map.next_value()?,
+                        "max_connections" => f_max_connections = next(&mut map)?,
+                        "allowed_updates" => f_allowed_updates = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -638,35 +676,29 @@ impl<'de> Deserialize<'de> for User {
                 let mut f_supports_join_request_queries = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "id" => f_id = Some(map.next_value()?),
-                        "is_bot" => f_is_bot = Some(map.next_value()?),
-                        "first_name" => f_first_name = Some(map.next_value()?),
-                        "last_name" => f_last_name = map.next_value()?,
-                        "username" => f_username = map.next_value()?,
-                        "language_code" => f_language_code = map.next_value()?,
-                        "is_premium" => f_is_premium = map.next_value()?,
-                        "added_to_attachment_menu" => {
-                            f_added_to_attachment_menu = map.next_value()?
-                        }
-                        "can_join_groups" => f_can_join_groups = map.next_value()?,
+                        "id" => f_id = Some(next(&mut map)?),
+                        "is_bot" => f_is_bot = Some(next(&mut map)?),
+                        "first_name" => f_first_name = Some(next(&mut map)?),
+                        "last_name" => f_last_name = next(&mut map)?,
+                        "username" => f_username = next(&mut map)?,
+                        "language_code" => f_language_code = next(&mut map)?,
+                        "is_premium" => f_is_premium = next(&mut map)?,
+                        "added_to_attachment_menu" => f_added_to_attachment_menu = next(&mut map)?,
+                        "can_join_groups" => f_can_join_groups = next(&mut map)?,
                         "can_read_all_group_messages" => {
-                            f_can_read_all_group_messages = map.next_value()?
+                            f_can_read_all_group_messages = next(&mut map)?
                         }
-                        "supports_guest_queries" => f_supports_guest_queries = map.next_value()?,
-                        "supports_inline_queries" => {
-                            f_supports_inline_queries = map.next_value()?
-                        }
-                        "can_connect_to_business" => {
-                            f_can_connect_to_business = map.next_value()?
-                        }
-                        "has_main_web_app" => f_has_main_web_app = map.next_value()?,
-                        "has_topics_enabled" => f_has_topics_enabled = map.next_value()?,
+                        "supports_guest_queries" => f_supports_guest_queries = next(&mut map)?,
+                        "supports_inline_queries" => f_supports_inline_queries = next(&mut map)?,
+                        "can_connect_to_business" => f_can_connect_to_business = next(&mut map)?,
+                        "has_main_web_app" => f_has_main_web_app = next(&mut map)?,
+                        "has_topics_enabled" => f_has_topics_enabled = next(&mut map)?,
                         "allows_users_to_create_topics" => {
-                            f_allows_users_to_create_topics = map.next_value()?
+                            f_allows_users_to_create_topics = next(&mut map)?
                         }
-                        "can_manage_bots" => f_can_manage_bots = map.next_value()?,
+                        "can_manage_bots" => f_can_manage_bots = next(&mut map)?,
                         "supports_join_request_queries" => {
-                            f_supports_join_request_queries = map.next_value()?
+                            f_supports_join_request_queries = next(&mut map)?
                         }
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -863,14 +895,14 @@ impl<'de> Deserialize<'de> for Chat {
                 let mut f_is_direct_messages = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "id" => f_id = Some(map.next_value()?),
-                        "type" => f_type = Some(map.next_value()?),
-                        "title" => f_title = map.next_value()?,
-                        "username" => f_username = map.next_value()?,
-                        "first_name" => f_first_name = map.next_value()?,
-                        "last_name" => f_last_name = map.next_value()?,
-                        "is_forum" => f_is_forum = map.next_value()?,
-                        "is_direct_messages" => f_is_direct_messages = map.next_value()?,
+                        "id" => f_id = Some(next(&mut map)?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "title" => f_title = next(&mut map)?,
+                        "username" => f_username = next(&mut map)?,
+                        "first_name" => f_first_name = next(&mut map)?,
+                        "last_name" => f_last_name = next(&mut map)?,
+                        "is_forum" => f_is_forum = next(&mut map)?,
+                        "is_direct_messages" => f_is_direct_messages = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -931,12 +963,15 @@ pub struct ChatFullInfo {
     /// The `birthdate` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub birthdate: Option<Box<Birthdate>>,
+    #[cfg(feature = "business")]
     /// The `business_intro` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub business_intro: Option<Box<BusinessIntro>>,
+    #[cfg(feature = "business")]
     /// The `business_location` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub business_location: Option<Box<BusinessLocation>>,
+    #[cfg(feature = "business")]
     /// The `business_opening_hours` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub business_opening_hours: Option<Box<BusinessOpeningHours>>,
@@ -1038,6 +1073,7 @@ pub struct ChatFullInfo {
     /// The `first_profile_audio` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_profile_audio: Option<Box<Audio>>,
+    #[cfg(feature = "stars")]
     /// The `unique_gift_colors` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unique_gift_colors: Option<Box<UniqueGiftColors>>,
@@ -1074,8 +1110,11 @@ impl<'de> Deserialize<'de> for ChatFullInfo {
                 let mut f_photo = None;
                 let mut f_active_usernames = None;
                 let mut f_birthdate = None;
+                #[cfg(feature = "business")]
                 let mut f_business_intro = None;
+                #[cfg(feature = "business")]
                 let mut f_business_location = None;
+                #[cfg(feature = "business")]
                 let mut f_business_opening_hours = None;
                 let mut f_personal_chat = None;
                 let mut f_parent_chat = None;
@@ -1110,85 +1149,84 @@ impl<'de> Deserialize<'de> for ChatFullInfo {
                 let mut f_location = None;
                 let mut f_rating = None;
                 let mut f_first_profile_audio = None;
+                #[cfg(feature = "stars")]
                 let mut f_unique_gift_colors = None;
                 let mut f_paid_message_star_count = None;
                 let mut f_guard_bot = None;
                 let mut f_community = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "id" => f_id = Some(map.next_value()?),
-                        "type" => f_type = Some(map.next_value()?),
-                        "title" => f_title = map.next_value()?,
-                        "username" => f_username = map.next_value()?,
-                        "first_name" => f_first_name = map.next_value()?,
-                        "last_name" => f_last_name = map.next_value()?,
-                        "is_forum" => f_is_forum = map.next_value()?,
-                        "is_direct_messages" => f_is_direct_messages = map.next_value()?,
-                        "accent_color_id" => f_accent_color_id = Some(map.next_value()?),
-                        "max_reaction_count" => f_max_reaction_count = Some(map.next_value()?),
-                        "photo" => f_photo = map.next_value()?,
-                        "active_usernames" => f_active_usernames = map.next_value()?,
-                        "birthdate" => f_birthdate = map.next_value()?,
-                        "business_intro" => f_business_intro = map.next_value()?,
-                        "business_location" => f_business_location = map.next_value()?,
-                        "business_opening_hours" => f_business_opening_hours = map.next_value()?,
-                        "personal_chat" => f_personal_chat = map.next_value()?,
-                        "parent_chat" => f_parent_chat = map.next_value()?,
-                        "available_reactions" => f_available_reactions = map.next_value()?,
+                        "id" => f_id = Some(next(&mut map)?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "title" => f_title = next(&mut map)?,
+                        "username" => f_username = next(&mut map)?,
+                        "first_name" => f_first_name = next(&mut map)?,
+                        "last_name" => f_last_name = next(&mut map)?,
+                        "is_forum" => f_is_forum = next(&mut map)?,
+                        "is_direct_messages" => f_is_direct_messages = next(&mut map)?,
+                        "accent_color_id" => f_accent_color_id = Some(next(&mut map)?),
+                        "max_reaction_count" => f_max_reaction_count = Some(next(&mut map)?),
+                        "photo" => f_photo = next(&mut map)?,
+                        "active_usernames" => f_active_usernames = next(&mut map)?,
+                        "birthdate" => f_birthdate = next(&mut map)?,
+                        #[cfg(feature = "business")]
+                        "business_intro" => f_business_intro = next(&mut map)?,
+                        #[cfg(feature = "business")]
+                        "business_location" => f_business_location = next(&mut map)?,
+                        #[cfg(feature = "business")]
+                        "business_opening_hours" => f_business_opening_hours = next(&mut map)?,
+                        "personal_chat" => f_personal_chat = next(&mut map)?,
+                        "parent_chat" => f_parent_chat = next(&mut map)?,
+                        "available_reactions" => f_available_reactions = next(&mut map)?,
                         "background_custom_emoji_id" => {
-                            f_background_custom_emoji_id = map.next_value()?
+                            f_background_custom_emoji_id = next(&mut map)?
                         }
-                        "profile_accent_color_id" => {
-                            f_profile_accent_color_id = map.next_value()?
-                        }
+                        "profile_accent_color_id" => f_profile_accent_color_id = next(&mut map)?,
                         "profile_background_custom_emoji_id" => {
-                            f_profile_background_custom_emoji_id = map.next_value()?
+                            f_profile_background_custom_emoji_id = next(&mut map)?
                         }
                         "emoji_status_custom_emoji_id" => {
-                            f_emoji_status_custom_emoji_id = map.next_value()?
+                            f_emoji_status_custom_emoji_id = next(&mut map)?
                         }
                         "emoji_status_expiration_date" => {
-                            f_emoji_status_expiration_date = map.next_value()?
+                            f_emoji_status_expiration_date = next(&mut map)?
                         }
-                        "bio" => f_bio = map.next_value()?,
-                        "has_private_forwards" => f_has_private_forwards = map.next_value()?,
+                        "bio" => f_bio = next(&mut map)?,
+                        "has_private_forwards" => f_has_private_forwards = next(&mut map)?,
                         "has_restricted_voice_and_video_messages" => {
-                            f_has_restricted_voice_and_video_messages = map.next_value()?
+                            f_has_restricted_voice_and_video_messages = next(&mut map)?
                         }
-                        "join_to_send_messages" => f_join_to_send_messages = map.next_value()?,
-                        "join_by_request" => f_join_by_request = map.next_value()?,
-                        "description" => f_description = map.next_value()?,
-                        "invite_link" => f_invite_link = map.next_value()?,
-                        "pinned_message" => f_pinned_message = map.next_value()?,
-                        "permissions" => f_permissions = map.next_value()?,
-                        "accepted_gift_types" => f_accepted_gift_types = Some(map.next_value()?),
-                        "can_send_paid_media" => f_can_send_paid_media = map.next_value()?,
-                        "slow_mode_delay" => f_slow_mode_delay = map.next_value()?,
-                        "unrestrict_boost_count" => f_unrestrict_boost_count = map.next_value()?,
-                        "message_auto_delete_time" => {
-                            f_message_auto_delete_time = map.next_value()?
-                        }
+                        "join_to_send_messages" => f_join_to_send_messages = next(&mut map)?,
+                        "join_by_request" => f_join_by_request = next(&mut map)?,
+                        "description" => f_description = next(&mut map)?,
+                        "invite_link" => f_invite_link = next(&mut map)?,
+                        "pinned_message" => f_pinned_message = next(&mut map)?,
+                        "permissions" => f_permissions = next(&mut map)?,
+                        "accepted_gift_types" => f_accepted_gift_types = Some(next(&mut map)?),
+                        "can_send_paid_media" => f_can_send_paid_media = next(&mut map)?,
+                        "slow_mode_delay" => f_slow_mode_delay = next(&mut map)?,
+                        "unrestrict_boost_count" => f_unrestrict_boost_count = next(&mut map)?,
+                        "message_auto_delete_time" => f_message_auto_delete_time = next(&mut map)?,
                         "has_aggressive_anti_spam_enabled" => {
-                            f_has_aggressive_anti_spam_enabled = map.next_value()?
+                            f_has_aggressive_anti_spam_enabled = next(&mut map)?
                         }
-                        "has_hidden_members" => f_has_hidden_members = map.next_value()?,
-                        "has_protected_content" => f_has_protected_content = map.next_value()?,
-                        "has_visible_history" => f_has_visible_history = map.next_value()?,
-                        "sticker_set_name" => f_sticker_set_name = map.next_value()?,
-                        "can_set_sticker_set" => f_can_set_sticker_set = map.next_value()?,
+                        "has_hidden_members" => f_has_hidden_members = next(&mut map)?,
+                        "has_protected_content" => f_has_protected_content = next(&mut map)?,
+                        "has_visible_history" => f_has_visible_history = next(&mut map)?,
+                        "sticker_set_name" => f_sticker_set_name = next(&mut map)?,
+                        "can_set_sticker_set" => f_can_set_sticker_set = next(&mut map)?,
                         "custom_emoji_sticker_set_name" => {
-                            f_custom_emoji_sticker_set_name = map.next_value()?
+                            f_custom_emoji_sticker_set_name = next(&mut map)?
                         }
-                        "linked_chat_id" => f_linked_chat_id = map.next_value()?,
-                        "location" => f_location = map.next_value()?,
-                        "rating" => f_rating = map.next_value()?,
-                        "first_profile_audio" => f_first_profile_audio = map.next_value()?,
-                        "unique_gift_colors" => f_unique_gift_colors = map.next_value()?,
-                        "paid_message_star_count" => {
-                            f_paid_message_star_count = map.next_value()?
-                        }
-                        "guard_bot" => f_guard_bot = map.next_value()?,
-                        "community" => f_community = map.next_value()?,
+                        "linked_chat_id" => f_linked_chat_id = next(&mut map)?,
+                        "location" => f_location = next(&mut map)?,
+                        "rating" => f_rating = next(&mut map)?,
+                        "first_profile_audio" => f_first_profile_audio = next(&mut map)?,
+                        #[cfg(feature = "stars")]
+                        "unique_gift_colors" => f_unique_gift_colors = next(&mut map)?,
+                        "paid_message_star_count" => f_paid_message_star_count = next(&mut map)?,
+                        "guard_bot" => f_guard_bot = next(&mut map)?,
+                        "community" => f_community = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -1210,8 +1248,11 @@ impl<'de> Deserialize<'de> for ChatFullInfo {
                     photo: f_photo,
                     active_usernames: f_active_usernames,
                     birthdate: f_birthdate,
+                    #[cfg(feature = "business")]
                     business_intro: f_business_intro,
+                    #[cfg(feature = "business")]
                     business_location: f_business_location,
+                    #[cfg(feature = "business")]
                     business_opening_hours: f_business_opening_hours,
                     personal_chat: f_personal_chat,
                     parent_chat: f_parent_chat,
@@ -1248,6 +1289,7 @@ impl<'de> Deserialize<'de> for ChatFullInfo {
                     location: f_location,
                     rating: f_rating,
                     first_profile_audio: f_first_profile_audio,
+                    #[cfg(feature = "stars")]
                     unique_gift_colors: f_unique_gift_colors,
                     paid_message_star_count: f_paid_message_star_count,
                     guard_bot: f_guard_bot,
@@ -1367,12 +1409,14 @@ pub struct Message {
     /// The `link_preview_options` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link_preview_options: Option<Box<LinkPreviewOptions>>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_info` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suggested_post_info: Option<Box<SuggestedPostInfo>>,
     /// The `effect_id` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effect_id: Option<String>,
+    #[cfg(feature = "rich-messages")]
     /// The `rich_message` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rich_message: Option<Box<RichMessage>>,
@@ -1388,12 +1432,14 @@ pub struct Message {
     /// The `live_photo` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live_photo: Option<Box<LivePhoto>>,
+    #[cfg(feature = "stars")]
     /// The `paid_media` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paid_media: Option<Box<PaidMediaInfo>>,
     /// The `photo` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub photo: Option<Vec<PhotoSize>>,
+    #[cfg(feature = "stickers")]
     /// The `sticker` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sticker: Option<Box<Sticker>>,
@@ -1421,6 +1467,7 @@ pub struct Message {
     /// The `has_media_spoiler` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub has_media_spoiler: Option<bool>,
+    #[cfg(feature = "business")]
     /// The `checklist` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checklist: Option<Box<Checklist>>,
@@ -1430,6 +1477,7 @@ pub struct Message {
     /// The `dice` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dice: Option<Box<Dice>>,
+    #[cfg(feature = "games")]
     /// The `game` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub game: Option<Box<Game>>,
@@ -1484,12 +1532,15 @@ pub struct Message {
     /// The `pinned_message` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pinned_message: Option<MaybeInaccessibleMessage>,
+    #[cfg(feature = "payments")]
     /// The `invoice` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invoice: Option<Box<Invoice>>,
+    #[cfg(feature = "payments")]
     /// The `successful_payment` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub successful_payment: Option<Box<SuccessfulPayment>>,
+    #[cfg(feature = "payments")]
     /// The `refunded_payment` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refunded_payment: Option<Box<RefundedPayment>>,
@@ -1499,12 +1550,15 @@ pub struct Message {
     /// The `chat_shared` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chat_shared: Option<Box<ChatShared>>,
+    #[cfg(all(feature = "stars", feature = "stickers"))]
     /// The `gift` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gift: Option<Box<GiftInfo>>,
+    #[cfg(all(feature = "stars", feature = "stickers"))]
     /// The `unique_gift` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unique_gift: Option<Box<UniqueGiftInfo>>,
+    #[cfg(all(feature = "stars", feature = "stickers"))]
     /// The `gift_upgrade_sent` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gift_upgrade_sent: Option<Box<GiftInfo>>,
@@ -1514,6 +1568,7 @@ pub struct Message {
     /// The `write_access_allowed` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_access_allowed: Option<Box<WriteAccessAllowed>>,
+    #[cfg(feature = "passport")]
     /// The `passport_data` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passport_data: Option<Box<PassportData>>,
@@ -1526,9 +1581,11 @@ pub struct Message {
     /// The `chat_background_set` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chat_background_set: Option<Box<ChatBackground>>,
+    #[cfg(feature = "business")]
     /// The `checklist_tasks_done` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checklist_tasks_done: Option<Box<ChecklistTasksDone>>,
+    #[cfg(feature = "business")]
     /// The `checklist_tasks_added` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checklist_tasks_added: Option<Box<ChecklistTasksAdded>>,
@@ -1577,6 +1634,7 @@ pub struct Message {
     /// The `managed_bot_created` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed_bot_created: Option<Box<ManagedBotCreated>>,
+    #[cfg(feature = "stars")]
     /// The `paid_message_price_changed` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paid_message_price_changed: Option<Box<PaidMessagePriceChanged>>,
@@ -1586,18 +1644,23 @@ pub struct Message {
     /// The `poll_option_deleted` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_option_deleted: Option<Box<PollOptionDeleted>>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_approved` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suggested_post_approved: Option<Box<SuggestedPostApproved>>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_approval_failed` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suggested_post_approval_failed: Option<Box<SuggestedPostApprovalFailed>>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_declined` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suggested_post_declined: Option<Box<SuggestedPostDeclined>>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_paid` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suggested_post_paid: Option<Box<SuggestedPostPaid>>,
+    #[cfg(feature = "stars")]
     /// The `suggested_post_refunded` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suggested_post_refunded: Option<Box<SuggestedPostRefunded>>,
@@ -1666,15 +1729,19 @@ impl<'de> Deserialize<'de> for Message {
                 let mut f_text = None;
                 let mut f_entities = None;
                 let mut f_link_preview_options = None;
+                #[cfg(feature = "stars")]
                 let mut f_suggested_post_info = None;
                 let mut f_effect_id = None;
+                #[cfg(feature = "rich-messages")]
                 let mut f_rich_message = None;
                 let mut f_animation = None;
                 let mut f_audio = None;
                 let mut f_document = None;
                 let mut f_live_photo = None;
+                #[cfg(feature = "stars")]
                 let mut f_paid_media = None;
                 let mut f_photo = None;
+                #[cfg(feature = "stickers")]
                 let mut f_sticker = None;
                 let mut f_story = None;
                 let mut f_video = None;
@@ -1684,9 +1751,11 @@ impl<'de> Deserialize<'de> for Message {
                 let mut f_caption_entities = None;
                 let mut f_show_caption_above_media = None;
                 let mut f_has_media_spoiler = None;
+                #[cfg(feature = "business")]
                 let mut f_checklist = None;
                 let mut f_contact = None;
                 let mut f_dice = None;
+                #[cfg(feature = "games")]
                 let mut f_game = None;
                 let mut f_poll = None;
                 let mut f_venue = None;
@@ -1705,21 +1774,30 @@ impl<'de> Deserialize<'de> for Message {
                 let mut f_migrate_to_chat_id = None;
                 let mut f_migrate_from_chat_id = None;
                 let mut f_pinned_message = None;
+                #[cfg(feature = "payments")]
                 let mut f_invoice = None;
+                #[cfg(feature = "payments")]
                 let mut f_successful_payment = None;
+                #[cfg(feature = "payments")]
                 let mut f_refunded_payment = None;
                 let mut f_users_shared = None;
                 let mut f_chat_shared = None;
+                #[cfg(all(feature = "stars", feature = "stickers"))]
                 let mut f_gift = None;
+                #[cfg(all(feature = "stars", feature = "stickers"))]
                 let mut f_unique_gift = None;
+                #[cfg(all(feature = "stars", feature = "stickers"))]
                 let mut f_gift_upgrade_sent = None;
                 let mut f_connected_website = None;
                 let mut f_write_access_allowed = None;
+                #[cfg(feature = "passport")]
                 let mut f_passport_data = None;
                 let mut f_proximity_alert_triggered = None;
                 let mut f_boost_added = None;
                 let mut f_chat_background_set = None;
+                #[cfg(feature = "business")]
                 let mut f_checklist_tasks_done = None;
+                #[cfg(feature = "business")]
                 let mut f_checklist_tasks_added = None;
                 let mut f_community_chat_added = None;
                 let mut f_community_chat_joined = None;
@@ -1736,13 +1814,19 @@ impl<'de> Deserialize<'de> for Message {
                 let mut f_giveaway_winners = None;
                 let mut f_giveaway_completed = None;
                 let mut f_managed_bot_created = None;
+                #[cfg(feature = "stars")]
                 let mut f_paid_message_price_changed = None;
                 let mut f_poll_option_added = None;
                 let mut f_poll_option_deleted = None;
+                #[cfg(feature = "stars")]
                 let mut f_suggested_post_approved = None;
+                #[cfg(feature = "stars")]
                 let mut f_suggested_post_approval_failed = None;
+                #[cfg(feature = "stars")]
                 let mut f_suggested_post_declined = None;
+                #[cfg(feature = "stars")]
                 let mut f_suggested_post_paid = None;
+                #[cfg(feature = "stars")]
                 let mut f_suggested_post_refunded = None;
                 let mut f_video_chat_scheduled = None;
                 let mut f_video_chat_started = None;
@@ -1752,156 +1836,165 @@ impl<'de> Deserialize<'de> for Message {
                 let mut f_reply_markup = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "message_id" => f_message_id = Some(map.next_value()?),
-                        "message_thread_id" => f_message_thread_id = map.next_value()?,
-                        "direct_messages_topic" => f_direct_messages_topic = map.next_value()?,
-                        "from" => f_from = map.next_value()?,
-                        "sender_chat" => f_sender_chat = map.next_value()?,
-                        "sender_boost_count" => f_sender_boost_count = map.next_value()?,
-                        "sender_business_bot" => f_sender_business_bot = map.next_value()?,
-                        "sender_tag" => f_sender_tag = map.next_value()?,
-                        "receiver_user" => f_receiver_user = map.next_value()?,
-                        "ephemeral_message_id" => f_ephemeral_message_id = map.next_value()?,
-                        "date" => f_date = Some(map.next_value()?),
-                        "guest_query_id" => f_guest_query_id = map.next_value()?,
-                        "business_connection_id" => f_business_connection_id = map.next_value()?,
-                        "chat" => f_chat = Some(map.next_value()?),
-                        "forward_origin" => f_forward_origin = map.next_value()?,
-                        "is_topic_message" => f_is_topic_message = map.next_value()?,
-                        "is_automatic_forward" => f_is_automatic_forward = map.next_value()?,
-                        "reply_to_message" => f_reply_to_message = map.next_value()?,
-                        "external_reply" => f_external_reply = map.next_value()?,
-                        "quote" => f_quote = map.next_value()?,
-                        "reply_to_story" => f_reply_to_story = map.next_value()?,
+                        "message_id" => f_message_id = Some(next(&mut map)?),
+                        "message_thread_id" => f_message_thread_id = next(&mut map)?,
+                        "direct_messages_topic" => f_direct_messages_topic = next(&mut map)?,
+                        "from" => f_from = next(&mut map)?,
+                        "sender_chat" => f_sender_chat = next(&mut map)?,
+                        "sender_boost_count" => f_sender_boost_count = next(&mut map)?,
+                        "sender_business_bot" => f_sender_business_bot = next(&mut map)?,
+                        "sender_tag" => f_sender_tag = next(&mut map)?,
+                        "receiver_user" => f_receiver_user = next(&mut map)?,
+                        "ephemeral_message_id" => f_ephemeral_message_id = next(&mut map)?,
+                        "date" => f_date = Some(next(&mut map)?),
+                        "guest_query_id" => f_guest_query_id = next(&mut map)?,
+                        "business_connection_id" => f_business_connection_id = next(&mut map)?,
+                        "chat" => f_chat = Some(next(&mut map)?),
+                        "forward_origin" => f_forward_origin = next(&mut map)?,
+                        "is_topic_message" => f_is_topic_message = next(&mut map)?,
+                        "is_automatic_forward" => f_is_automatic_forward = next(&mut map)?,
+                        "reply_to_message" => f_reply_to_message = next(&mut map)?,
+                        "external_reply" => f_external_reply = next(&mut map)?,
+                        "quote" => f_quote = next(&mut map)?,
+                        "reply_to_story" => f_reply_to_story = next(&mut map)?,
                         "reply_to_checklist_task_id" => {
-                            f_reply_to_checklist_task_id = map.next_value()?
+                            f_reply_to_checklist_task_id = next(&mut map)?
                         }
-                        "reply_to_poll_option_id" => {
-                            f_reply_to_poll_option_id = map.next_value()?
-                        }
-                        "via_bot" => f_via_bot = map.next_value()?,
-                        "guest_bot_caller_user" => f_guest_bot_caller_user = map.next_value()?,
-                        "guest_bot_caller_chat" => f_guest_bot_caller_chat = map.next_value()?,
-                        "edit_date" => f_edit_date = map.next_value()?,
-                        "has_protected_content" => f_has_protected_content = map.next_value()?,
-                        "is_from_offline" => f_is_from_offline = map.next_value()?,
-                        "is_paid_post" => f_is_paid_post = map.next_value()?,
-                        "media_group_id" => f_media_group_id = map.next_value()?,
-                        "author_signature" => f_author_signature = map.next_value()?,
-                        "paid_star_count" => f_paid_star_count = map.next_value()?,
-                        "text" => f_text = map.next_value()?,
-                        "entities" => f_entities = map.next_value()?,
-                        "link_preview_options" => f_link_preview_options = map.next_value()?,
-                        "suggested_post_info" => f_suggested_post_info = map.next_value()?,
-                        "effect_id" => f_effect_id = map.next_value()?,
-                        "rich_message" => f_rich_message = map.next_value()?,
-                        "animation" => f_animation = map.next_value()?,
-                        "audio" => f_audio = map.next_value()?,
-                        "document" => f_document = map.next_value()?,
-                        "live_photo" => f_live_photo = map.next_value()?,
-                        "paid_media" => f_paid_media = map.next_value()?,
-                        "photo" => f_photo = map.next_value()?,
-                        "sticker" => f_sticker = map.next_value()?,
-                        "story" => f_story = map.next_value()?,
-                        "video" => f_video = map.next_value()?,
-                        "video_note" => f_video_note = map.next_value()?,
-                        "voice" => f_voice = map.next_value()?,
-                        "caption" => f_caption = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
-                        "show_caption_above_media" => {
-                            f_show_caption_above_media = map.next_value()?
-                        }
-                        "has_media_spoiler" => f_has_media_spoiler = map.next_value()?,
-                        "checklist" => f_checklist = map.next_value()?,
-                        "contact" => f_contact = map.next_value()?,
-                        "dice" => f_dice = map.next_value()?,
-                        "game" => f_game = map.next_value()?,
-                        "poll" => f_poll = map.next_value()?,
-                        "venue" => f_venue = map.next_value()?,
-                        "location" => f_location = map.next_value()?,
-                        "new_chat_members" => f_new_chat_members = map.next_value()?,
-                        "left_chat_member" => f_left_chat_member = map.next_value()?,
-                        "chat_owner_left" => f_chat_owner_left = map.next_value()?,
-                        "chat_owner_changed" => f_chat_owner_changed = map.next_value()?,
-                        "new_chat_title" => f_new_chat_title = map.next_value()?,
-                        "new_chat_photo" => f_new_chat_photo = map.next_value()?,
-                        "delete_chat_photo" => f_delete_chat_photo = map.next_value()?,
-                        "group_chat_created" => f_group_chat_created = map.next_value()?,
-                        "supergroup_chat_created" => {
-                            f_supergroup_chat_created = map.next_value()?
-                        }
-                        "channel_chat_created" => f_channel_chat_created = map.next_value()?,
+                        "reply_to_poll_option_id" => f_reply_to_poll_option_id = next(&mut map)?,
+                        "via_bot" => f_via_bot = next(&mut map)?,
+                        "guest_bot_caller_user" => f_guest_bot_caller_user = next(&mut map)?,
+                        "guest_bot_caller_chat" => f_guest_bot_caller_chat = next(&mut map)?,
+                        "edit_date" => f_edit_date = next(&mut map)?,
+                        "has_protected_content" => f_has_protected_content = next(&mut map)?,
+                        "is_from_offline" => f_is_from_offline = next(&mut map)?,
+                        "is_paid_post" => f_is_paid_post = next(&mut map)?,
+                        "media_group_id" => f_media_group_id = next(&mut map)?,
+                        "author_signature" => f_author_signature = next(&mut map)?,
+                        "paid_star_count" => f_paid_star_count = next(&mut map)?,
+                        "text" => f_text = next(&mut map)?,
+                        "entities" => f_entities = next(&mut map)?,
+                        "link_preview_options" => f_link_preview_options = next(&mut map)?,
+                        #[cfg(feature = "stars")]
+                        "suggested_post_info" => f_suggested_post_info = next(&mut map)?,
+                        "effect_id" => f_effect_id = next(&mut map)?,
+                        #[cfg(feature = "rich-messages")]
+                        "rich_message" => f_rich_message = next(&mut map)?,
+                        "animation" => f_animation = next(&mut map)?,
+                        "audio" => f_audio = next(&mut map)?,
+                        "document" => f_document = next(&mut map)?,
+                        "live_photo" => f_live_photo = next(&mut map)?,
+                        #[cfg(feature = "stars")]
+                        "paid_media" => f_paid_media = next(&mut map)?,
+                        "photo" => f_photo = next(&mut map)?,
+                        #[cfg(feature = "stickers")]
+                        "sticker" => f_sticker = next(&mut map)?,
+                        "story" => f_story = next(&mut map)?,
+                        "video" => f_video = next(&mut map)?,
+                        "video_note" => f_video_note = next(&mut map)?,
+                        "voice" => f_voice = next(&mut map)?,
+                        "caption" => f_caption = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
+                        "show_caption_above_media" => f_show_caption_above_media = next(&mut map)?,
+                        "has_media_spoiler" => f_has_media_spoiler = next(&mut map)?,
+                        #[cfg(feature = "business")]
+                        "checklist" => f_checklist = next(&mut map)?,
+                        "contact" => f_contact = next(&mut map)?,
+                        "dice" => f_dice = next(&mut map)?,
+                        #[cfg(feature = "games")]
+                        "game" => f_game = next(&mut map)?,
+                        "poll" => f_poll = next(&mut map)?,
+                        "venue" => f_venue = next(&mut map)?,
+                        "location" => f_location = next(&mut map)?,
+                        "new_chat_members" => f_new_chat_members = next(&mut map)?,
+                        "left_chat_member" => f_left_chat_member = next(&mut map)?,
+                        "chat_owner_left" => f_chat_owner_left = next(&mut map)?,
+                        "chat_owner_changed" => f_chat_owner_changed = next(&mut map)?,
+                        "new_chat_title" => f_new_chat_title = next(&mut map)?,
+                        "new_chat_photo" => f_new_chat_photo = next(&mut map)?,
+                        "delete_chat_photo" => f_delete_chat_photo = next(&mut map)?,
+                        "group_chat_created" => f_group_chat_created = next(&mut map)?,
+                        "supergroup_chat_created" => f_supergroup_chat_created = next(&mut map)?,
+                        "channel_chat_created" => f_channel_chat_created = next(&mut map)?,
                         "message_auto_delete_timer_changed" => {
-                            f_message_auto_delete_timer_changed = map.next_value()?
+                            f_message_auto_delete_timer_changed = next(&mut map)?
                         }
-                        "migrate_to_chat_id" => f_migrate_to_chat_id = map.next_value()?,
-                        "migrate_from_chat_id" => f_migrate_from_chat_id = map.next_value()?,
-                        "pinned_message" => f_pinned_message = map.next_value()?,
-                        "invoice" => f_invoice = map.next_value()?,
-                        "successful_payment" => f_successful_payment = map.next_value()?,
-                        "refunded_payment" => f_refunded_payment = map.next_value()?,
-                        "users_shared" => f_users_shared = map.next_value()?,
-                        "chat_shared" => f_chat_shared = map.next_value()?,
-                        "gift" => f_gift = map.next_value()?,
-                        "unique_gift" => f_unique_gift = map.next_value()?,
-                        "gift_upgrade_sent" => f_gift_upgrade_sent = map.next_value()?,
-                        "connected_website" => f_connected_website = map.next_value()?,
-                        "write_access_allowed" => f_write_access_allowed = map.next_value()?,
-                        "passport_data" => f_passport_data = map.next_value()?,
+                        "migrate_to_chat_id" => f_migrate_to_chat_id = next(&mut map)?,
+                        "migrate_from_chat_id" => f_migrate_from_chat_id = next(&mut map)?,
+                        "pinned_message" => f_pinned_message = next(&mut map)?,
+                        #[cfg(feature = "payments")]
+                        "invoice" => f_invoice = next(&mut map)?,
+                        #[cfg(feature = "payments")]
+                        "successful_payment" => f_successful_payment = next(&mut map)?,
+                        #[cfg(feature = "payments")]
+                        "refunded_payment" => f_refunded_payment = next(&mut map)?,
+                        "users_shared" => f_users_shared = next(&mut map)?,
+                        "chat_shared" => f_chat_shared = next(&mut map)?,
+                        #[cfg(all(feature = "stars", feature = "stickers"))]
+                        "gift" => f_gift = next(&mut map)?,
+                        #[cfg(all(feature = "stars", feature = "stickers"))]
+                        "unique_gift" => f_unique_gift = next(&mut map)?,
+                        #[cfg(all(feature = "stars", feature = "stickers"))]
+                        "gift_upgrade_sent" => f_gift_upgrade_sent = next(&mut map)?,
+                        "connected_website" => f_connected_website = next(&mut map)?,
+                        "write_access_allowed" => f_write_access_allowed = next(&mut map)?,
+                        #[cfg(feature = "passport")]
+                        "passport_data" => f_passport_data = next(&mut map)?,
                         "proximity_alert_triggered" => {
-                            f_proximity_alert_triggered = map.next_value()?
+                            f_proximity_alert_triggered = next(&mut map)?
                         }
-                        "boost_added" => f_boost_added = map.next_value()?,
-                        "chat_background_set" => f_chat_background_set = map.next_value()?,
-                        "checklist_tasks_done" => f_checklist_tasks_done = map.next_value()?,
-                        "checklist_tasks_added" => f_checklist_tasks_added = map.next_value()?,
-                        "community_chat_added" => f_community_chat_added = map.next_value()?,
-                        "community_chat_joined" => f_community_chat_joined = map.next_value()?,
-                        "community_chat_removed" => f_community_chat_removed = map.next_value()?,
+                        "boost_added" => f_boost_added = next(&mut map)?,
+                        "chat_background_set" => f_chat_background_set = next(&mut map)?,
+                        #[cfg(feature = "business")]
+                        "checklist_tasks_done" => f_checklist_tasks_done = next(&mut map)?,
+                        #[cfg(feature = "business")]
+                        "checklist_tasks_added" => f_checklist_tasks_added = next(&mut map)?,
+                        "community_chat_added" => f_community_chat_added = next(&mut map)?,
+                        "community_chat_joined" => f_community_chat_joined = next(&mut map)?,
+                        "community_chat_removed" => f_community_chat_removed = next(&mut map)?,
                         "direct_message_price_changed" => {
-                            f_direct_message_price_changed = map.next_value()?
+                            f_direct_message_price_changed = next(&mut map)?
                         }
-                        "forum_topic_created" => f_forum_topic_created = map.next_value()?,
-                        "forum_topic_edited" => f_forum_topic_edited = map.next_value()?,
-                        "forum_topic_closed" => f_forum_topic_closed = map.next_value()?,
-                        "forum_topic_reopened" => f_forum_topic_reopened = map.next_value()?,
+                        "forum_topic_created" => f_forum_topic_created = next(&mut map)?,
+                        "forum_topic_edited" => f_forum_topic_edited = next(&mut map)?,
+                        "forum_topic_closed" => f_forum_topic_closed = next(&mut map)?,
+                        "forum_topic_reopened" => f_forum_topic_reopened = next(&mut map)?,
                         "general_forum_topic_hidden" => {
-                            f_general_forum_topic_hidden = map.next_value()?
+                            f_general_forum_topic_hidden = next(&mut map)?
                         }
                         "general_forum_topic_unhidden" => {
-                            f_general_forum_topic_unhidden = map.next_value()?
+                            f_general_forum_topic_unhidden = next(&mut map)?
                         }
-                        "giveaway_created" => f_giveaway_created = map.next_value()?,
-                        "giveaway" => f_giveaway = map.next_value()?,
-                        "giveaway_winners" => f_giveaway_winners = map.next_value()?,
-                        "giveaway_completed" => f_giveaway_completed = map.next_value()?,
-                        "managed_bot_created" => f_managed_bot_created = map.next_value()?,
+                        "giveaway_created" => f_giveaway_created = next(&mut map)?,
+                        "giveaway" => f_giveaway = next(&mut map)?,
+                        "giveaway_winners" => f_giveaway_winners = next(&mut map)?,
+                        "giveaway_completed" => f_giveaway_completed = next(&mut map)?,
+                        "managed_bot_created" => f_managed_bot_created = next(&mut map)?,
+                        #[cfg(feature = "stars")]
                         "paid_message_price_changed" => {
-                            f_paid_message_price_changed = map.next_value()?
+                            f_paid_message_price_changed = next(&mut map)?
                         }
-                        "poll_option_added" => f_poll_option_added = map.next_value()?,
-                        "poll_option_deleted" => f_poll_option_deleted = map.next_value()?,
-                        "suggested_post_approved" => {
-                            f_suggested_post_approved = map.next_value()?
-                        }
+                        "poll_option_added" => f_poll_option_added = next(&mut map)?,
+                        "poll_option_deleted" => f_poll_option_deleted = next(&mut map)?,
+                        #[cfg(feature = "stars")]
+                        "suggested_post_approved" => f_suggested_post_approved = next(&mut map)?,
+                        #[cfg(feature = "stars")]
                         "suggested_post_approval_failed" => {
-                            f_suggested_post_approval_failed = map.next_value()?
+                            f_suggested_post_approval_failed = next(&mut map)?
                         }
-                        "suggested_post_declined" => {
-                            f_suggested_post_declined = map.next_value()?
-                        }
-                        "suggested_post_paid" => f_suggested_post_paid = map.next_value()?,
-                        "suggested_post_refunded" => {
-                            f_suggested_post_refunded = map.next_value()?
-                        }
-                        "video_chat_scheduled" => f_video_chat_scheduled = map.next_value()?,
-                        "video_chat_started" => f_video_chat_started = map.next_value()?,
-                        "video_chat_ended" => f_video_chat_ended = map.next_value()?,
+                        #[cfg(feature = "stars")]
+                        "suggested_post_declined" => f_suggested_post_declined = next(&mut map)?,
+                        #[cfg(feature = "stars")]
+                        "suggested_post_paid" => f_suggested_post_paid = next(&mut map)?,
+                        #[cfg(feature = "stars")]
+                        "suggested_post_refunded" => f_suggested_post_refunded = next(&mut map)?,
+                        "video_chat_scheduled" => f_video_chat_scheduled = next(&mut map)?,
+                        "video_chat_started" => f_video_chat_started = next(&mut map)?,
+                        "video_chat_ended" => f_video_chat_ended = next(&mut map)?,
                         "video_chat_participants_invited" => {
-                            f_video_chat_participants_invited = map.next_value()?
+                            f_video_chat_participants_invited = next(&mut map)?
                         }
-                        "web_app_data" => f_web_app_data = map.next_value()?,
-                        "reply_markup" => f_reply_markup = map.next_value()?,
+                        "web_app_data" => f_web_app_data = next(&mut map)?,
+                        "reply_markup" => f_reply_markup = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -1945,15 +2038,19 @@ impl<'de> Deserialize<'de> for Message {
                     text: f_text,
                     entities: f_entities,
                     link_preview_options: f_link_preview_options,
+                    #[cfg(feature = "stars")]
                     suggested_post_info: f_suggested_post_info,
                     effect_id: f_effect_id,
+                    #[cfg(feature = "rich-messages")]
                     rich_message: f_rich_message,
                     animation: f_animation,
                     audio: f_audio,
                     document: f_document,
                     live_photo: f_live_photo,
+                    #[cfg(feature = "stars")]
                     paid_media: f_paid_media,
                     photo: f_photo,
+                    #[cfg(feature = "stickers")]
                     sticker: f_sticker,
                     story: f_story,
                     video: f_video,
@@ -1963,9 +2060,11 @@ impl<'de> Deserialize<'de> for Message {
                     caption_entities: f_caption_entities,
                     show_caption_above_media: f_show_caption_above_media,
                     has_media_spoiler: f_has_media_spoiler,
+                    #[cfg(feature = "business")]
                     checklist: f_checklist,
                     contact: f_contact,
                     dice: f_dice,
+                    #[cfg(feature = "games")]
                     game: f_game,
                     poll: f_poll,
                     venue: f_venue,
@@ -1984,21 +2083,30 @@ impl<'de> Deserialize<'de> for Message {
                     migrate_to_chat_id: f_migrate_to_chat_id,
                     migrate_from_chat_id: f_migrate_from_chat_id,
                     pinned_message: f_pinned_message,
+                    #[cfg(feature = "payments")]
                     invoice: f_invoice,
+                    #[cfg(feature = "payments")]
                     successful_payment: f_successful_payment,
+                    #[cfg(feature = "payments")]
                     refunded_payment: f_refunded_payment,
                     users_shared: f_users_shared,
                     chat_shared: f_chat_shared,
+                    #[cfg(all(feature = "stars", feature = "stickers"))]
                     gift: f_gift,
+                    #[cfg(all(feature = "stars", feature = "stickers"))]
                     unique_gift: f_unique_gift,
+                    #[cfg(all(feature = "stars", feature = "stickers"))]
                     gift_upgrade_sent: f_gift_upgrade_sent,
                     connected_website: f_connected_website,
                     write_access_allowed: f_write_access_allowed,
+                    #[cfg(feature = "passport")]
                     passport_data: f_passport_data,
                     proximity_alert_triggered: f_proximity_alert_triggered,
                     boost_added: f_boost_added,
                     chat_background_set: f_chat_background_set,
+                    #[cfg(feature = "business")]
                     checklist_tasks_done: f_checklist_tasks_done,
+                    #[cfg(feature = "business")]
                     checklist_tasks_added: f_checklist_tasks_added,
                     community_chat_added: f_community_chat_added,
                     community_chat_joined: f_community_chat_joined,
@@ -2015,13 +2123,19 @@ impl<'de> Deserialize<'de> for Message {
                     giveaway_winners: f_giveaway_winners,
                     giveaway_completed: f_giveaway_completed,
                     managed_bot_created: f_managed_bot_created,
+                    #[cfg(feature = "stars")]
                     paid_message_price_changed: f_paid_message_price_changed,
                     poll_option_added: f_poll_option_added,
                     poll_option_deleted: f_poll_option_deleted,
+                    #[cfg(feature = "stars")]
                     suggested_post_approved: f_suggested_post_approved,
+                    #[cfg(feature = "stars")]
                     suggested_post_approval_failed: f_suggested_post_approval_failed,
+                    #[cfg(feature = "stars")]
                     suggested_post_declined: f_suggested_post_declined,
+                    #[cfg(feature = "stars")]
                     suggested_post_paid: f_suggested_post_paid,
+                    #[cfg(feature = "stars")]
                     suggested_post_refunded: f_suggested_post_refunded,
                     video_chat_scheduled: f_video_chat_scheduled,
                     video_chat_started: f_video_chat_started,
@@ -2056,7 +2170,7 @@ impl<'de> Deserialize<'de> for SentMessageId {
                 let mut f_message_id = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "message_id" => f_message_id = Some(map.next_value()?),
+                        "message_id" => f_message_id = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -2100,9 +2214,9 @@ impl<'de> Deserialize<'de> for InaccessibleMessage {
                 let mut f_date = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "chat" => f_chat = Some(map.next_value()?),
-                        "message_id" => f_message_id = Some(map.next_value()?),
-                        "date" => f_date = Some(map.next_value()?),
+                        "chat" => f_chat = Some(next(&mut map)?),
+                        "message_id" => f_message_id = Some(next(&mut map)?),
+                        "date" => f_date = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -2193,15 +2307,15 @@ impl<'de> Deserialize<'de> for MessageEntity {
                 let mut f_date_time_format = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "offset" => f_offset = Some(map.next_value()?),
-                        "length" => f_length = Some(map.next_value()?),
-                        "url" => f_url = map.next_value()?,
-                        "user" => f_user = map.next_value()?,
-                        "language" => f_language = map.next_value()?,
-                        "custom_emoji_id" => f_custom_emoji_id = map.next_value()?,
-                        "unix_time" => f_unix_time = map.next_value()?,
-                        "date_time_format" => f_date_time_format = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "offset" => f_offset = Some(next(&mut map)?),
+                        "length" => f_length = Some(next(&mut map)?),
+                        "url" => f_url = next(&mut map)?,
+                        "user" => f_user = next(&mut map)?,
+                        "language" => f_language = next(&mut map)?,
+                        "custom_emoji_id" => f_custom_emoji_id = next(&mut map)?,
+                        "unix_time" => f_unix_time = next(&mut map)?,
+                        "date_time_format" => f_date_time_format = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -2307,10 +2421,10 @@ impl<'de> Deserialize<'de> for TextQuote {
                 let mut f_is_manual = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "text" => f_text = Some(map.next_value()?),
-                        "entities" => f_entities = map.next_value()?,
-                        "position" => f_position = Some(map.next_value()?),
-                        "is_manual" => f_is_manual = map.next_value()?,
+                        "text" => f_text = Some(next(&mut map)?),
+                        "entities" => f_entities = next(&mut map)?,
+                        "position" => f_position = Some(next(&mut map)?),
+                        "is_manual" => f_is_manual = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -2354,12 +2468,14 @@ pub struct ExternalReplyInfo {
     /// The `live_photo` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub live_photo: Option<Box<LivePhoto>>,
+    #[cfg(feature = "stars")]
     /// The `paid_media` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paid_media: Option<Box<PaidMediaInfo>>,
     /// The `photo` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub photo: Option<Vec<PhotoSize>>,
+    #[cfg(feature = "stickers")]
     /// The `sticker` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sticker: Option<Box<Sticker>>,
@@ -2378,6 +2494,7 @@ pub struct ExternalReplyInfo {
     /// The `has_media_spoiler` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub has_media_spoiler: Option<bool>,
+    #[cfg(feature = "business")]
     /// The `checklist` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checklist: Option<Box<Checklist>>,
@@ -2387,6 +2504,7 @@ pub struct ExternalReplyInfo {
     /// The `dice` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dice: Option<Box<Dice>>,
+    #[cfg(feature = "games")]
     /// The `game` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub game: Option<Box<Game>>,
@@ -2396,6 +2514,7 @@ pub struct ExternalReplyInfo {
     /// The `giveaway_winners` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub giveaway_winners: Option<Box<GiveawayWinners>>,
+    #[cfg(feature = "payments")]
     /// The `invoice` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invoice: Option<Box<Invoice>>,
@@ -2430,52 +2549,62 @@ impl<'de> Deserialize<'de> for ExternalReplyInfo {
                 let mut f_audio = None;
                 let mut f_document = None;
                 let mut f_live_photo = None;
+                #[cfg(feature = "stars")]
                 let mut f_paid_media = None;
                 let mut f_photo = None;
+                #[cfg(feature = "stickers")]
                 let mut f_sticker = None;
                 let mut f_story = None;
                 let mut f_video = None;
                 let mut f_video_note = None;
                 let mut f_voice = None;
                 let mut f_has_media_spoiler = None;
+                #[cfg(feature = "business")]
                 let mut f_checklist = None;
                 let mut f_contact = None;
                 let mut f_dice = None;
+                #[cfg(feature = "games")]
                 let mut f_game = None;
                 let mut f_giveaway = None;
                 let mut f_giveaway_winners = None;
+                #[cfg(feature = "payments")]
                 let mut f_invoice = None;
                 let mut f_location = None;
                 let mut f_poll = None;
                 let mut f_venue = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "origin" => f_origin = Some(map.next_value()?),
-                        "chat" => f_chat = map.next_value()?,
-                        "message_id" => f_message_id = map.next_value()?,
-                        "link_preview_options" => f_link_preview_options = map.next_value()?,
-                        "animation" => f_animation = map.next_value()?,
-                        "audio" => f_audio = map.next_value()?,
-                        "document" => f_document = map.next_value()?,
-                        "live_photo" => f_live_photo = map.next_value()?,
-                        "paid_media" => f_paid_media = map.next_value()?,
-                        "photo" => f_photo = map.next_value()?,
-                        "sticker" => f_sticker = map.next_value()?,
-                        "story" => f_story = map.next_value()?,
-                        "video" => f_video = map.next_value()?,
-                        "video_note" => f_video_note = map.next_value()?,
-                        "voice" => f_voice = map.next_value()?,
-                        "has_media_spoiler" => f_has_media_spoiler = map.next_value()?,
-                        "checklist" => f_checklist = map.next_value()?,
-                        "contact" => f_contact = map.next_value()?,
-                        "dice" => f_dice = map.next_value()?,
-                        "game" => f_game = map.next_value()?,
-                        "giveaway" => f_giveaway = map.next_value()?,
-                        "giveaway_winners" => f_giveaway_winners = map.next_value()?,
-                        "invoice" => f_invoice = map.next_value()?,
-                        "location" => f_location = map.next_value()?,
-                        "poll" => f_poll = map.next_value()?,
-                        "venue" => f_venue = map.next_value()?,
+                        "origin" => f_origin = Some(next(&mut map)?),
+                        "chat" => f_chat = next(&mut map)?,
+                        "message_id" => f_message_id = next(&mut map)?,
+                        "link_preview_options" => f_link_preview_options = next(&mut map)?,
+                        "animation" => f_animation = next(&mut map)?,
+                        "audio" => f_audio = next(&mut map)?,
+                        "document" => f_document = next(&mut map)?,
+                        "live_photo" => f_live_photo = next(&mut map)?,
+                        #[cfg(feature = "stars")]
+                        "paid_media" => f_paid_media = next(&mut map)?,
+                        "photo" => f_photo = next(&mut map)?,
+                        #[cfg(feature = "stickers")]
+                        "sticker" => f_sticker = next(&mut map)?,
+                        "story" => f_story = next(&mut map)?,
+                        "video" => f_video = next(&mut map)?,
+                        "video_note" => f_video_note = next(&mut map)?,
+                        "voice" => f_voice = next(&mut map)?,
+                        "has_media_spoiler" => f_has_media_spoiler = next(&mut map)?,
+                        #[cfg(feature = "business")]
+                        "checklist" => f_checklist = next(&mut map)?,
+                        "contact" => f_contact = next(&mut map)?,
+                        "dice" => f_dice = next(&mut map)?,
+                        #[cfg(feature = "games")]
+                        "game" => f_game = next(&mut map)?,
+                        "giveaway" => f_giveaway = next(&mut map)?,
+                        "giveaway_winners" => f_giveaway_winners = next(&mut map)?,
+                        #[cfg(feature = "payments")]
+                        "invoice" => f_invoice = next(&mut map)?,
+                        "location" => f_location = next(&mut map)?,
+                        "poll" => f_poll = next(&mut map)?,
+                        "venue" => f_venue = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -2490,20 +2619,25 @@ impl<'de> Deserialize<'de> for ExternalReplyInfo {
                     audio: f_audio,
                     document: f_document,
                     live_photo: f_live_photo,
+                    #[cfg(feature = "stars")]
                     paid_media: f_paid_media,
                     photo: f_photo,
+                    #[cfg(feature = "stickers")]
                     sticker: f_sticker,
                     story: f_story,
                     video: f_video,
                     video_note: f_video_note,
                     voice: f_voice,
                     has_media_spoiler: f_has_media_spoiler,
+                    #[cfg(feature = "business")]
                     checklist: f_checklist,
                     contact: f_contact,
                     dice: f_dice,
+                    #[cfg(feature = "games")]
                     game: f_game,
                     giveaway: f_giveaway,
                     giveaway_winners: f_giveaway_winners,
+                    #[cfg(feature = "payments")]
                     invoice: f_invoice,
                     location: f_location,
                     poll: f_poll,
@@ -2571,18 +2705,18 @@ impl<'de> Deserialize<'de> for ReplyParameters {
                 let mut f_poll_option_id = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "message_id" => f_message_id = map.next_value()?,
-                        "chat_id" => f_chat_id = map.next_value()?,
-                        "ephemeral_message_id" => f_ephemeral_message_id = map.next_value()?,
+                        "message_id" => f_message_id = next(&mut map)?,
+                        "chat_id" => f_chat_id = next(&mut map)?,
+                        "ephemeral_message_id" => f_ephemeral_message_id = next(&mut map)?,
                         "allow_sending_without_reply" => {
-                            f_allow_sending_without_reply = map.next_value()?
+                            f_allow_sending_without_reply = next(&mut map)?
                         }
-                        "quote" => f_quote = map.next_value()?,
-                        "quote_parse_mode" => f_quote_parse_mode = map.next_value()?,
-                        "quote_entities" => f_quote_entities = map.next_value()?,
-                        "quote_position" => f_quote_position = map.next_value()?,
-                        "checklist_task_id" => f_checklist_task_id = map.next_value()?,
-                        "poll_option_id" => f_poll_option_id = map.next_value()?,
+                        "quote" => f_quote = next(&mut map)?,
+                        "quote_parse_mode" => f_quote_parse_mode = next(&mut map)?,
+                        "quote_entities" => f_quote_entities = next(&mut map)?,
+                        "quote_position" => f_quote_position = next(&mut map)?,
+                        "checklist_task_id" => f_checklist_task_id = next(&mut map)?,
+                        "poll_option_id" => f_poll_option_id = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -2714,10 +2848,10 @@ impl<'de> Deserialize<'de> for EphemeralMessageParameters {
                 let mut f_replace_callback_query_message = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "receiver_user_id" => f_receiver_user_id = Some(map.next_value()?),
-                        "callback_query_id" => f_callback_query_id = map.next_value()?,
+                        "receiver_user_id" => f_receiver_user_id = Some(next(&mut map)?),
+                        "callback_query_id" => f_callback_query_id = next(&mut map)?,
                         "replace_callback_query_message" => {
-                            f_replace_callback_query_message = map.next_value()?
+                            f_replace_callback_query_message = next(&mut map)?
                         }
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -2845,9 +2979,9 @@ impl<'de> Deserialize<'de> for MessageOriginUser {
                 let mut f_sender_user = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "date" => f_date = Some(map.next_value()?),
-                        "sender_user" => f_sender_user = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "date" => f_date = Some(next(&mut map)?),
+                        "sender_user" => f_sender_user = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -2894,9 +3028,9 @@ impl<'de> Deserialize<'de> for MessageOriginHiddenUser {
                 let mut f_sender_user_name = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "date" => f_date = Some(map.next_value()?),
-                        "sender_user_name" => f_sender_user_name = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "date" => f_date = Some(next(&mut map)?),
+                        "sender_user_name" => f_sender_user_name = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -2947,10 +3081,10 @@ impl<'de> Deserialize<'de> for MessageOriginChat {
                 let mut f_author_signature = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "date" => f_date = Some(map.next_value()?),
-                        "sender_chat" => f_sender_chat = Some(map.next_value()?),
-                        "author_signature" => f_author_signature = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "date" => f_date = Some(next(&mut map)?),
+                        "sender_chat" => f_sender_chat = Some(next(&mut map)?),
+                        "author_signature" => f_author_signature = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -3005,11 +3139,11 @@ impl<'de> Deserialize<'de> for MessageOriginChannel {
                 let mut f_author_signature = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "date" => f_date = Some(map.next_value()?),
-                        "chat" => f_chat = Some(map.next_value()?),
-                        "message_id" => f_message_id = Some(map.next_value()?),
-                        "author_signature" => f_author_signature = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "date" => f_date = Some(next(&mut map)?),
+                        "chat" => f_chat = Some(next(&mut map)?),
+                        "message_id" => f_message_id = Some(next(&mut map)?),
+                        "author_signature" => f_author_signature = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -3061,11 +3195,11 @@ impl<'de> Deserialize<'de> for PhotoSize {
                 let mut f_file_size = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "file_id" => f_file_id = Some(map.next_value()?),
-                        "file_unique_id" => f_file_unique_id = Some(map.next_value()?),
-                        "width" => f_width = Some(map.next_value()?),
-                        "height" => f_height = Some(map.next_value()?),
-                        "file_size" => f_file_size = map.next_value()?,
+                        "file_id" => f_file_id = Some(next(&mut map)?),
+                        "file_unique_id" => f_file_unique_id = Some(next(&mut map)?),
+                        "width" => f_width = Some(next(&mut map)?),
+                        "height" => f_height = Some(next(&mut map)?),
+                        "file_size" => f_file_size = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -3132,15 +3266,15 @@ impl<'de> Deserialize<'de> for Animation {
                 let mut f_file_size = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "file_id" => f_file_id = Some(map.next_value()?),
-                        "file_unique_id" => f_file_unique_id = Some(map.next_value()?),
-                        "width" => f_width = Some(map.next_value()?),
-                        "height" => f_height = Some(map.next_value()?),
-                        "duration" => f_duration = Some(map.next_value()?),
-                        "thumbnail" => f_thumbnail = map.next_value()?,
-                        "file_name" => f_file_name = map.next_value()?,
-                        "mime_type" => f_mime_type = map.next_value()?,
-                        "file_size" => f_file_size = map.next_value()?,
+                        "file_id" => f_file_id = Some(next(&mut map)?),
+                        "file_unique_id" => f_file_unique_id = Some(next(&mut map)?),
+                        "width" => f_width = Some(next(&mut map)?),
+                        "height" => f_height = Some(next(&mut map)?),
+                        "duration" => f_duration = Some(next(&mut map)?),
+                        "thumbnail" => f_thumbnail = next(&mut map)?,
+                        "file_name" => f_file_name = next(&mut map)?,
+                        "mime_type" => f_mime_type = next(&mut map)?,
+                        "file_size" => f_file_size = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -3213,15 +3347,15 @@ impl<'de> Deserialize<'de> for Audio {
                 let mut f_thumbnail = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "file_id" => f_file_id = Some(map.next_value()?),
-                        "file_unique_id" => f_file_unique_id = Some(map.next_value()?),
-                        "duration" => f_duration = Some(map.next_value()?),
-                        "performer" => f_performer = map.next_value()?,
-                        "title" => f_title = map.next_value()?,
-                        "file_name" => f_file_name = map.next_value()?,
-                        "mime_type" => f_mime_type = map.next_value()?,
-                        "file_size" => f_file_size = map.next_value()?,
-                        "thumbnail" => f_thumbnail = map.next_value()?,
+                        "file_id" => f_file_id = Some(next(&mut map)?),
+                        "file_unique_id" => f_file_unique_id = Some(next(&mut map)?),
+                        "duration" => f_duration = Some(next(&mut map)?),
+                        "performer" => f_performer = next(&mut map)?,
+                        "title" => f_title = next(&mut map)?,
+                        "file_name" => f_file_name = next(&mut map)?,
+                        "mime_type" => f_mime_type = next(&mut map)?,
+                        "file_size" => f_file_size = next(&mut map)?,
+                        "thumbnail" => f_thumbnail = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -3283,12 +3417,12 @@ impl<'de> Deserialize<'de> for Document {
                 let mut f_file_size = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "file_id" => f_file_id = Some(map.next_value()?),
-                        "file_unique_id" => f_file_unique_id = Some(map.next_value()?),
-                        "thumbnail" => f_thumbnail = map.next_value()?,
-                        "file_name" => f_file_name = map.next_value()?,
-                        "mime_type" => f_mime_type = map.next_value()?,
-                        "file_size" => f_file_size = map.next_value()?,
+                        "file_id" => f_file_id = Some(next(&mut map)?),
+                        "file_unique_id" => f_file_unique_id = Some(next(&mut map)?),
+                        "thumbnail" => f_thumbnail = next(&mut map)?,
+                        "file_name" => f_file_name = next(&mut map)?,
+                        "mime_type" => f_mime_type = next(&mut map)?,
+                        "file_size" => f_file_size = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -3352,14 +3486,14 @@ impl<'de> Deserialize<'de> for LivePhoto {
                 let mut f_file_size = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "photo" => f_photo = map.next_value()?,
-                        "file_id" => f_file_id = Some(map.next_value()?),
-                        "file_unique_id" => f_file_unique_id = Some(map.next_value()?),
-                        "width" => f_width = Some(map.next_value()?),
-                        "height" => f_height = Some(map.next_value()?),
-                        "duration" => f_duration = Some(map.next_value()?),
-                        "mime_type" => f_mime_type = map.next_value()?,
-                        "file_size" => f_file_size = map.next_value()?,
+                        "photo" => f_photo = next(&mut map)?,
+                        "file_id" => f_file_id = Some(next(&mut map)?),
+                        "file_unique_id" => f_file_unique_id = Some(next(&mut map)?),
+                        "width" => f_width = Some(next(&mut map)?),
+                        "height" => f_height = Some(next(&mut map)?),
+                        "duration" => f_duration = Some(next(&mut map)?),
+                        "mime_type" => f_mime_type = next(&mut map)?,
+                        "file_size" => f_file_size = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -3404,8 +3538,8 @@ impl<'de> Deserialize<'de> for Story {
                 let mut f_id = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "chat" => f_chat = Some(map.next_value()?),
-                        "id" => f_id = Some(map.next_value()?),
+                        "chat" => f_chat = Some(next(&mut map)?),
+                        "id" => f_id = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -3456,12 +3590,12 @@ impl<'de> Deserialize<'de> for VideoQuality {
                 let mut f_file_size = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "file_id" => f_file_id = Some(map.next_value()?),
-                        "file_unique_id" => f_file_unique_id = Some(map.next_value()?),
-                        "width" => f_width = Some(map.next_value()?),
-                        "height" => f_height = Some(map.next_value()?),
-                        "codec" => f_codec = Some(map.next_value()?),
-                        "file_size" => f_file_size = map.next_value()?,
+                        "file_id" => f_file_id = Some(next(&mut map)?),
+                        "file_unique_id" => f_file_unique_id = Some(next(&mut map)?),
+                        "width" => f_width = Some(next(&mut map)?),
+                        "height" => f_height = Some(next(&mut map)?),
+                        "codec" => f_codec = Some(next(&mut map)?),
+                        "file_size" => f_file_size = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -3541,18 +3675,18 @@ impl<'de> Deserialize<'de> for Video {
                 let mut f_file_size = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "file_id" => f_file_id = Some(map.next_value()?),
-                        "file_unique_id" => f_file_unique_id = Some(map.next_value()?),
-                        "width" => f_width = Some(map.next_value()?),
-                        "height" => f_height = Some(map.next_value()?),
-                        "duration" => f_duration = Some(map.next_value()?),
-                        "thumbnail" => f_thumbnail = map.next_value()?,
-                        "cover" => f_cover = map.next_value()?,
-                        "start_timestamp" => f_start_timestamp = map.next_value()?,
-                        "qualities" => f_qualities = map.next_value()?,
-                        "file_name" => f_file_name = map.next_value()?,
-                        "mime_type" => f_mime_type = map.next_value()?,
-                        "file_size" => f_file_size = map.next_value()?,
+                        "file_id" => f_file_id = Some(next(&mut map)?),
+                        "file_unique_id" => f_file_unique_id = Some(next(&mut map)?),
+                        "width" => f_width = Some(next(&mut map)?),
+                        "height" => f_height = Some(next(&mut map)?),
+                        "duration" => f_duration = Some(next(&mut map)?),
+                        "thumbnail" => f_thumbnail = next(&mut map)?,
+                        "cover" => f_cover = next(&mut map)?,
+                        "start_timestamp" => f_start_timestamp = next(&mut map)?,
+                        "qualities" => f_qualities = next(&mut map)?,
+                        "file_name" => f_file_name = next(&mut map)?,
+                        "mime_type" => f_mime_type = next(&mut map)?,
+                        "file_size" => f_file_size = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -3615,12 +3749,12 @@ impl<'de> Deserialize<'de> for VideoNote {
                 let mut f_file_size = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "file_id" => f_file_id = Some(map.next_value()?),
-                        "file_unique_id" => f_file_unique_id = Some(map.next_value()?),
-                        "length" => f_length = Some(map.next_value()?),
-                        "duration" => f_duration = Some(map.next_value()?),
-                        "thumbnail" => f_thumbnail = map.next_value()?,
-                        "file_size" => f_file_size = map.next_value()?,
+                        "file_id" => f_file_id = Some(next(&mut map)?),
+                        "file_unique_id" => f_file_unique_id = Some(next(&mut map)?),
+                        "length" => f_length = Some(next(&mut map)?),
+                        "duration" => f_duration = Some(next(&mut map)?),
+                        "thumbnail" => f_thumbnail = next(&mut map)?,
+                        "file_size" => f_file_size = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -3674,11 +3808,11 @@ impl<'de> Deserialize<'de> for Voice {
                 let mut f_file_size = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "file_id" => f_file_id = Some(map.next_value()?),
-                        "file_unique_id" => f_file_unique_id = Some(map.next_value()?),
-                        "duration" => f_duration = Some(map.next_value()?),
-                        "mime_type" => f_mime_type = map.next_value()?,
-                        "file_size" => f_file_size = map.next_value()?,
+                        "file_id" => f_file_id = Some(next(&mut map)?),
+                        "file_unique_id" => f_file_unique_id = Some(next(&mut map)?),
+                        "duration" => f_duration = Some(next(&mut map)?),
+                        "mime_type" => f_mime_type = next(&mut map)?,
+                        "file_size" => f_file_size = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -3698,6 +3832,7 @@ impl<'de> Deserialize<'de> for Voice {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `PaidMediaInfo` object ([Bot API](https://core.telegram.org/bots/api#paidmediainfo)).
 #[derive(Clone, Debug, Serialize)]
 pub struct PaidMediaInfo {
@@ -3707,6 +3842,7 @@ pub struct PaidMediaInfo {
     pub paid_media: Vec<PaidMedia>,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for PaidMediaInfo {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -3720,8 +3856,8 @@ impl<'de> Deserialize<'de> for PaidMediaInfo {
                 let mut f_paid_media = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "star_count" => f_star_count = Some(map.next_value()?),
-                        "paid_media" => f_paid_media = Some(map.next_value()?),
+                        "star_count" => f_star_count = Some(next(&mut map)?),
+                        "paid_media" => f_paid_media = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -3739,6 +3875,7 @@ impl<'de> Deserialize<'de> for PaidMediaInfo {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `PaidMedia` union: one of its member objects, told apart by `type` ([Bot API](https://core.telegram.org/bots/api#paidmedia)).
 ///
 /// A kind this version does not know decodes as `Unknown`, never as an error.
@@ -3746,56 +3883,74 @@ impl<'de> Deserialize<'de> for PaidMediaInfo {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum PaidMedia {
+    #[cfg(feature = "stars")]
     /// Its [`PaidMediaLivePhoto`] member (`"live_photo"`).
     LivePhoto(Box<PaidMediaLivePhoto>),
+    #[cfg(feature = "stars")]
     /// Its [`PaidMediaPhoto`] member (`"photo"`).
     Photo(Box<PaidMediaPhoto>),
+    #[cfg(feature = "stars")]
     /// Its [`PaidMediaPreview`] member (`"preview"`).
     Preview(Box<PaidMediaPreview>),
+    #[cfg(feature = "stars")]
     /// Its [`PaidMediaVideo`] member (`"video"`).
     Video(Box<PaidMediaVideo>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for PaidMedia {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = raw(deserializer)?;
         let json = raw.get();
         Ok(match field_of::<String>(json, "type").as_deref() {
+            #[cfg(feature = "stars")]
             Some("live_photo") => Self::LivePhoto(member(json)?),
+            #[cfg(feature = "stars")]
             Some("photo") => Self::Photo(member(json)?),
+            #[cfg(feature = "stars")]
             Some("preview") => Self::Preview(member(json)?),
+            #[cfg(feature = "stars")]
             Some("video") => Self::Video(member(json)?),
             _ => Self::Unknown(member(json)?),
         })
     }
 }
 
+#[cfg(feature = "stars")]
+#[cfg(feature = "stars")]
 impl From<PaidMediaLivePhoto> for PaidMedia {
     fn from(member: PaidMediaLivePhoto) -> Self {
         PaidMedia::LivePhoto(Box::new(member))
     }
 }
 
+#[cfg(feature = "stars")]
+#[cfg(feature = "stars")]
 impl From<PaidMediaPhoto> for PaidMedia {
     fn from(member: PaidMediaPhoto) -> Self {
         PaidMedia::Photo(Box::new(member))
     }
 }
 
+#[cfg(feature = "stars")]
+#[cfg(feature = "stars")]
 impl From<PaidMediaPreview> for PaidMedia {
     fn from(member: PaidMediaPreview) -> Self {
         PaidMedia::Preview(Box::new(member))
     }
 }
 
+#[cfg(feature = "stars")]
+#[cfg(feature = "stars")]
 impl From<PaidMediaVideo> for PaidMedia {
     fn from(member: PaidMediaVideo) -> Self {
         PaidMedia::Video(Box::new(member))
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `PaidMediaLivePhoto` object ([Bot API](https://core.telegram.org/bots/api#paidmedialivephoto)).
 #[derive(Clone, Debug, Serialize)]
 pub struct PaidMediaLivePhoto {
@@ -3806,6 +3961,7 @@ pub struct PaidMediaLivePhoto {
     pub live_photo: Box<LivePhoto>,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for PaidMediaLivePhoto {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -3822,8 +3978,8 @@ impl<'de> Deserialize<'de> for PaidMediaLivePhoto {
                 let mut f_live_photo = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "live_photo" => f_live_photo = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "live_photo" => f_live_photo = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -3840,6 +3996,7 @@ impl<'de> Deserialize<'de> for PaidMediaLivePhoto {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `PaidMediaPhoto` object ([Bot API](https://core.telegram.org/bots/api#paidmediaphoto)).
 #[derive(Clone, Debug, Serialize)]
 pub struct PaidMediaPhoto {
@@ -3850,6 +4007,7 @@ pub struct PaidMediaPhoto {
     pub photo: Vec<PhotoSize>,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for PaidMediaPhoto {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -3863,8 +4021,8 @@ impl<'de> Deserialize<'de> for PaidMediaPhoto {
                 let mut f_photo = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "photo" => f_photo = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "photo" => f_photo = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -3880,6 +4038,7 @@ impl<'de> Deserialize<'de> for PaidMediaPhoto {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `PaidMediaPreview` object ([Bot API](https://core.telegram.org/bots/api#paidmediapreview)).
 #[derive(Clone, Debug, Serialize)]
 pub struct PaidMediaPreview {
@@ -3897,6 +4056,7 @@ pub struct PaidMediaPreview {
     pub duration: Option<i64>,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for PaidMediaPreview {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -3915,10 +4075,10 @@ impl<'de> Deserialize<'de> for PaidMediaPreview {
                 let mut f_duration = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "width" => f_width = map.next_value()?,
-                        "height" => f_height = map.next_value()?,
-                        "duration" => f_duration = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "width" => f_width = next(&mut map)?,
+                        "height" => f_height = next(&mut map)?,
+                        "duration" => f_duration = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -3936,6 +4096,7 @@ impl<'de> Deserialize<'de> for PaidMediaPreview {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `PaidMediaVideo` object ([Bot API](https://core.telegram.org/bots/api#paidmediavideo)).
 #[derive(Clone, Debug, Serialize)]
 pub struct PaidMediaVideo {
@@ -3946,6 +4107,7 @@ pub struct PaidMediaVideo {
     pub video: Box<Video>,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for PaidMediaVideo {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -3959,8 +4121,8 @@ impl<'de> Deserialize<'de> for PaidMediaVideo {
                 let mut f_video = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "video" => f_video = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "video" => f_video = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -4010,11 +4172,11 @@ impl<'de> Deserialize<'de> for Contact {
                 let mut f_vcard = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "phone_number" => f_phone_number = Some(map.next_value()?),
-                        "first_name" => f_first_name = Some(map.next_value()?),
-                        "last_name" => f_last_name = map.next_value()?,
-                        "user_id" => f_user_id = map.next_value()?,
-                        "vcard" => f_vcard = map.next_value()?,
+                        "phone_number" => f_phone_number = Some(next(&mut map)?),
+                        "first_name" => f_first_name = Some(next(&mut map)?),
+                        "last_name" => f_last_name = next(&mut map)?,
+                        "user_id" => f_user_id = next(&mut map)?,
+                        "vcard" => f_vcard = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -4057,8 +4219,8 @@ impl<'de> Deserialize<'de> for Dice {
                 let mut f_value = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "emoji" => f_emoji = Some(map.next_value()?),
-                        "value" => f_value = Some(map.next_value()?),
+                        "emoji" => f_emoji = Some(next(&mut map)?),
+                        "value" => f_value = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -4093,7 +4255,7 @@ impl<'de> Deserialize<'de> for Link {
                 let mut f_url = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "url" => f_url = Some(map.next_value()?),
+                        "url" => f_url = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -4132,6 +4294,7 @@ pub struct PollMedia {
     /// The `photo` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub photo: Option<Vec<PhotoSize>>,
+    #[cfg(feature = "stickers")]
     /// The `sticker` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sticker: Option<Box<Sticker>>,
@@ -4159,21 +4322,23 @@ impl<'de> Deserialize<'de> for PollMedia {
                 let mut f_live_photo = None;
                 let mut f_location = None;
                 let mut f_photo = None;
+                #[cfg(feature = "stickers")]
                 let mut f_sticker = None;
                 let mut f_venue = None;
                 let mut f_video = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "animation" => f_animation = map.next_value()?,
-                        "audio" => f_audio = map.next_value()?,
-                        "document" => f_document = map.next_value()?,
-                        "link" => f_link = map.next_value()?,
-                        "live_photo" => f_live_photo = map.next_value()?,
-                        "location" => f_location = map.next_value()?,
-                        "photo" => f_photo = map.next_value()?,
-                        "sticker" => f_sticker = map.next_value()?,
-                        "venue" => f_venue = map.next_value()?,
-                        "video" => f_video = map.next_value()?,
+                        "animation" => f_animation = next(&mut map)?,
+                        "audio" => f_audio = next(&mut map)?,
+                        "document" => f_document = next(&mut map)?,
+                        "link" => f_link = next(&mut map)?,
+                        "live_photo" => f_live_photo = next(&mut map)?,
+                        "location" => f_location = next(&mut map)?,
+                        "photo" => f_photo = next(&mut map)?,
+                        #[cfg(feature = "stickers")]
+                        "sticker" => f_sticker = next(&mut map)?,
+                        "venue" => f_venue = next(&mut map)?,
+                        "video" => f_video = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -4187,6 +4352,7 @@ impl<'de> Deserialize<'de> for PollMedia {
                     live_photo: f_live_photo,
                     location: f_location,
                     photo: f_photo,
+                    #[cfg(feature = "stickers")]
                     sticker: f_sticker,
                     venue: f_venue,
                     video: f_video,
@@ -4428,14 +4594,14 @@ impl<'de> Deserialize<'de> for PollOption {
                 let mut f_addition_date = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "persistent_id" => f_persistent_id = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "text_entities" => f_text_entities = map.next_value()?,
-                        "media" => f_media = map.next_value()?,
-                        "voter_count" => f_voter_count = Some(map.next_value()?),
-                        "added_by_user" => f_added_by_user = map.next_value()?,
-                        "added_by_chat" => f_added_by_chat = map.next_value()?,
-                        "addition_date" => f_addition_date = map.next_value()?,
+                        "persistent_id" => f_persistent_id = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "text_entities" => f_text_entities = next(&mut map)?,
+                        "media" => f_media = next(&mut map)?,
+                        "voter_count" => f_voter_count = Some(next(&mut map)?),
+                        "added_by_user" => f_added_by_user = next(&mut map)?,
+                        "added_by_chat" => f_added_by_chat = next(&mut map)?,
+                        "addition_date" => f_addition_date = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -4490,10 +4656,10 @@ impl<'de> Deserialize<'de> for InputPollOption {
                 let mut f_media = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "text" => f_text = Some(map.next_value()?),
-                        "text_parse_mode" => f_text_parse_mode = map.next_value()?,
-                        "text_entities" => f_text_entities = map.next_value()?,
-                        "media" => f_media = map.next_value()?,
+                        "text" => f_text = Some(next(&mut map)?),
+                        "text_parse_mode" => f_text_parse_mode = next(&mut map)?,
+                        "text_entities" => f_text_entities = next(&mut map)?,
+                        "media" => f_media = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -4574,13 +4740,11 @@ impl<'de> Deserialize<'de> for PollAnswer {
                 let mut f_option_persistent_ids = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "poll_id" => f_poll_id = Some(map.next_value()?),
-                        "voter_chat" => f_voter_chat = map.next_value()?,
-                        "user" => f_user = map.next_value()?,
-                        "option_ids" => f_option_ids = Some(map.next_value()?),
-                        "option_persistent_ids" => {
-                            f_option_persistent_ids = Some(map.next_value()?)
-                        }
+                        "poll_id" => f_poll_id = Some(next(&mut map)?),
+                        "voter_chat" => f_voter_chat = next(&mut map)?,
+                        "user" => f_user = next(&mut map)?,
+                        "option_ids" => f_option_ids = Some(next(&mut map)?),
+                        "option_persistent_ids" => f_option_persistent_ids = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -4692,29 +4856,29 @@ impl<'de> Deserialize<'de> for Poll {
                 let mut f_media = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "id" => f_id = Some(map.next_value()?),
-                        "question" => f_question = Some(map.next_value()?),
-                        "question_entities" => f_question_entities = map.next_value()?,
-                        "options" => f_options = Some(map.next_value()?),
-                        "total_voter_count" => f_total_voter_count = Some(map.next_value()?),
-                        "is_closed" => f_is_closed = Some(map.next_value()?),
-                        "is_anonymous" => f_is_anonymous = Some(map.next_value()?),
-                        "type" => f_type = Some(map.next_value()?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "question" => f_question = Some(next(&mut map)?),
+                        "question_entities" => f_question_entities = next(&mut map)?,
+                        "options" => f_options = Some(next(&mut map)?),
+                        "total_voter_count" => f_total_voter_count = Some(next(&mut map)?),
+                        "is_closed" => f_is_closed = Some(next(&mut map)?),
+                        "is_anonymous" => f_is_anonymous = Some(next(&mut map)?),
+                        "type" => f_type = Some(next(&mut map)?),
                         "allows_multiple_answers" => {
-                            f_allows_multiple_answers = Some(map.next_value()?)
+                            f_allows_multiple_answers = Some(next(&mut map)?)
                         }
-                        "allows_revoting" => f_allows_revoting = Some(map.next_value()?),
-                        "members_only" => f_members_only = Some(map.next_value()?),
-                        "country_codes" => f_country_codes = map.next_value()?,
-                        "correct_option_ids" => f_correct_option_ids = map.next_value()?,
-                        "explanation" => f_explanation = map.next_value()?,
-                        "explanation_entities" => f_explanation_entities = map.next_value()?,
-                        "explanation_media" => f_explanation_media = map.next_value()?,
-                        "open_period" => f_open_period = map.next_value()?,
-                        "close_date" => f_close_date = map.next_value()?,
-                        "description" => f_description = map.next_value()?,
-                        "description_entities" => f_description_entities = map.next_value()?,
-                        "media" => f_media = map.next_value()?,
+                        "allows_revoting" => f_allows_revoting = Some(next(&mut map)?),
+                        "members_only" => f_members_only = Some(next(&mut map)?),
+                        "country_codes" => f_country_codes = next(&mut map)?,
+                        "correct_option_ids" => f_correct_option_ids = next(&mut map)?,
+                        "explanation" => f_explanation = next(&mut map)?,
+                        "explanation_entities" => f_explanation_entities = next(&mut map)?,
+                        "explanation_media" => f_explanation_media = next(&mut map)?,
+                        "open_period" => f_open_period = next(&mut map)?,
+                        "close_date" => f_close_date = next(&mut map)?,
+                        "description" => f_description = next(&mut map)?,
+                        "description_entities" => f_description_entities = next(&mut map)?,
+                        "media" => f_media = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -4754,6 +4918,7 @@ impl<'de> Deserialize<'de> for Poll {
     }
 }
 
+#[cfg(feature = "business")]
 /// The `ChecklistTask` object ([Bot API](https://core.telegram.org/bots/api#checklisttask)).
 #[derive(Clone, Debug, Serialize)]
 pub struct ChecklistTask {
@@ -4775,6 +4940,7 @@ pub struct ChecklistTask {
     pub completion_date: Option<i64>,
 }
 
+#[cfg(feature = "business")]
 impl<'de> Deserialize<'de> for ChecklistTask {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -4792,12 +4958,12 @@ impl<'de> Deserialize<'de> for ChecklistTask {
                 let mut f_completion_date = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "id" => f_id = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "text_entities" => f_text_entities = map.next_value()?,
-                        "completed_by_user" => f_completed_by_user = map.next_value()?,
-                        "completed_by_chat" => f_completed_by_chat = map.next_value()?,
-                        "completion_date" => f_completion_date = map.next_value()?,
+                        "id" => f_id = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "text_entities" => f_text_entities = next(&mut map)?,
+                        "completed_by_user" => f_completed_by_user = next(&mut map)?,
+                        "completed_by_chat" => f_completed_by_chat = next(&mut map)?,
+                        "completion_date" => f_completion_date = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -4817,6 +4983,7 @@ impl<'de> Deserialize<'de> for ChecklistTask {
     }
 }
 
+#[cfg(feature = "business")]
 /// The `Checklist` object ([Bot API](https://core.telegram.org/bots/api#checklist)).
 #[derive(Clone, Debug, Serialize)]
 pub struct Checklist {
@@ -4835,6 +5002,7 @@ pub struct Checklist {
     pub others_can_mark_tasks_as_done: Option<bool>,
 }
 
+#[cfg(feature = "business")]
 impl<'de> Deserialize<'de> for Checklist {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -4851,12 +5019,12 @@ impl<'de> Deserialize<'de> for Checklist {
                 let mut f_others_can_mark_tasks_as_done = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "title" => f_title = Some(map.next_value()?),
-                        "title_entities" => f_title_entities = map.next_value()?,
-                        "tasks" => f_tasks = Some(map.next_value()?),
-                        "others_can_add_tasks" => f_others_can_add_tasks = map.next_value()?,
+                        "title" => f_title = Some(next(&mut map)?),
+                        "title_entities" => f_title_entities = next(&mut map)?,
+                        "tasks" => f_tasks = Some(next(&mut map)?),
+                        "others_can_add_tasks" => f_others_can_add_tasks = next(&mut map)?,
                         "others_can_mark_tasks_as_done" => {
-                            f_others_can_mark_tasks_as_done = map.next_value()?
+                            f_others_can_mark_tasks_as_done = next(&mut map)?
                         }
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -4876,6 +5044,7 @@ impl<'de> Deserialize<'de> for Checklist {
     }
 }
 
+#[cfg(feature = "business")]
 /// The `InputChecklistTask` object ([Bot API](https://core.telegram.org/bots/api#inputchecklisttask)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputChecklistTask {
@@ -4891,6 +5060,7 @@ pub struct InputChecklistTask {
     pub text_entities: Option<Vec<MessageEntity>>,
 }
 
+#[cfg(feature = "business")]
 impl<'de> Deserialize<'de> for InputChecklistTask {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -4909,10 +5079,10 @@ impl<'de> Deserialize<'de> for InputChecklistTask {
                 let mut f_text_entities = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "id" => f_id = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "text_entities" => f_text_entities = map.next_value()?,
+                        "id" => f_id = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "text_entities" => f_text_entities = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -4930,6 +5100,7 @@ impl<'de> Deserialize<'de> for InputChecklistTask {
     }
 }
 
+#[cfg(feature = "business")]
 impl InputChecklistTask {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(id: i64, text: impl Into<String>) -> Self {
@@ -4954,6 +5125,7 @@ impl InputChecklistTask {
     }
 }
 
+#[cfg(feature = "business")]
 /// The `InputChecklist` object ([Bot API](https://core.telegram.org/bots/api#inputchecklist)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputChecklist {
@@ -4975,6 +5147,7 @@ pub struct InputChecklist {
     pub others_can_mark_tasks_as_done: Option<bool>,
 }
 
+#[cfg(feature = "business")]
 impl<'de> Deserialize<'de> for InputChecklist {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -4992,13 +5165,13 @@ impl<'de> Deserialize<'de> for InputChecklist {
                 let mut f_others_can_mark_tasks_as_done = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "title" => f_title = Some(map.next_value()?),
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "title_entities" => f_title_entities = map.next_value()?,
-                        "tasks" => f_tasks = Some(map.next_value()?),
-                        "others_can_add_tasks" => f_others_can_add_tasks = map.next_value()?,
+                        "title" => f_title = Some(next(&mut map)?),
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "title_entities" => f_title_entities = next(&mut map)?,
+                        "tasks" => f_tasks = Some(next(&mut map)?),
+                        "others_can_add_tasks" => f_others_can_add_tasks = next(&mut map)?,
                         "others_can_mark_tasks_as_done" => {
-                            f_others_can_mark_tasks_as_done = map.next_value()?
+                            f_others_can_mark_tasks_as_done = next(&mut map)?
                         }
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -5019,6 +5192,7 @@ impl<'de> Deserialize<'de> for InputChecklist {
     }
 }
 
+#[cfg(feature = "business")]
 impl InputChecklist {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(title: impl Into<String>, tasks: impl Into<Vec<InputChecklistTask>>) -> Self {
@@ -5095,12 +5269,12 @@ impl<'de> Deserialize<'de> for Location {
                 let mut f_proximity_alert_radius = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "latitude" => f_latitude = Some(map.next_value()?),
-                        "longitude" => f_longitude = Some(map.next_value()?),
-                        "horizontal_accuracy" => f_horizontal_accuracy = map.next_value()?,
-                        "live_period" => f_live_period = map.next_value()?,
-                        "heading" => f_heading = map.next_value()?,
-                        "proximity_alert_radius" => f_proximity_alert_radius = map.next_value()?,
+                        "latitude" => f_latitude = Some(next(&mut map)?),
+                        "longitude" => f_longitude = Some(next(&mut map)?),
+                        "horizontal_accuracy" => f_horizontal_accuracy = next(&mut map)?,
+                        "live_period" => f_live_period = next(&mut map)?,
+                        "heading" => f_heading = next(&mut map)?,
+                        "proximity_alert_radius" => f_proximity_alert_radius = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -5199,13 +5373,13 @@ impl<'de> Deserialize<'de> for Venue {
                 let mut f_google_place_type = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "location" => f_location = Some(map.next_value()?),
-                        "title" => f_title = Some(map.next_value()?),
-                        "address" => f_address = Some(map.next_value()?),
-                        "foursquare_id" => f_foursquare_id = map.next_value()?,
-                        "foursquare_type" => f_foursquare_type = map.next_value()?,
-                        "google_place_id" => f_google_place_id = map.next_value()?,
-                        "google_place_type" => f_google_place_type = map.next_value()?,
+                        "location" => f_location = Some(next(&mut map)?),
+                        "title" => f_title = Some(next(&mut map)?),
+                        "address" => f_address = Some(next(&mut map)?),
+                        "foursquare_id" => f_foursquare_id = next(&mut map)?,
+                        "foursquare_type" => f_foursquare_type = next(&mut map)?,
+                        "google_place_id" => f_google_place_id = next(&mut map)?,
+                        "google_place_type" => f_google_place_type = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -5248,8 +5422,8 @@ impl<'de> Deserialize<'de> for WebAppData {
                 let mut f_button_text = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "data" => f_data = Some(map.next_value()?),
-                        "button_text" => f_button_text = Some(map.next_value()?),
+                        "data" => f_data = Some(next(&mut map)?),
+                        "button_text" => f_button_text = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -5294,9 +5468,9 @@ impl<'de> Deserialize<'de> for ProximityAlertTriggered {
                 let mut f_distance = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "traveler" => f_traveler = Some(map.next_value()?),
-                        "watcher" => f_watcher = Some(map.next_value()?),
-                        "distance" => f_distance = Some(map.next_value()?),
+                        "traveler" => f_traveler = Some(next(&mut map)?),
+                        "watcher" => f_watcher = Some(next(&mut map)?),
+                        "distance" => f_distance = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -5336,7 +5510,7 @@ impl<'de> Deserialize<'de> for MessageAutoDeleteTimerChanged {
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
                         "message_auto_delete_time" => {
-                            f_message_auto_delete_time = Some(map.next_value()?)
+                            f_message_auto_delete_time = Some(next(&mut map)?)
                         }
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -5375,7 +5549,7 @@ impl<'de> Deserialize<'de> for ManagedBotCreated {
                 let mut f_bot = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "bot" => f_bot = Some(map.next_value()?),
+                        "bot" => f_bot = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -5415,8 +5589,8 @@ impl<'de> Deserialize<'de> for ManagedBotUpdated {
                 let mut f_bot = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "user" => f_user = Some(map.next_value()?),
-                        "bot" => f_bot = Some(map.next_value()?),
+                        "user" => f_user = Some(next(&mut map)?),
+                        "bot" => f_bot = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -5460,9 +5634,9 @@ impl<'de> Deserialize<'de> for BotSubscriptionUpdated {
                 let mut f_state = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "user" => f_user = Some(map.next_value()?),
-                        "invoice_payload" => f_invoice_payload = Some(map.next_value()?),
-                        "state" => f_state = Some(map.next_value()?),
+                        "user" => f_user = Some(next(&mut map)?),
+                        "invoice_payload" => f_invoice_payload = Some(next(&mut map)?),
+                        "state" => f_state = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -5509,9 +5683,9 @@ impl<'de> Deserialize<'de> for MessageGenerationStopped {
                 let mut f_draft_id = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "chat" => f_chat = Some(map.next_value()?),
-                        "message_thread_id" => f_message_thread_id = map.next_value()?,
-                        "draft_id" => f_draft_id = Some(map.next_value()?),
+                        "chat" => f_chat = Some(next(&mut map)?),
+                        "message_thread_id" => f_message_thread_id = next(&mut map)?,
+                        "draft_id" => f_draft_id = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -5558,10 +5732,10 @@ impl<'de> Deserialize<'de> for PollOptionAdded {
                 let mut f_option_text_entities = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "poll_message" => f_poll_message = map.next_value()?,
-                        "option_persistent_id" => f_option_persistent_id = Some(map.next_value()?),
-                        "option_text" => f_option_text = Some(map.next_value()?),
-                        "option_text_entities" => f_option_text_entities = map.next_value()?,
+                        "poll_message" => f_poll_message = next(&mut map)?,
+                        "option_persistent_id" => f_option_persistent_id = Some(next(&mut map)?),
+                        "option_text" => f_option_text = Some(next(&mut map)?),
+                        "option_text_entities" => f_option_text_entities = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -5615,10 +5789,10 @@ impl<'de> Deserialize<'de> for PollOptionDeleted {
                 let mut f_option_text_entities = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "poll_message" => f_poll_message = map.next_value()?,
-                        "option_persistent_id" => f_option_persistent_id = Some(map.next_value()?),
-                        "option_text" => f_option_text = Some(map.next_value()?),
-                        "option_text_entities" => f_option_text_entities = map.next_value()?,
+                        "poll_message" => f_poll_message = next(&mut map)?,
+                        "option_persistent_id" => f_option_persistent_id = Some(next(&mut map)?),
+                        "option_text" => f_option_text = Some(next(&mut map)?),
+                        "option_text_entities" => f_option_text_entities = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -5658,7 +5832,7 @@ impl<'de> Deserialize<'de> for ChatBoostAdded {
                 let mut f_boost_count = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "boost_count" => f_boost_count = Some(map.next_value()?),
+                        "boost_count" => f_boost_count = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -5748,8 +5922,8 @@ impl<'de> Deserialize<'de> for BackgroundFillSolid {
                 let mut f_color = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "color" => f_color = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "color" => f_color = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -5797,10 +5971,10 @@ impl<'de> Deserialize<'de> for BackgroundFillGradient {
                 let mut f_rotation_angle = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "top_color" => f_top_color = Some(map.next_value()?),
-                        "bottom_color" => f_bottom_color = Some(map.next_value()?),
-                        "rotation_angle" => f_rotation_angle = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "top_color" => f_top_color = Some(next(&mut map)?),
+                        "bottom_color" => f_bottom_color = Some(next(&mut map)?),
+                        "rotation_angle" => f_rotation_angle = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -5846,8 +6020,8 @@ impl<'de> Deserialize<'de> for BackgroundFillFreeformGradient {
                 let mut f_colors = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "colors" => f_colors = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "colors" => f_colors = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -5949,9 +6123,9 @@ impl<'de> Deserialize<'de> for BackgroundTypeFill {
                 let mut f_dark_theme_dimming = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "fill" => f_fill = Some(map.next_value()?),
-                        "dark_theme_dimming" => f_dark_theme_dimming = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "fill" => f_fill = Some(next(&mut map)?),
+                        "dark_theme_dimming" => f_dark_theme_dimming = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -6006,11 +6180,11 @@ impl<'de> Deserialize<'de> for BackgroundTypeWallpaper {
                 let mut f_is_moving = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "document" => f_document = Some(map.next_value()?),
-                        "dark_theme_dimming" => f_dark_theme_dimming = Some(map.next_value()?),
-                        "is_blurred" => f_is_blurred = map.next_value()?,
-                        "is_moving" => f_is_moving = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "document" => f_document = Some(next(&mut map)?),
+                        "dark_theme_dimming" => f_dark_theme_dimming = Some(next(&mut map)?),
+                        "is_blurred" => f_is_blurred = next(&mut map)?,
+                        "is_moving" => f_is_moving = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -6070,12 +6244,12 @@ impl<'de> Deserialize<'de> for BackgroundTypePattern {
                 let mut f_is_moving = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "document" => f_document = Some(map.next_value()?),
-                        "fill" => f_fill = Some(map.next_value()?),
-                        "intensity" => f_intensity = Some(map.next_value()?),
-                        "is_inverted" => f_is_inverted = map.next_value()?,
-                        "is_moving" => f_is_moving = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "document" => f_document = Some(next(&mut map)?),
+                        "fill" => f_fill = Some(next(&mut map)?),
+                        "intensity" => f_intensity = Some(next(&mut map)?),
+                        "is_inverted" => f_is_inverted = next(&mut map)?,
+                        "is_moving" => f_is_moving = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -6121,8 +6295,8 @@ impl<'de> Deserialize<'de> for BackgroundTypeChatTheme {
                 let mut f_theme_name = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "theme_name" => f_theme_name = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "theme_name" => f_theme_name = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -6159,7 +6333,7 @@ impl<'de> Deserialize<'de> for ChatBackground {
                 let mut f_type = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -6174,6 +6348,7 @@ impl<'de> Deserialize<'de> for ChatBackground {
     }
 }
 
+#[cfg(feature = "business")]
 /// The `ChecklistTasksDone` object ([Bot API](https://core.telegram.org/bots/api#checklisttasksdone)).
 #[derive(Clone, Debug, Serialize)]
 pub struct ChecklistTasksDone {
@@ -6188,6 +6363,7 @@ pub struct ChecklistTasksDone {
     pub marked_as_not_done_task_ids: Option<Vec<i64>>,
 }
 
+#[cfg(feature = "business")]
 impl<'de> Deserialize<'de> for ChecklistTasksDone {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -6205,12 +6381,10 @@ impl<'de> Deserialize<'de> for ChecklistTasksDone {
                 let mut f_marked_as_not_done_task_ids = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "checklist_message" => f_checklist_message = map.next_value()?,
-                        "marked_as_done_task_ids" => {
-                            f_marked_as_done_task_ids = map.next_value()?
-                        }
+                        "checklist_message" => f_checklist_message = next(&mut map)?,
+                        "marked_as_done_task_ids" => f_marked_as_done_task_ids = next(&mut map)?,
                         "marked_as_not_done_task_ids" => {
-                            f_marked_as_not_done_task_ids = map.next_value()?
+                            f_marked_as_not_done_task_ids = next(&mut map)?
                         }
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -6229,6 +6403,7 @@ impl<'de> Deserialize<'de> for ChecklistTasksDone {
     }
 }
 
+#[cfg(feature = "business")]
 /// The `ChecklistTasksAdded` object ([Bot API](https://core.telegram.org/bots/api#checklisttasksadded)).
 #[derive(Clone, Debug, Serialize)]
 pub struct ChecklistTasksAdded {
@@ -6239,6 +6414,7 @@ pub struct ChecklistTasksAdded {
     pub tasks: Vec<ChecklistTask>,
 }
 
+#[cfg(feature = "business")]
 impl<'de> Deserialize<'de> for ChecklistTasksAdded {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -6255,8 +6431,8 @@ impl<'de> Deserialize<'de> for ChecklistTasksAdded {
                 let mut f_tasks = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "checklist_message" => f_checklist_message = map.next_value()?,
-                        "tasks" => f_tasks = Some(map.next_value()?),
+                        "checklist_message" => f_checklist_message = next(&mut map)?,
+                        "tasks" => f_tasks = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -6295,7 +6471,7 @@ impl<'de> Deserialize<'de> for CommunityChatAdded {
                 let mut f_community = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "community" => f_community = Some(map.next_value()?),
+                        "community" => f_community = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -6332,7 +6508,7 @@ impl<'de> Deserialize<'de> for CommunityChatJoined {
                 let mut f_community = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "community" => f_community = Some(map.next_value()?),
+                        "community" => f_community = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -6410,10 +6586,10 @@ impl<'de> Deserialize<'de> for ForumTopicCreated {
                 let mut f_is_name_implicit = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "name" => f_name = Some(map.next_value()?),
-                        "icon_color" => f_icon_color = Some(map.next_value()?),
-                        "icon_custom_emoji_id" => f_icon_custom_emoji_id = map.next_value()?,
-                        "is_name_implicit" => f_is_name_implicit = map.next_value()?,
+                        "name" => f_name = Some(next(&mut map)?),
+                        "icon_color" => f_icon_color = Some(next(&mut map)?),
+                        "icon_custom_emoji_id" => f_icon_custom_emoji_id = next(&mut map)?,
+                        "is_name_implicit" => f_is_name_implicit = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -6489,8 +6665,8 @@ impl<'de> Deserialize<'de> for ForumTopicEdited {
                 let mut f_icon_custom_emoji_id = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "name" => f_name = map.next_value()?,
-                        "icon_custom_emoji_id" => f_icon_custom_emoji_id = map.next_value()?,
+                        "name" => f_name = next(&mut map)?,
+                        "icon_custom_emoji_id" => f_icon_custom_emoji_id = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -6631,11 +6807,11 @@ impl<'de> Deserialize<'de> for SharedUser {
                 let mut f_photo = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "user_id" => f_user_id = Some(map.next_value()?),
-                        "first_name" => f_first_name = map.next_value()?,
-                        "last_name" => f_last_name = map.next_value()?,
-                        "username" => f_username = map.next_value()?,
-                        "photo" => f_photo = map.next_value()?,
+                        "user_id" => f_user_id = Some(next(&mut map)?),
+                        "first_name" => f_first_name = next(&mut map)?,
+                        "last_name" => f_last_name = next(&mut map)?,
+                        "username" => f_username = next(&mut map)?,
+                        "photo" => f_photo = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -6676,8 +6852,8 @@ impl<'de> Deserialize<'de> for UsersShared {
                 let mut f_users = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "request_id" => f_request_id = Some(map.next_value()?),
-                        "users" => f_users = Some(map.next_value()?),
+                        "request_id" => f_request_id = Some(next(&mut map)?),
+                        "users" => f_users = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -6728,11 +6904,11 @@ impl<'de> Deserialize<'de> for ChatShared {
                 let mut f_photo = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "request_id" => f_request_id = Some(map.next_value()?),
-                        "chat_id" => f_chat_id = Some(map.next_value()?),
-                        "title" => f_title = map.next_value()?,
-                        "username" => f_username = map.next_value()?,
-                        "photo" => f_photo = map.next_value()?,
+                        "request_id" => f_request_id = Some(next(&mut map)?),
+                        "chat_id" => f_chat_id = Some(next(&mut map)?),
+                        "title" => f_title = next(&mut map)?,
+                        "username" => f_username = next(&mut map)?,
+                        "photo" => f_photo = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -6783,9 +6959,9 @@ impl<'de> Deserialize<'de> for WriteAccessAllowed {
                 let mut f_from_attachment_menu = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "from_request" => f_from_request = map.next_value()?,
-                        "web_app_name" => f_web_app_name = map.next_value()?,
-                        "from_attachment_menu" => f_from_attachment_menu = map.next_value()?,
+                        "from_request" => f_from_request = next(&mut map)?,
+                        "web_app_name" => f_web_app_name = next(&mut map)?,
+                        "from_attachment_menu" => f_from_attachment_menu = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -6824,7 +7000,7 @@ impl<'de> Deserialize<'de> for VideoChatScheduled {
                 let mut f_start_date = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "start_date" => f_start_date = Some(map.next_value()?),
+                        "start_date" => f_start_date = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -6889,7 +7065,7 @@ impl<'de> Deserialize<'de> for VideoChatEnded {
                 let mut f_duration = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "duration" => f_duration = Some(map.next_value()?),
+                        "duration" => f_duration = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -6926,7 +7102,7 @@ impl<'de> Deserialize<'de> for VideoChatParticipantsInvited {
                 let mut f_users = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "users" => f_users = Some(map.next_value()?),
+                        "users" => f_users = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -6941,6 +7117,7 @@ impl<'de> Deserialize<'de> for VideoChatParticipantsInvited {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `PaidMessagePriceChanged` object ([Bot API](https://core.telegram.org/bots/api#paidmessagepricechanged)).
 #[derive(Clone, Debug, Serialize)]
 pub struct PaidMessagePriceChanged {
@@ -6948,6 +7125,7 @@ pub struct PaidMessagePriceChanged {
     pub paid_message_star_count: i64,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for PaidMessagePriceChanged {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -6964,7 +7142,7 @@ impl<'de> Deserialize<'de> for PaidMessagePriceChanged {
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
                         "paid_message_star_count" => {
-                            f_paid_message_star_count = Some(map.next_value()?)
+                            f_paid_message_star_count = Some(next(&mut map)?)
                         }
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -7008,10 +7186,10 @@ impl<'de> Deserialize<'de> for DirectMessagePriceChanged {
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
                         "are_direct_messages_enabled" => {
-                            f_are_direct_messages_enabled = Some(map.next_value()?)
+                            f_are_direct_messages_enabled = Some(next(&mut map)?)
                         }
                         "direct_message_star_count" => {
-                            f_direct_message_star_count = map.next_value()?
+                            f_direct_message_star_count = next(&mut map)?
                         }
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -7029,6 +7207,7 @@ impl<'de> Deserialize<'de> for DirectMessagePriceChanged {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `SuggestedPostApproved` object ([Bot API](https://core.telegram.org/bots/api#suggestedpostapproved)).
 #[derive(Clone, Debug, Serialize)]
 pub struct SuggestedPostApproved {
@@ -7042,6 +7221,7 @@ pub struct SuggestedPostApproved {
     pub send_date: i64,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for SuggestedPostApproved {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -7059,9 +7239,9 @@ impl<'de> Deserialize<'de> for SuggestedPostApproved {
                 let mut f_send_date = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "suggested_post_message" => f_suggested_post_message = map.next_value()?,
-                        "price" => f_price = map.next_value()?,
-                        "send_date" => f_send_date = Some(map.next_value()?),
+                        "suggested_post_message" => f_suggested_post_message = next(&mut map)?,
+                        "price" => f_price = next(&mut map)?,
+                        "send_date" => f_send_date = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -7079,6 +7259,7 @@ impl<'de> Deserialize<'de> for SuggestedPostApproved {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `SuggestedPostApprovalFailed` object ([Bot API](https://core.telegram.org/bots/api#suggestedpostapprovalfailed)).
 #[derive(Clone, Debug, Serialize)]
 pub struct SuggestedPostApprovalFailed {
@@ -7089,6 +7270,7 @@ pub struct SuggestedPostApprovalFailed {
     pub price: Box<SuggestedPostPrice>,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for SuggestedPostApprovalFailed {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -7105,8 +7287,8 @@ impl<'de> Deserialize<'de> for SuggestedPostApprovalFailed {
                 let mut f_price = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "suggested_post_message" => f_suggested_post_message = map.next_value()?,
-                        "price" => f_price = Some(map.next_value()?),
+                        "suggested_post_message" => f_suggested_post_message = next(&mut map)?,
+                        "price" => f_price = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -7123,6 +7305,7 @@ impl<'de> Deserialize<'de> for SuggestedPostApprovalFailed {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `SuggestedPostDeclined` object ([Bot API](https://core.telegram.org/bots/api#suggestedpostdeclined)).
 #[derive(Clone, Debug, Serialize)]
 pub struct SuggestedPostDeclined {
@@ -7134,6 +7317,7 @@ pub struct SuggestedPostDeclined {
     pub comment: Option<String>,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for SuggestedPostDeclined {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -7150,8 +7334,8 @@ impl<'de> Deserialize<'de> for SuggestedPostDeclined {
                 let mut f_comment = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "suggested_post_message" => f_suggested_post_message = map.next_value()?,
-                        "comment" => f_comment = map.next_value()?,
+                        "suggested_post_message" => f_suggested_post_message = next(&mut map)?,
+                        "comment" => f_comment = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -7168,6 +7352,7 @@ impl<'de> Deserialize<'de> for SuggestedPostDeclined {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `SuggestedPostPaid` object ([Bot API](https://core.telegram.org/bots/api#suggestedpostpaid)).
 #[derive(Clone, Debug, Serialize)]
 pub struct SuggestedPostPaid {
@@ -7184,6 +7369,7 @@ pub struct SuggestedPostPaid {
     pub star_amount: Option<Box<StarAmount>>,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for SuggestedPostPaid {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -7202,10 +7388,10 @@ impl<'de> Deserialize<'de> for SuggestedPostPaid {
                 let mut f_star_amount = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "suggested_post_message" => f_suggested_post_message = map.next_value()?,
-                        "currency" => f_currency = Some(map.next_value()?),
-                        "amount" => f_amount = map.next_value()?,
-                        "star_amount" => f_star_amount = map.next_value()?,
+                        "suggested_post_message" => f_suggested_post_message = next(&mut map)?,
+                        "currency" => f_currency = Some(next(&mut map)?),
+                        "amount" => f_amount = next(&mut map)?,
+                        "star_amount" => f_star_amount = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -7224,6 +7410,7 @@ impl<'de> Deserialize<'de> for SuggestedPostPaid {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `SuggestedPostRefunded` object ([Bot API](https://core.telegram.org/bots/api#suggestedpostrefunded)).
 #[derive(Clone, Debug, Serialize)]
 pub struct SuggestedPostRefunded {
@@ -7234,6 +7421,7 @@ pub struct SuggestedPostRefunded {
     pub reason: String,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for SuggestedPostRefunded {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -7250,8 +7438,8 @@ impl<'de> Deserialize<'de> for SuggestedPostRefunded {
                 let mut f_reason = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "suggested_post_message" => f_suggested_post_message = map.next_value()?,
-                        "reason" => f_reason = Some(map.next_value()?),
+                        "suggested_post_message" => f_suggested_post_message = next(&mut map)?,
+                        "reason" => f_reason = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -7288,7 +7476,7 @@ impl<'de> Deserialize<'de> for GiveawayCreated {
                 let mut f_prize_star_count = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "prize_star_count" => f_prize_star_count = map.next_value()?,
+                        "prize_star_count" => f_prize_star_count = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -7352,18 +7540,18 @@ impl<'de> Deserialize<'de> for Giveaway {
                 let mut f_premium_subscription_month_count = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "chats" => f_chats = Some(map.next_value()?),
+                        "chats" => f_chats = Some(next(&mut map)?),
                         "winners_selection_date" => {
-                            f_winners_selection_date = Some(map.next_value()?)
+                            f_winners_selection_date = Some(next(&mut map)?)
                         }
-                        "winner_count" => f_winner_count = Some(map.next_value()?),
-                        "only_new_members" => f_only_new_members = map.next_value()?,
-                        "has_public_winners" => f_has_public_winners = map.next_value()?,
-                        "prize_description" => f_prize_description = map.next_value()?,
-                        "country_codes" => f_country_codes = map.next_value()?,
-                        "prize_star_count" => f_prize_star_count = map.next_value()?,
+                        "winner_count" => f_winner_count = Some(next(&mut map)?),
+                        "only_new_members" => f_only_new_members = next(&mut map)?,
+                        "has_public_winners" => f_has_public_winners = next(&mut map)?,
+                        "prize_description" => f_prize_description = next(&mut map)?,
+                        "country_codes" => f_country_codes = next(&mut map)?,
+                        "prize_star_count" => f_prize_star_count = next(&mut map)?,
                         "premium_subscription_month_count" => {
-                            f_premium_subscription_month_count = map.next_value()?
+                            f_premium_subscription_month_count = next(&mut map)?
                         }
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -7448,22 +7636,22 @@ impl<'de> Deserialize<'de> for GiveawayWinners {
                 let mut f_prize_description = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "chat" => f_chat = Some(map.next_value()?),
-                        "giveaway_message_id" => f_giveaway_message_id = Some(map.next_value()?),
+                        "chat" => f_chat = Some(next(&mut map)?),
+                        "giveaway_message_id" => f_giveaway_message_id = Some(next(&mut map)?),
                         "winners_selection_date" => {
-                            f_winners_selection_date = Some(map.next_value()?)
+                            f_winners_selection_date = Some(next(&mut map)?)
                         }
-                        "winner_count" => f_winner_count = Some(map.next_value()?),
-                        "winners" => f_winners = Some(map.next_value()?),
-                        "additional_chat_count" => f_additional_chat_count = map.next_value()?,
-                        "prize_star_count" => f_prize_star_count = map.next_value()?,
+                        "winner_count" => f_winner_count = Some(next(&mut map)?),
+                        "winners" => f_winners = Some(next(&mut map)?),
+                        "additional_chat_count" => f_additional_chat_count = next(&mut map)?,
+                        "prize_star_count" => f_prize_star_count = next(&mut map)?,
                         "premium_subscription_month_count" => {
-                            f_premium_subscription_month_count = map.next_value()?
+                            f_premium_subscription_month_count = next(&mut map)?
                         }
-                        "unclaimed_prize_count" => f_unclaimed_prize_count = map.next_value()?,
-                        "only_new_members" => f_only_new_members = map.next_value()?,
-                        "was_refunded" => f_was_refunded = map.next_value()?,
-                        "prize_description" => f_prize_description = map.next_value()?,
+                        "unclaimed_prize_count" => f_unclaimed_prize_count = next(&mut map)?,
+                        "only_new_members" => f_only_new_members = next(&mut map)?,
+                        "was_refunded" => f_was_refunded = next(&mut map)?,
+                        "prize_description" => f_prize_description = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -7526,10 +7714,10 @@ impl<'de> Deserialize<'de> for GiveawayCompleted {
                 let mut f_is_star_giveaway = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "winner_count" => f_winner_count = Some(map.next_value()?),
-                        "unclaimed_prize_count" => f_unclaimed_prize_count = map.next_value()?,
-                        "giveaway_message" => f_giveaway_message = map.next_value()?,
-                        "is_star_giveaway" => f_is_star_giveaway = map.next_value()?,
+                        "winner_count" => f_winner_count = Some(next(&mut map)?),
+                        "unclaimed_prize_count" => f_unclaimed_prize_count = next(&mut map)?,
+                        "giveaway_message" => f_giveaway_message = next(&mut map)?,
+                        "is_star_giveaway" => f_is_star_giveaway = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -7588,11 +7776,11 @@ impl<'de> Deserialize<'de> for LinkPreviewOptions {
                 let mut f_show_above_text = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "is_disabled" => f_is_disabled = map.next_value()?,
-                        "url" => f_url = map.next_value()?,
-                        "prefer_small_media" => f_prefer_small_media = map.next_value()?,
-                        "prefer_large_media" => f_prefer_large_media = map.next_value()?,
-                        "show_above_text" => f_show_above_text = map.next_value()?,
+                        "is_disabled" => f_is_disabled = next(&mut map)?,
+                        "url" => f_url = next(&mut map)?,
+                        "prefer_small_media" => f_prefer_small_media = next(&mut map)?,
+                        "prefer_large_media" => f_prefer_large_media = next(&mut map)?,
+                        "show_above_text" => f_show_above_text = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -7654,6 +7842,7 @@ impl LinkPreviewOptions {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `SuggestedPostPrice` object ([Bot API](https://core.telegram.org/bots/api#suggestedpostprice)).
 #[derive(Clone, Debug, Serialize)]
 pub struct SuggestedPostPrice {
@@ -7663,6 +7852,7 @@ pub struct SuggestedPostPrice {
     pub amount: i64,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for SuggestedPostPrice {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -7679,8 +7869,8 @@ impl<'de> Deserialize<'de> for SuggestedPostPrice {
                 let mut f_amount = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "currency" => f_currency = Some(map.next_value()?),
-                        "amount" => f_amount = Some(map.next_value()?),
+                        "currency" => f_currency = Some(next(&mut map)?),
+                        "amount" => f_amount = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -7696,6 +7886,7 @@ impl<'de> Deserialize<'de> for SuggestedPostPrice {
     }
 }
 
+#[cfg(feature = "stars")]
 impl SuggestedPostPrice {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(currency: impl Into<String>, amount: i64) -> Self {
@@ -7706,6 +7897,7 @@ impl SuggestedPostPrice {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `SuggestedPostInfo` object ([Bot API](https://core.telegram.org/bots/api#suggestedpostinfo)).
 #[derive(Clone, Debug, Serialize)]
 pub struct SuggestedPostInfo {
@@ -7719,6 +7911,7 @@ pub struct SuggestedPostInfo {
     pub send_date: Option<i64>,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for SuggestedPostInfo {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -7736,9 +7929,9 @@ impl<'de> Deserialize<'de> for SuggestedPostInfo {
                 let mut f_send_date = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "state" => f_state = Some(map.next_value()?),
-                        "price" => f_price = map.next_value()?,
-                        "send_date" => f_send_date = map.next_value()?,
+                        "state" => f_state = Some(next(&mut map)?),
+                        "price" => f_price = next(&mut map)?,
+                        "send_date" => f_send_date = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -7755,6 +7948,7 @@ impl<'de> Deserialize<'de> for SuggestedPostInfo {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `SuggestedPostParameters` object ([Bot API](https://core.telegram.org/bots/api#suggestedpostparameters)).
 #[derive(Clone, Debug, Serialize)]
 pub struct SuggestedPostParameters {
@@ -7766,6 +7960,7 @@ pub struct SuggestedPostParameters {
     pub send_date: Option<i64>,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for SuggestedPostParameters {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -7782,8 +7977,8 @@ impl<'de> Deserialize<'de> for SuggestedPostParameters {
                 let mut f_send_date = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "price" => f_price = map.next_value()?,
-                        "send_date" => f_send_date = map.next_value()?,
+                        "price" => f_price = next(&mut map)?,
+                        "send_date" => f_send_date = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -7799,6 +7994,7 @@ impl<'de> Deserialize<'de> for SuggestedPostParameters {
     }
 }
 
+#[cfg(feature = "stars")]
 impl SuggestedPostParameters {
     /// The object with the required fields given and the optional ones unset.
     pub fn new() -> Self {
@@ -7847,8 +8043,8 @@ impl<'de> Deserialize<'de> for DirectMessagesTopic {
                 let mut f_user = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "topic_id" => f_topic_id = Some(map.next_value()?),
-                        "user" => f_user = map.next_value()?,
+                        "topic_id" => f_topic_id = Some(next(&mut map)?),
+                        "user" => f_user = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -7889,8 +8085,8 @@ impl<'de> Deserialize<'de> for UserProfilePhotos {
                 let mut f_photos = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "total_count" => f_total_count = Some(map.next_value()?),
-                        "photos" => f_photos = Some(map.next_value()?),
+                        "total_count" => f_total_count = Some(next(&mut map)?),
+                        "photos" => f_photos = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -7932,8 +8128,8 @@ impl<'de> Deserialize<'de> for UserProfileAudios {
                 let mut f_audios = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "total_count" => f_total_count = Some(map.next_value()?),
-                        "audios" => f_audios = Some(map.next_value()?),
+                        "total_count" => f_total_count = Some(next(&mut map)?),
+                        "audios" => f_audios = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -7980,10 +8176,10 @@ impl<'de> Deserialize<'de> for File {
                 let mut f_file_path = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "file_id" => f_file_id = Some(map.next_value()?),
-                        "file_unique_id" => f_file_unique_id = Some(map.next_value()?),
-                        "file_size" => f_file_size = map.next_value()?,
-                        "file_path" => f_file_path = map.next_value()?,
+                        "file_id" => f_file_id = Some(next(&mut map)?),
+                        "file_unique_id" => f_file_unique_id = Some(next(&mut map)?),
+                        "file_size" => f_file_size = next(&mut map)?,
+                        "file_path" => f_file_path = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -8021,7 +8217,7 @@ impl<'de> Deserialize<'de> for WebAppInfo {
                 let mut f_url = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "url" => f_url = Some(map.next_value()?),
+                        "url" => f_url = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -8089,15 +8285,13 @@ impl<'de> Deserialize<'de> for ReplyKeyboardMarkup {
                 let mut f_force_reply = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "keyboard" => f_keyboard = Some(map.next_value()?),
-                        "is_persistent" => f_is_persistent = map.next_value()?,
-                        "resize_keyboard" => f_resize_keyboard = map.next_value()?,
-                        "one_time_keyboard" => f_one_time_keyboard = map.next_value()?,
-                        "input_field_placeholder" => {
-                            f_input_field_placeholder = map.next_value()?
-                        }
-                        "selective" => f_selective = map.next_value()?,
-                        "force_reply" => f_force_reply = map.next_value()?,
+                        "keyboard" => f_keyboard = Some(next(&mut map)?),
+                        "is_persistent" => f_is_persistent = next(&mut map)?,
+                        "resize_keyboard" => f_resize_keyboard = next(&mut map)?,
+                        "one_time_keyboard" => f_one_time_keyboard = next(&mut map)?,
+                        "input_field_placeholder" => f_input_field_placeholder = next(&mut map)?,
+                        "selective" => f_selective = next(&mut map)?,
+                        "force_reply" => f_force_reply = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -8224,16 +8418,16 @@ impl<'de> Deserialize<'de> for KeyboardButton {
                 let mut f_web_app = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "text" => f_text = Some(map.next_value()?),
-                        "icon_custom_emoji_id" => f_icon_custom_emoji_id = map.next_value()?,
-                        "style" => f_style = map.next_value()?,
-                        "request_users" => f_request_users = map.next_value()?,
-                        "request_chat" => f_request_chat = map.next_value()?,
-                        "request_managed_bot" => f_request_managed_bot = map.next_value()?,
-                        "request_contact" => f_request_contact = map.next_value()?,
-                        "request_location" => f_request_location = map.next_value()?,
-                        "request_poll" => f_request_poll = map.next_value()?,
-                        "web_app" => f_web_app = map.next_value()?,
+                        "text" => f_text = Some(next(&mut map)?),
+                        "icon_custom_emoji_id" => f_icon_custom_emoji_id = next(&mut map)?,
+                        "style" => f_style = next(&mut map)?,
+                        "request_users" => f_request_users = next(&mut map)?,
+                        "request_chat" => f_request_chat = next(&mut map)?,
+                        "request_managed_bot" => f_request_managed_bot = next(&mut map)?,
+                        "request_contact" => f_request_contact = next(&mut map)?,
+                        "request_location" => f_request_location = next(&mut map)?,
+                        "request_poll" => f_request_poll = next(&mut map)?,
+                        "web_app" => f_web_app = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -8378,13 +8572,13 @@ impl<'de> Deserialize<'de> for KeyboardButtonRequestUsers {
                 let mut f_request_photo = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "request_id" => f_request_id = Some(map.next_value()?),
-                        "user_is_bot" => f_user_is_bot = map.next_value()?,
-                        "user_is_premium" => f_user_is_premium = map.next_value()?,
-                        "max_quantity" => f_max_quantity = map.next_value()?,
-                        "request_name" => f_request_name = map.next_value()?,
-                        "request_username" => f_request_username = map.next_value()?,
-                        "request_photo" => f_request_photo = map.next_value()?,
+                        "request_id" => f_request_id = Some(next(&mut map)?),
+                        "user_is_bot" => f_user_is_bot = next(&mut map)?,
+                        "user_is_premium" => f_user_is_premium = next(&mut map)?,
+                        "max_quantity" => f_max_quantity = next(&mut map)?,
+                        "request_name" => f_request_name = next(&mut map)?,
+                        "request_username" => f_request_username = next(&mut map)?,
+                        "request_photo" => f_request_photo = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -8518,21 +8712,19 @@ impl<'de> Deserialize<'de> for KeyboardButtonRequestChat {
                 let mut f_request_photo = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "request_id" => f_request_id = Some(map.next_value()?),
-                        "chat_is_channel" => f_chat_is_channel = Some(map.next_value()?),
-                        "chat_is_forum" => f_chat_is_forum = map.next_value()?,
-                        "chat_has_username" => f_chat_has_username = map.next_value()?,
-                        "chat_is_created" => f_chat_is_created = map.next_value()?,
+                        "request_id" => f_request_id = Some(next(&mut map)?),
+                        "chat_is_channel" => f_chat_is_channel = Some(next(&mut map)?),
+                        "chat_is_forum" => f_chat_is_forum = next(&mut map)?,
+                        "chat_has_username" => f_chat_has_username = next(&mut map)?,
+                        "chat_is_created" => f_chat_is_created = next(&mut map)?,
                         "user_administrator_rights" => {
-                            f_user_administrator_rights = map.next_value()?
+                            f_user_administrator_rights = next(&mut map)?
                         }
-                        "bot_administrator_rights" => {
-                            f_bot_administrator_rights = map.next_value()?
-                        }
-                        "bot_is_member" => f_bot_is_member = map.next_value()?,
-                        "request_title" => f_request_title = map.next_value()?,
-                        "request_username" => f_request_username = map.next_value()?,
-                        "request_photo" => f_request_photo = map.next_value()?,
+                        "bot_administrator_rights" => f_bot_administrator_rights = next(&mut map)?,
+                        "bot_is_member" => f_bot_is_member = next(&mut map)?,
+                        "request_title" => f_request_title = next(&mut map)?,
+                        "request_username" => f_request_username = next(&mut map)?,
+                        "request_photo" => f_request_photo = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -8662,9 +8854,9 @@ impl<'de> Deserialize<'de> for KeyboardButtonRequestManagedBot {
                 let mut f_suggested_username = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "request_id" => f_request_id = Some(map.next_value()?),
-                        "suggested_name" => f_suggested_name = map.next_value()?,
-                        "suggested_username" => f_suggested_username = map.next_value()?,
+                        "request_id" => f_request_id = Some(next(&mut map)?),
+                        "suggested_name" => f_suggested_name = next(&mut map)?,
+                        "suggested_username" => f_suggested_username = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -8729,7 +8921,7 @@ impl<'de> Deserialize<'de> for KeyboardButtonPollType {
                 let mut f_type = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = map.next_value()?,
+                        "type" => f_type = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -8781,8 +8973,8 @@ impl<'de> Deserialize<'de> for ReplyKeyboardRemove {
                 let mut f_selective = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "remove_keyboard" => f_remove_keyboard = Some(map.next_value()?),
-                        "selective" => f_selective = map.next_value()?,
+                        "remove_keyboard" => f_remove_keyboard = Some(next(&mut map)?),
+                        "selective" => f_selective = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -8841,8 +9033,8 @@ impl<'de> Deserialize<'de> for InlineKeyboardMarkup {
                 let mut f_force_reply = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "inline_keyboard" => f_inline_keyboard = Some(map.next_value()?),
-                        "force_reply" => f_force_reply = map.next_value()?,
+                        "inline_keyboard" => f_inline_keyboard = Some(next(&mut map)?),
+                        "force_reply" => f_force_reply = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -8910,6 +9102,7 @@ pub struct InlineKeyboardButton {
     /// The `copy_text` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_text: Option<Box<CopyTextButton>>,
+    #[cfg(feature = "games")]
     /// The `callback_game` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_game: Option<Box<CallbackGame>>,
@@ -8944,29 +9137,31 @@ impl<'de> Deserialize<'de> for InlineKeyboardButton {
                 let mut f_switch_inline_query_current_chat = None;
                 let mut f_switch_inline_query_chosen_chat = None;
                 let mut f_copy_text = None;
+                #[cfg(feature = "games")]
                 let mut f_callback_game = None;
                 let mut f_pay = None;
                 let mut f_disabled = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "text" => f_text = Some(map.next_value()?),
-                        "icon_custom_emoji_id" => f_icon_custom_emoji_id = map.next_value()?,
-                        "style" => f_style = map.next_value()?,
-                        "url" => f_url = map.next_value()?,
-                        "callback_data" => f_callback_data = map.next_value()?,
-                        "web_app" => f_web_app = map.next_value()?,
-                        "login_url" => f_login_url = map.next_value()?,
-                        "switch_inline_query" => f_switch_inline_query = map.next_value()?,
+                        "text" => f_text = Some(next(&mut map)?),
+                        "icon_custom_emoji_id" => f_icon_custom_emoji_id = next(&mut map)?,
+                        "style" => f_style = next(&mut map)?,
+                        "url" => f_url = next(&mut map)?,
+                        "callback_data" => f_callback_data = next(&mut map)?,
+                        "web_app" => f_web_app = next(&mut map)?,
+                        "login_url" => f_login_url = next(&mut map)?,
+                        "switch_inline_query" => f_switch_inline_query = next(&mut map)?,
                         "switch_inline_query_current_chat" => {
-                            f_switch_inline_query_current_chat = map.next_value()?
+                            f_switch_inline_query_current_chat = next(&mut map)?
                         }
                         "switch_inline_query_chosen_chat" => {
-                            f_switch_inline_query_chosen_chat = map.next_value()?
+                            f_switch_inline_query_chosen_chat = next(&mut map)?
                         }
-                        "copy_text" => f_copy_text = map.next_value()?,
-                        "callback_game" => f_callback_game = map.next_value()?,
-                        "pay" => f_pay = map.next_value()?,
-                        "disabled" => f_disabled = map.next_value()?,
+                        "copy_text" => f_copy_text = next(&mut map)?,
+                        #[cfg(feature = "games")]
+                        "callback_game" => f_callback_game = next(&mut map)?,
+                        "pay" => f_pay = next(&mut map)?,
+                        "disabled" => f_disabled = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -8984,6 +9179,7 @@ impl<'de> Deserialize<'de> for InlineKeyboardButton {
                     switch_inline_query_current_chat: f_switch_inline_query_current_chat,
                     switch_inline_query_chosen_chat: f_switch_inline_query_chosen_chat,
                     copy_text: f_copy_text,
+                    #[cfg(feature = "games")]
                     callback_game: f_callback_game,
                     pay: f_pay,
                     disabled: f_disabled,
@@ -9009,6 +9205,7 @@ impl InlineKeyboardButton {
             switch_inline_query_current_chat: None,
             switch_inline_query_chosen_chat: None,
             copy_text: None,
+            #[cfg(feature = "games")]
             callback_game: None,
             pay: None,
             disabled: None,
@@ -9078,6 +9275,7 @@ impl InlineKeyboardButton {
         self
     }
 
+    #[cfg(feature = "games")]
     /// Sets `callback_game`.
     pub fn callback_game(mut self, value: impl Into<CallbackGame>) -> Self {
         self.callback_game = Some(Box::new(value.into()));
@@ -9128,10 +9326,10 @@ impl<'de> Deserialize<'de> for LoginUrl {
                 let mut f_request_write_access = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "url" => f_url = Some(map.next_value()?),
-                        "forward_text" => f_forward_text = map.next_value()?,
-                        "bot_username" => f_bot_username = map.next_value()?,
-                        "request_write_access" => f_request_write_access = map.next_value()?,
+                        "url" => f_url = Some(next(&mut map)?),
+                        "forward_text" => f_forward_text = next(&mut map)?,
+                        "bot_username" => f_bot_username = next(&mut map)?,
+                        "request_write_access" => f_request_write_access = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -9218,11 +9416,11 @@ impl<'de> Deserialize<'de> for SwitchInlineQueryChosenChat {
                 let mut f_allow_channel_chats = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "query" => f_query = map.next_value()?,
-                        "allow_user_chats" => f_allow_user_chats = map.next_value()?,
-                        "allow_bot_chats" => f_allow_bot_chats = map.next_value()?,
-                        "allow_group_chats" => f_allow_group_chats = map.next_value()?,
-                        "allow_channel_chats" => f_allow_channel_chats = map.next_value()?,
+                        "query" => f_query = next(&mut map)?,
+                        "allow_user_chats" => f_allow_user_chats = next(&mut map)?,
+                        "allow_bot_chats" => f_allow_bot_chats = next(&mut map)?,
+                        "allow_group_chats" => f_allow_group_chats = next(&mut map)?,
+                        "allow_channel_chats" => f_allow_channel_chats = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -9303,7 +9501,7 @@ impl<'de> Deserialize<'de> for CopyTextButton {
                 let mut f_text = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "text" => f_text = Some(map.next_value()?),
+                        "text" => f_text = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -9400,13 +9598,13 @@ impl<'de> Deserialize<'de> for CallbackQuery {
                 let mut f_game_short_name = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "id" => f_id = Some(map.next_value()?),
-                        "from" => f_from = Some(map.next_value()?),
-                        "message" => f_message = map.next_value()?,
-                        "inline_message_id" => f_inline_message_id = map.next_value()?,
-                        "chat_instance" => f_chat_instance = Some(map.next_value()?),
-                        "data" => f_data = map.next_value()?,
-                        "game_short_name" => f_game_short_name = map.next_value()?,
+                        "id" => f_id = Some(next(&mut map)?),
+                        "from" => f_from = Some(next(&mut map)?),
+                        "message" => f_message = next(&mut map)?,
+                        "inline_message_id" => f_inline_message_id = next(&mut map)?,
+                        "chat_instance" => f_chat_instance = Some(next(&mut map)?),
+                        "data" => f_data = next(&mut map)?,
+                        "game_short_name" => f_game_short_name = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -9455,11 +9653,9 @@ impl<'de> Deserialize<'de> for ForceReply {
                 let mut f_selective = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "force_reply" => f_force_reply = Some(map.next_value()?),
-                        "input_field_placeholder" => {
-                            f_input_field_placeholder = map.next_value()?
-                        }
-                        "selective" => f_selective = map.next_value()?,
+                        "force_reply" => f_force_reply = Some(next(&mut map)?),
+                        "input_field_placeholder" => f_input_field_placeholder = next(&mut map)?,
+                        "selective" => f_selective = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -9522,8 +9718,8 @@ impl<'de> Deserialize<'de> for Community {
                 let mut f_name = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "id" => f_id = Some(map.next_value()?),
-                        "name" => f_name = Some(map.next_value()?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "name" => f_name = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -9567,10 +9763,10 @@ impl<'de> Deserialize<'de> for ChatPhoto {
                 let mut f_big_file_unique_id = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "small_file_id" => f_small_file_id = Some(map.next_value()?),
-                        "small_file_unique_id" => f_small_file_unique_id = Some(map.next_value()?),
-                        "big_file_id" => f_big_file_id = Some(map.next_value()?),
-                        "big_file_unique_id" => f_big_file_unique_id = Some(map.next_value()?),
+                        "small_file_id" => f_small_file_id = Some(next(&mut map)?),
+                        "small_file_unique_id" => f_small_file_unique_id = Some(next(&mut map)?),
+                        "big_file_id" => f_big_file_id = Some(next(&mut map)?),
+                        "big_file_unique_id" => f_big_file_unique_id = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -9647,19 +9843,19 @@ impl<'de> Deserialize<'de> for ChatInviteLink {
                 let mut f_subscription_price = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "invite_link" => f_invite_link = Some(map.next_value()?),
-                        "creator" => f_creator = Some(map.next_value()?),
-                        "creates_join_request" => f_creates_join_request = Some(map.next_value()?),
-                        "is_primary" => f_is_primary = Some(map.next_value()?),
-                        "is_revoked" => f_is_revoked = Some(map.next_value()?),
-                        "name" => f_name = map.next_value()?,
-                        "expire_date" => f_expire_date = map.next_value()?,
-                        "member_limit" => f_member_limit = map.next_value()?,
+                        "invite_link" => f_invite_link = Some(next(&mut map)?),
+                        "creator" => f_creator = Some(next(&mut map)?),
+                        "creates_join_request" => f_creates_join_request = Some(next(&mut map)?),
+                        "is_primary" => f_is_primary = Some(next(&mut map)?),
+                        "is_revoked" => f_is_revoked = Some(next(&mut map)?),
+                        "name" => f_name = next(&mut map)?,
+                        "expire_date" => f_expire_date = next(&mut map)?,
+                        "member_limit" => f_member_limit = next(&mut map)?,
                         "pending_join_request_count" => {
-                            f_pending_join_request_count = map.next_value()?
+                            f_pending_join_request_count = next(&mut map)?
                         }
-                        "subscription_period" => f_subscription_period = map.next_value()?,
-                        "subscription_price" => f_subscription_price = map.next_value()?,
+                        "subscription_period" => f_subscription_period = next(&mut map)?,
+                        "subscription_price" => f_subscription_price = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -9767,29 +9963,29 @@ impl<'de> Deserialize<'de> for ChatAdministratorRights {
                 let mut f_can_send_welcome_messages = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "is_anonymous" => f_is_anonymous = Some(map.next_value()?),
-                        "can_manage_chat" => f_can_manage_chat = Some(map.next_value()?),
-                        "can_delete_messages" => f_can_delete_messages = Some(map.next_value()?),
+                        "is_anonymous" => f_is_anonymous = Some(next(&mut map)?),
+                        "can_manage_chat" => f_can_manage_chat = Some(next(&mut map)?),
+                        "can_delete_messages" => f_can_delete_messages = Some(next(&mut map)?),
                         "can_manage_video_chats" => {
-                            f_can_manage_video_chats = Some(map.next_value()?)
+                            f_can_manage_video_chats = Some(next(&mut map)?)
                         }
-                        "can_restrict_members" => f_can_restrict_members = Some(map.next_value()?),
-                        "can_promote_members" => f_can_promote_members = Some(map.next_value()?),
-                        "can_change_info" => f_can_change_info = Some(map.next_value()?),
-                        "can_invite_users" => f_can_invite_users = Some(map.next_value()?),
-                        "can_post_stories" => f_can_post_stories = Some(map.next_value()?),
-                        "can_edit_stories" => f_can_edit_stories = Some(map.next_value()?),
-                        "can_delete_stories" => f_can_delete_stories = Some(map.next_value()?),
-                        "can_post_messages" => f_can_post_messages = map.next_value()?,
-                        "can_edit_messages" => f_can_edit_messages = map.next_value()?,
-                        "can_pin_messages" => f_can_pin_messages = map.next_value()?,
-                        "can_manage_topics" => f_can_manage_topics = map.next_value()?,
+                        "can_restrict_members" => f_can_restrict_members = Some(next(&mut map)?),
+                        "can_promote_members" => f_can_promote_members = Some(next(&mut map)?),
+                        "can_change_info" => f_can_change_info = Some(next(&mut map)?),
+                        "can_invite_users" => f_can_invite_users = Some(next(&mut map)?),
+                        "can_post_stories" => f_can_post_stories = Some(next(&mut map)?),
+                        "can_edit_stories" => f_can_edit_stories = Some(next(&mut map)?),
+                        "can_delete_stories" => f_can_delete_stories = Some(next(&mut map)?),
+                        "can_post_messages" => f_can_post_messages = next(&mut map)?,
+                        "can_edit_messages" => f_can_edit_messages = next(&mut map)?,
+                        "can_pin_messages" => f_can_pin_messages = next(&mut map)?,
+                        "can_manage_topics" => f_can_manage_topics = next(&mut map)?,
                         "can_manage_direct_messages" => {
-                            f_can_manage_direct_messages = map.next_value()?
+                            f_can_manage_direct_messages = next(&mut map)?
                         }
-                        "can_manage_tags" => f_can_manage_tags = map.next_value()?,
+                        "can_manage_tags" => f_can_manage_tags = next(&mut map)?,
                         "can_send_welcome_messages" => {
-                            f_can_send_welcome_messages = Some(map.next_value()?)
+                            f_can_send_welcome_messages = Some(next(&mut map)?)
                         }
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -9955,15 +10151,15 @@ impl<'de> Deserialize<'de> for ChatMemberUpdated {
                 let mut f_via_chat_folder_invite_link = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "chat" => f_chat = Some(map.next_value()?),
-                        "from" => f_from = Some(map.next_value()?),
-                        "date" => f_date = Some(map.next_value()?),
-                        "old_chat_member" => f_old_chat_member = Some(map.next_value()?),
-                        "new_chat_member" => f_new_chat_member = Some(map.next_value()?),
-                        "invite_link" => f_invite_link = map.next_value()?,
-                        "via_join_request" => f_via_join_request = map.next_value()?,
+                        "chat" => f_chat = Some(next(&mut map)?),
+                        "from" => f_from = Some(next(&mut map)?),
+                        "date" => f_date = Some(next(&mut map)?),
+                        "old_chat_member" => f_old_chat_member = Some(next(&mut map)?),
+                        "new_chat_member" => f_new_chat_member = Some(next(&mut map)?),
+                        "invite_link" => f_invite_link = next(&mut map)?,
+                        "via_join_request" => f_via_join_request = next(&mut map)?,
                         "via_chat_folder_invite_link" => {
-                            f_via_chat_folder_invite_link = map.next_value()?
+                            f_via_chat_folder_invite_link = next(&mut map)?
                         }
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -10092,10 +10288,10 @@ impl<'de> Deserialize<'de> for ChatMemberOwner {
                 let mut f_custom_title = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "status" => f_status = Some(map.next_value()?),
-                        "user" => f_user = Some(map.next_value()?),
-                        "is_anonymous" => f_is_anonymous = Some(map.next_value()?),
-                        "custom_title" => f_custom_title = map.next_value()?,
+                        "status" => f_status = Some(next(&mut map)?),
+                        "user" => f_user = Some(next(&mut map)?),
+                        "is_anonymous" => f_is_anonymous = Some(next(&mut map)?),
+                        "custom_title" => f_custom_title = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -10206,34 +10402,34 @@ impl<'de> Deserialize<'de> for ChatMemberAdministrator {
                 let mut f_custom_title = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "status" => f_status = Some(map.next_value()?),
-                        "user" => f_user = Some(map.next_value()?),
-                        "can_be_edited" => f_can_be_edited = Some(map.next_value()?),
-                        "is_anonymous" => f_is_anonymous = Some(map.next_value()?),
-                        "can_manage_chat" => f_can_manage_chat = Some(map.next_value()?),
-                        "can_delete_messages" => f_can_delete_messages = Some(map.next_value()?),
+                        "status" => f_status = Some(next(&mut map)?),
+                        "user" => f_user = Some(next(&mut map)?),
+                        "can_be_edited" => f_can_be_edited = Some(next(&mut map)?),
+                        "is_anonymous" => f_is_anonymous = Some(next(&mut map)?),
+                        "can_manage_chat" => f_can_manage_chat = Some(next(&mut map)?),
+                        "can_delete_messages" => f_can_delete_messages = Some(next(&mut map)?),
                         "can_manage_video_chats" => {
-                            f_can_manage_video_chats = Some(map.next_value()?)
+                            f_can_manage_video_chats = Some(next(&mut map)?)
                         }
-                        "can_restrict_members" => f_can_restrict_members = Some(map.next_value()?),
-                        "can_promote_members" => f_can_promote_members = Some(map.next_value()?),
-                        "can_change_info" => f_can_change_info = Some(map.next_value()?),
-                        "can_invite_users" => f_can_invite_users = Some(map.next_value()?),
-                        "can_post_stories" => f_can_post_stories = Some(map.next_value()?),
-                        "can_edit_stories" => f_can_edit_stories = Some(map.next_value()?),
-                        "can_delete_stories" => f_can_delete_stories = Some(map.next_value()?),
-                        "can_post_messages" => f_can_post_messages = map.next_value()?,
-                        "can_edit_messages" => f_can_edit_messages = map.next_value()?,
-                        "can_pin_messages" => f_can_pin_messages = map.next_value()?,
-                        "can_manage_topics" => f_can_manage_topics = map.next_value()?,
+                        "can_restrict_members" => f_can_restrict_members = Some(next(&mut map)?),
+                        "can_promote_members" => f_can_promote_members = Some(next(&mut map)?),
+                        "can_change_info" => f_can_change_info = Some(next(&mut map)?),
+                        "can_invite_users" => f_can_invite_users = Some(next(&mut map)?),
+                        "can_post_stories" => f_can_post_stories = Some(next(&mut map)?),
+                        "can_edit_stories" => f_can_edit_stories = Some(next(&mut map)?),
+                        "can_delete_stories" => f_can_delete_stories = Some(next(&mut map)?),
+                        "can_post_messages" => f_can_post_messages = next(&mut map)?,
+                        "can_edit_messages" => f_can_edit_messages = next(&mut map)?,
+                        "can_pin_messages" => f_can_pin_messages = next(&mut map)?,
+                        "can_manage_topics" => f_can_manage_topics = next(&mut map)?,
                         "can_manage_direct_messages" => {
-                            f_can_manage_direct_messages = map.next_value()?
+                            f_can_manage_direct_messages = next(&mut map)?
                         }
-                        "can_manage_tags" => f_can_manage_tags = map.next_value()?,
+                        "can_manage_tags" => f_can_manage_tags = next(&mut map)?,
                         "can_send_welcome_messages" => {
-                            f_can_send_welcome_messages = Some(map.next_value()?)
+                            f_can_send_welcome_messages = Some(next(&mut map)?)
                         }
-                        "custom_title" => f_custom_title = map.next_value()?,
+                        "custom_title" => f_custom_title = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -10315,10 +10511,10 @@ impl<'de> Deserialize<'de> for ChatMemberMember {
                 let mut f_until_date = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "status" => f_status = Some(map.next_value()?),
-                        "tag" => f_tag = map.next_value()?,
-                        "user" => f_user = Some(map.next_value()?),
-                        "until_date" => f_until_date = map.next_value()?,
+                        "status" => f_status = Some(next(&mut map)?),
+                        "tag" => f_tag = next(&mut map)?,
+                        "user" => f_user = Some(next(&mut map)?),
+                        "until_date" => f_until_date = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -10419,33 +10615,31 @@ impl<'de> Deserialize<'de> for ChatMemberRestricted {
                 let mut f_until_date = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "status" => f_status = Some(map.next_value()?),
-                        "tag" => f_tag = map.next_value()?,
-                        "user" => f_user = Some(map.next_value()?),
-                        "is_member" => f_is_member = Some(map.next_value()?),
-                        "can_send_messages" => f_can_send_messages = Some(map.next_value()?),
-                        "can_send_audios" => f_can_send_audios = Some(map.next_value()?),
-                        "can_send_documents" => f_can_send_documents = Some(map.next_value()?),
-                        "can_send_photos" => f_can_send_photos = Some(map.next_value()?),
-                        "can_send_videos" => f_can_send_videos = Some(map.next_value()?),
-                        "can_send_video_notes" => f_can_send_video_notes = Some(map.next_value()?),
-                        "can_send_voice_notes" => f_can_send_voice_notes = Some(map.next_value()?),
-                        "can_send_polls" => f_can_send_polls = Some(map.next_value()?),
+                        "status" => f_status = Some(next(&mut map)?),
+                        "tag" => f_tag = next(&mut map)?,
+                        "user" => f_user = Some(next(&mut map)?),
+                        "is_member" => f_is_member = Some(next(&mut map)?),
+                        "can_send_messages" => f_can_send_messages = Some(next(&mut map)?),
+                        "can_send_audios" => f_can_send_audios = Some(next(&mut map)?),
+                        "can_send_documents" => f_can_send_documents = Some(next(&mut map)?),
+                        "can_send_photos" => f_can_send_photos = Some(next(&mut map)?),
+                        "can_send_videos" => f_can_send_videos = Some(next(&mut map)?),
+                        "can_send_video_notes" => f_can_send_video_notes = Some(next(&mut map)?),
+                        "can_send_voice_notes" => f_can_send_voice_notes = Some(next(&mut map)?),
+                        "can_send_polls" => f_can_send_polls = Some(next(&mut map)?),
                         "can_send_other_messages" => {
-                            f_can_send_other_messages = Some(map.next_value()?)
+                            f_can_send_other_messages = Some(next(&mut map)?)
                         }
                         "can_add_web_page_previews" => {
-                            f_can_add_web_page_previews = Some(map.next_value()?)
+                            f_can_add_web_page_previews = Some(next(&mut map)?)
                         }
-                        "can_react_to_messages" => {
-                            f_can_react_to_messages = Some(map.next_value()?)
-                        }
-                        "can_edit_tag" => f_can_edit_tag = Some(map.next_value()?),
-                        "can_change_info" => f_can_change_info = Some(map.next_value()?),
-                        "can_invite_users" => f_can_invite_users = Some(map.next_value()?),
-                        "can_pin_messages" => f_can_pin_messages = Some(map.next_value()?),
-                        "can_manage_topics" => f_can_manage_topics = Some(map.next_value()?),
-                        "until_date" => f_until_date = Some(map.next_value()?),
+                        "can_react_to_messages" => f_can_react_to_messages = Some(next(&mut map)?),
+                        "can_edit_tag" => f_can_edit_tag = Some(next(&mut map)?),
+                        "can_change_info" => f_can_change_info = Some(next(&mut map)?),
+                        "can_invite_users" => f_can_invite_users = Some(next(&mut map)?),
+                        "can_pin_messages" => f_can_pin_messages = Some(next(&mut map)?),
+                        "can_manage_topics" => f_can_manage_topics = Some(next(&mut map)?),
+                        "until_date" => f_until_date = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -10519,8 +10713,8 @@ impl<'de> Deserialize<'de> for ChatMemberLeft {
                 let mut f_user = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "status" => f_status = Some(map.next_value()?),
-                        "user" => f_user = Some(map.next_value()?),
+                        "status" => f_status = Some(next(&mut map)?),
+                        "user" => f_user = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -10564,9 +10758,9 @@ impl<'de> Deserialize<'de> for ChatMemberBanned {
                 let mut f_until_date = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "status" => f_status = Some(map.next_value()?),
-                        "user" => f_user = Some(map.next_value()?),
-                        "until_date" => f_until_date = Some(map.next_value()?),
+                        "status" => f_status = Some(next(&mut map)?),
+                        "user" => f_user = Some(next(&mut map)?),
+                        "until_date" => f_until_date = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -10624,13 +10818,13 @@ impl<'de> Deserialize<'de> for ChatJoinRequest {
                 let mut f_query_id = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "chat" => f_chat = Some(map.next_value()?),
-                        "from" => f_from = Some(map.next_value()?),
-                        "user_chat_id" => f_user_chat_id = Some(map.next_value()?),
-                        "date" => f_date = Some(map.next_value()?),
-                        "bio" => f_bio = map.next_value()?,
-                        "invite_link" => f_invite_link = map.next_value()?,
-                        "query_id" => f_query_id = map.next_value()?,
+                        "chat" => f_chat = Some(next(&mut map)?),
+                        "from" => f_from = Some(next(&mut map)?),
+                        "user_chat_id" => f_user_chat_id = Some(next(&mut map)?),
+                        "date" => f_date = Some(next(&mut map)?),
+                        "bio" => f_bio = next(&mut map)?,
+                        "invite_link" => f_invite_link = next(&mut map)?,
+                        "query_id" => f_query_id = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -10732,26 +10926,24 @@ impl<'de> Deserialize<'de> for ChatPermissions {
                 let mut f_can_manage_topics = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "can_send_messages" => f_can_send_messages = map.next_value()?,
-                        "can_send_audios" => f_can_send_audios = map.next_value()?,
-                        "can_send_documents" => f_can_send_documents = map.next_value()?,
-                        "can_send_photos" => f_can_send_photos = map.next_value()?,
-                        "can_send_videos" => f_can_send_videos = map.next_value()?,
-                        "can_send_video_notes" => f_can_send_video_notes = map.next_value()?,
-                        "can_send_voice_notes" => f_can_send_voice_notes = map.next_value()?,
-                        "can_send_polls" => f_can_send_polls = map.next_value()?,
-                        "can_send_other_messages" => {
-                            f_can_send_other_messages = map.next_value()?
-                        }
+                        "can_send_messages" => f_can_send_messages = next(&mut map)?,
+                        "can_send_audios" => f_can_send_audios = next(&mut map)?,
+                        "can_send_documents" => f_can_send_documents = next(&mut map)?,
+                        "can_send_photos" => f_can_send_photos = next(&mut map)?,
+                        "can_send_videos" => f_can_send_videos = next(&mut map)?,
+                        "can_send_video_notes" => f_can_send_video_notes = next(&mut map)?,
+                        "can_send_voice_notes" => f_can_send_voice_notes = next(&mut map)?,
+                        "can_send_polls" => f_can_send_polls = next(&mut map)?,
+                        "can_send_other_messages" => f_can_send_other_messages = next(&mut map)?,
                         "can_add_web_page_previews" => {
-                            f_can_add_web_page_previews = map.next_value()?
+                            f_can_add_web_page_previews = next(&mut map)?
                         }
-                        "can_react_to_messages" => f_can_react_to_messages = map.next_value()?,
-                        "can_edit_tag" => f_can_edit_tag = map.next_value()?,
-                        "can_change_info" => f_can_change_info = map.next_value()?,
-                        "can_invite_users" => f_can_invite_users = map.next_value()?,
-                        "can_pin_messages" => f_can_pin_messages = map.next_value()?,
-                        "can_manage_topics" => f_can_manage_topics = map.next_value()?,
+                        "can_react_to_messages" => f_can_react_to_messages = next(&mut map)?,
+                        "can_edit_tag" => f_can_edit_tag = next(&mut map)?,
+                        "can_change_info" => f_can_change_info = next(&mut map)?,
+                        "can_invite_users" => f_can_invite_users = next(&mut map)?,
+                        "can_pin_messages" => f_can_pin_messages = next(&mut map)?,
+                        "can_manage_topics" => f_can_manage_topics = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -10927,9 +11119,9 @@ impl<'de> Deserialize<'de> for Birthdate {
                 let mut f_year = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "day" => f_day = Some(map.next_value()?),
-                        "month" => f_month = Some(map.next_value()?),
-                        "year" => f_year = map.next_value()?,
+                        "day" => f_day = Some(next(&mut map)?),
+                        "month" => f_month = Some(next(&mut map)?),
+                        "year" => f_year = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -10946,6 +11138,7 @@ impl<'de> Deserialize<'de> for Birthdate {
     }
 }
 
+#[cfg(feature = "business")]
 /// The `BusinessIntro` object ([Bot API](https://core.telegram.org/bots/api#businessintro)).
 #[derive(Clone, Debug, Serialize)]
 pub struct BusinessIntro {
@@ -10955,11 +11148,13 @@ pub struct BusinessIntro {
     /// The `message` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    #[cfg(feature = "stickers")]
     /// The `sticker` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sticker: Option<Box<Sticker>>,
 }
 
+#[cfg(feature = "business")]
 impl<'de> Deserialize<'de> for BusinessIntro {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -10971,12 +11166,14 @@ impl<'de> Deserialize<'de> for BusinessIntro {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BusinessIntro, A::Error> {
                 let mut f_title = None;
                 let mut f_message = None;
+                #[cfg(feature = "stickers")]
                 let mut f_sticker = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "title" => f_title = map.next_value()?,
-                        "message" => f_message = map.next_value()?,
-                        "sticker" => f_sticker = map.next_value()?,
+                        "title" => f_title = next(&mut map)?,
+                        "message" => f_message = next(&mut map)?,
+                        #[cfg(feature = "stickers")]
+                        "sticker" => f_sticker = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -10985,6 +11182,7 @@ impl<'de> Deserialize<'de> for BusinessIntro {
                 Ok(BusinessIntro {
                     title: f_title,
                     message: f_message,
+                    #[cfg(feature = "stickers")]
                     sticker: f_sticker,
                 })
             }
@@ -10993,6 +11191,7 @@ impl<'de> Deserialize<'de> for BusinessIntro {
     }
 }
 
+#[cfg(feature = "business")]
 /// The `BusinessLocation` object ([Bot API](https://core.telegram.org/bots/api#businesslocation)).
 #[derive(Clone, Debug, Serialize)]
 pub struct BusinessLocation {
@@ -11003,6 +11202,7 @@ pub struct BusinessLocation {
     pub location: Option<Box<Location>>,
 }
 
+#[cfg(feature = "business")]
 impl<'de> Deserialize<'de> for BusinessLocation {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -11019,8 +11219,8 @@ impl<'de> Deserialize<'de> for BusinessLocation {
                 let mut f_location = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "address" => f_address = Some(map.next_value()?),
-                        "location" => f_location = map.next_value()?,
+                        "address" => f_address = Some(next(&mut map)?),
+                        "location" => f_location = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -11036,6 +11236,7 @@ impl<'de> Deserialize<'de> for BusinessLocation {
     }
 }
 
+#[cfg(feature = "business")]
 /// The `BusinessOpeningHoursInterval` object ([Bot API](https://core.telegram.org/bots/api#businessopeninghoursinterval)).
 #[derive(Clone, Debug, Serialize)]
 pub struct BusinessOpeningHoursInterval {
@@ -11045,6 +11246,7 @@ pub struct BusinessOpeningHoursInterval {
     pub closing_minute: i64,
 }
 
+#[cfg(feature = "business")]
 impl<'de> Deserialize<'de> for BusinessOpeningHoursInterval {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -11061,8 +11263,8 @@ impl<'de> Deserialize<'de> for BusinessOpeningHoursInterval {
                 let mut f_closing_minute = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "opening_minute" => f_opening_minute = Some(map.next_value()?),
-                        "closing_minute" => f_closing_minute = Some(map.next_value()?),
+                        "opening_minute" => f_opening_minute = Some(next(&mut map)?),
+                        "closing_minute" => f_closing_minute = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -11080,6 +11282,7 @@ impl<'de> Deserialize<'de> for BusinessOpeningHoursInterval {
     }
 }
 
+#[cfg(feature = "business")]
 /// The `BusinessOpeningHours` object ([Bot API](https://core.telegram.org/bots/api#businessopeninghours)).
 #[derive(Clone, Debug, Serialize)]
 pub struct BusinessOpeningHours {
@@ -11089,6 +11292,7 @@ pub struct BusinessOpeningHours {
     pub opening_hours: Vec<BusinessOpeningHoursInterval>,
 }
 
+#[cfg(feature = "business")]
 impl<'de> Deserialize<'de> for BusinessOpeningHours {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -11105,8 +11309,8 @@ impl<'de> Deserialize<'de> for BusinessOpeningHours {
                 let mut f_opening_hours = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "time_zone_name" => f_time_zone_name = Some(map.next_value()?),
-                        "opening_hours" => f_opening_hours = Some(map.next_value()?),
+                        "time_zone_name" => f_time_zone_name = Some(next(&mut map)?),
+                        "opening_hours" => f_opening_hours = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -11153,10 +11357,10 @@ impl<'de> Deserialize<'de> for UserRating {
                 let mut f_next_level_rating = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "level" => f_level = Some(map.next_value()?),
-                        "rating" => f_rating = Some(map.next_value()?),
-                        "current_level_rating" => f_current_level_rating = Some(map.next_value()?),
-                        "next_level_rating" => f_next_level_rating = map.next_value()?,
+                        "level" => f_level = Some(next(&mut map)?),
+                        "rating" => f_rating = Some(next(&mut map)?),
+                        "current_level_rating" => f_current_level_rating = Some(next(&mut map)?),
+                        "next_level_rating" => f_next_level_rating = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -11212,13 +11416,13 @@ impl<'de> Deserialize<'de> for StoryAreaPosition {
                 let mut f_corner_radius_percentage = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "x_percentage" => f_x_percentage = Some(map.next_value()?),
-                        "y_percentage" => f_y_percentage = Some(map.next_value()?),
-                        "width_percentage" => f_width_percentage = Some(map.next_value()?),
-                        "height_percentage" => f_height_percentage = Some(map.next_value()?),
-                        "rotation_angle" => f_rotation_angle = Some(map.next_value()?),
+                        "x_percentage" => f_x_percentage = Some(next(&mut map)?),
+                        "y_percentage" => f_y_percentage = Some(next(&mut map)?),
+                        "width_percentage" => f_width_percentage = Some(next(&mut map)?),
+                        "height_percentage" => f_height_percentage = Some(next(&mut map)?),
+                        "rotation_angle" => f_rotation_angle = Some(next(&mut map)?),
                         "corner_radius_percentage" => {
-                            f_corner_radius_percentage = Some(map.next_value()?)
+                            f_corner_radius_percentage = Some(next(&mut map)?)
                         }
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -11297,10 +11501,10 @@ impl<'de> Deserialize<'de> for LocationAddress {
                 let mut f_street = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "country_code" => f_country_code = Some(map.next_value()?),
-                        "state" => f_state = map.next_value()?,
-                        "city" => f_city = map.next_value()?,
-                        "street" => f_street = map.next_value()?,
+                        "country_code" => f_country_code = Some(next(&mut map)?),
+                        "state" => f_state = next(&mut map)?,
+                        "city" => f_city = next(&mut map)?,
+                        "street" => f_street = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -11358,12 +11562,14 @@ impl LocationAddress {
 pub enum StoryAreaType {
     /// Its [`StoryAreaTypeLocation`] member (`"location"`).
     Location(Box<StoryAreaTypeLocation>),
+    #[cfg(feature = "stars")]
     /// Its [`StoryAreaTypeSuggestedReaction`] member (`"suggested_reaction"`).
     SuggestedReaction(Box<StoryAreaTypeSuggestedReaction>),
     /// Its [`StoryAreaTypeLink`] member (`"link"`).
     Link(Box<StoryAreaTypeLink>),
     /// Its [`StoryAreaTypeWeather`] member (`"weather"`).
     Weather(Box<StoryAreaTypeWeather>),
+    #[cfg(feature = "stars")]
     /// Its [`StoryAreaTypeUniqueGift`] member (`"unique_gift"`).
     UniqueGift(Box<StoryAreaTypeUniqueGift>),
     /// A kind this version does not know, as it came.
@@ -11376,9 +11582,11 @@ impl<'de> Deserialize<'de> for StoryAreaType {
         let json = raw.get();
         Ok(match field_of::<String>(json, "type").as_deref() {
             Some("location") => Self::Location(member(json)?),
+            #[cfg(feature = "stars")]
             Some("suggested_reaction") => Self::SuggestedReaction(member(json)?),
             Some("link") => Self::Link(member(json)?),
             Some("weather") => Self::Weather(member(json)?),
+            #[cfg(feature = "stars")]
             Some("unique_gift") => Self::UniqueGift(member(json)?),
             _ => Self::Unknown(member(json)?),
         })
@@ -11391,6 +11599,7 @@ impl From<StoryAreaTypeLocation> for StoryAreaType {
     }
 }
 
+#[cfg(feature = "stars")]
 impl From<StoryAreaTypeSuggestedReaction> for StoryAreaType {
     fn from(member: StoryAreaTypeSuggestedReaction) -> Self {
         StoryAreaType::SuggestedReaction(Box::new(member))
@@ -11409,6 +11618,7 @@ impl From<StoryAreaTypeWeather> for StoryAreaType {
     }
 }
 
+#[cfg(feature = "stars")]
 impl From<StoryAreaTypeUniqueGift> for StoryAreaType {
     fn from(member: StoryAreaTypeUniqueGift) -> Self {
         StoryAreaType::UniqueGift(Box::new(member))
@@ -11448,10 +11658,10 @@ impl<'de> Deserialize<'de> for StoryAreaTypeLocation {
                 let mut f_address = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "latitude" => f_latitude = Some(map.next_value()?),
-                        "longitude" => f_longitude = Some(map.next_value()?),
-                        "address" => f_address = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "latitude" => f_latitude = Some(next(&mut map)?),
+                        "longitude" => f_longitude = Some(next(&mut map)?),
+                        "address" => f_address = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -11487,6 +11697,7 @@ impl StoryAreaTypeLocation {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `StoryAreaTypeSuggestedReaction` object ([Bot API](https://core.telegram.org/bots/api#storyareatypesuggestedreaction)).
 #[derive(Clone, Debug, Serialize)]
 pub struct StoryAreaTypeSuggestedReaction {
@@ -11503,6 +11714,7 @@ pub struct StoryAreaTypeSuggestedReaction {
     pub is_flipped: Option<bool>,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for StoryAreaTypeSuggestedReaction {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -11521,10 +11733,10 @@ impl<'de> Deserialize<'de> for StoryAreaTypeSuggestedReaction {
                 let mut f_is_flipped = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "reaction_type" => f_reaction_type = Some(map.next_value()?),
-                        "is_dark" => f_is_dark = map.next_value()?,
-                        "is_flipped" => f_is_flipped = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "reaction_type" => f_reaction_type = Some(next(&mut map)?),
+                        "is_dark" => f_is_dark = next(&mut map)?,
+                        "is_flipped" => f_is_flipped = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -11543,6 +11755,7 @@ impl<'de> Deserialize<'de> for StoryAreaTypeSuggestedReaction {
     }
 }
 
+#[cfg(feature = "stars")]
 impl StoryAreaTypeSuggestedReaction {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(reaction_type: impl Into<ReactionType>) -> Self {
@@ -11593,8 +11806,8 @@ impl<'de> Deserialize<'de> for StoryAreaTypeLink {
                 let mut f_url = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "url" => f_url = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "url" => f_url = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -11652,10 +11865,10 @@ impl<'de> Deserialize<'de> for StoryAreaTypeWeather {
                 let mut f_background_color = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "temperature" => f_temperature = Some(map.next_value()?),
-                        "emoji" => f_emoji = Some(map.next_value()?),
-                        "background_color" => f_background_color = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "temperature" => f_temperature = Some(next(&mut map)?),
+                        "emoji" => f_emoji = Some(next(&mut map)?),
+                        "background_color" => f_background_color = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -11687,6 +11900,7 @@ impl StoryAreaTypeWeather {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `StoryAreaTypeUniqueGift` object ([Bot API](https://core.telegram.org/bots/api#storyareatypeuniquegift)).
 #[derive(Clone, Debug, Serialize)]
 pub struct StoryAreaTypeUniqueGift {
@@ -11697,6 +11911,7 @@ pub struct StoryAreaTypeUniqueGift {
     pub name: String,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for StoryAreaTypeUniqueGift {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -11713,8 +11928,8 @@ impl<'de> Deserialize<'de> for StoryAreaTypeUniqueGift {
                 let mut f_name = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "name" => f_name = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "name" => f_name = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -11730,6 +11945,7 @@ impl<'de> Deserialize<'de> for StoryAreaTypeUniqueGift {
     }
 }
 
+#[cfg(feature = "stars")]
 impl StoryAreaTypeUniqueGift {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(name: impl Into<String>) -> Self {
@@ -11763,8 +11979,8 @@ impl<'de> Deserialize<'de> for StoryArea {
                 let mut f_type = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "position" => f_position = Some(map.next_value()?),
-                        "type" => f_type = Some(map.next_value()?),
+                        "position" => f_position = Some(next(&mut map)?),
+                        "type" => f_type = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -11812,8 +12028,8 @@ impl<'de> Deserialize<'de> for ChatLocation {
                 let mut f_address = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "location" => f_location = Some(map.next_value()?),
-                        "address" => f_address = Some(map.next_value()?),
+                        "location" => f_location = Some(next(&mut map)?),
+                        "address" => f_address = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -11840,6 +12056,7 @@ pub enum ReactionType {
     Emoji(Box<ReactionTypeEmoji>),
     /// Its [`ReactionTypeCustomEmoji`] member (`"custom_emoji"`).
     CustomEmoji(Box<ReactionTypeCustomEmoji>),
+    #[cfg(feature = "stars")]
     /// Its [`ReactionTypePaid`] member (`"paid"`).
     Paid(Box<ReactionTypePaid>),
     /// A kind this version does not know, as it came.
@@ -11853,6 +12070,7 @@ impl<'de> Deserialize<'de> for ReactionType {
         Ok(match field_of::<String>(json, "type").as_deref() {
             Some("emoji") => Self::Emoji(member(json)?),
             Some("custom_emoji") => Self::CustomEmoji(member(json)?),
+            #[cfg(feature = "stars")]
             Some("paid") => Self::Paid(member(json)?),
             _ => Self::Unknown(member(json)?),
         })
@@ -11871,6 +12089,7 @@ impl From<ReactionTypeCustomEmoji> for ReactionType {
     }
 }
 
+#[cfg(feature = "stars")]
 impl From<ReactionTypePaid> for ReactionType {
     fn from(member: ReactionTypePaid) -> Self {
         ReactionType::Paid(Box::new(member))
@@ -11903,8 +12122,8 @@ impl<'de> Deserialize<'de> for ReactionTypeEmoji {
                 let mut f_emoji = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "emoji" => f_emoji = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "emoji" => f_emoji = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -11956,8 +12175,8 @@ impl<'de> Deserialize<'de> for ReactionTypeCustomEmoji {
                 let mut f_custom_emoji_id = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "custom_emoji_id" => f_custom_emoji_id = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "custom_emoji_id" => f_custom_emoji_id = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -11984,6 +12203,7 @@ impl ReactionTypeCustomEmoji {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `ReactionTypePaid` object ([Bot API](https://core.telegram.org/bots/api#reactiontypepaid)).
 #[derive(Clone, Debug, Serialize)]
 pub struct ReactionTypePaid {
@@ -11992,6 +12212,7 @@ pub struct ReactionTypePaid {
     pub kind: String,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for ReactionTypePaid {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -12007,7 +12228,7 @@ impl<'de> Deserialize<'de> for ReactionTypePaid {
                 let mut f_type = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -12022,6 +12243,7 @@ impl<'de> Deserialize<'de> for ReactionTypePaid {
     }
 }
 
+#[cfg(feature = "stars")]
 impl ReactionTypePaid {
     /// The object with the required fields given and the optional ones unset.
     pub fn new() -> Self {
@@ -12054,8 +12276,8 @@ impl<'de> Deserialize<'de> for ReactionCount {
                 let mut f_total_count = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "total_count" => f_total_count = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "total_count" => f_total_count = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -12114,13 +12336,13 @@ impl<'de> Deserialize<'de> for MessageReactionUpdated {
                 let mut f_new_reaction = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "chat" => f_chat = Some(map.next_value()?),
-                        "message_id" => f_message_id = Some(map.next_value()?),
-                        "user" => f_user = map.next_value()?,
-                        "actor_chat" => f_actor_chat = map.next_value()?,
-                        "date" => f_date = Some(map.next_value()?),
-                        "old_reaction" => f_old_reaction = Some(map.next_value()?),
-                        "new_reaction" => f_new_reaction = Some(map.next_value()?),
+                        "chat" => f_chat = Some(next(&mut map)?),
+                        "message_id" => f_message_id = Some(next(&mut map)?),
+                        "user" => f_user = next(&mut map)?,
+                        "actor_chat" => f_actor_chat = next(&mut map)?,
+                        "date" => f_date = Some(next(&mut map)?),
+                        "old_reaction" => f_old_reaction = Some(next(&mut map)?),
+                        "new_reaction" => f_new_reaction = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -12175,10 +12397,10 @@ impl<'de> Deserialize<'de> for MessageReactionCountUpdated {
                 let mut f_reactions = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "chat" => f_chat = Some(map.next_value()?),
-                        "message_id" => f_message_id = Some(map.next_value()?),
-                        "date" => f_date = Some(map.next_value()?),
-                        "reactions" => f_reactions = Some(map.next_value()?),
+                        "chat" => f_chat = Some(next(&mut map)?),
+                        "message_id" => f_message_id = Some(next(&mut map)?),
+                        "date" => f_date = Some(next(&mut map)?),
+                        "reactions" => f_reactions = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -12230,11 +12452,11 @@ impl<'de> Deserialize<'de> for ForumTopic {
                 let mut f_is_name_implicit = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "message_thread_id" => f_message_thread_id = Some(map.next_value()?),
-                        "name" => f_name = Some(map.next_value()?),
-                        "icon_color" => f_icon_color = Some(map.next_value()?),
-                        "icon_custom_emoji_id" => f_icon_custom_emoji_id = map.next_value()?,
-                        "is_name_implicit" => f_is_name_implicit = map.next_value()?,
+                        "message_thread_id" => f_message_thread_id = Some(next(&mut map)?),
+                        "name" => f_name = Some(next(&mut map)?),
+                        "icon_color" => f_icon_color = Some(next(&mut map)?),
+                        "icon_custom_emoji_id" => f_icon_custom_emoji_id = next(&mut map)?,
+                        "is_name_implicit" => f_is_name_implicit = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -12255,6 +12477,7 @@ impl<'de> Deserialize<'de> for ForumTopic {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `GiftBackground` object ([Bot API](https://core.telegram.org/bots/api#giftbackground)).
 #[derive(Clone, Debug, Serialize)]
 pub struct GiftBackground {
@@ -12266,6 +12489,7 @@ pub struct GiftBackground {
     pub text_color: i64,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for GiftBackground {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -12280,9 +12504,9 @@ impl<'de> Deserialize<'de> for GiftBackground {
                 let mut f_text_color = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "center_color" => f_center_color = Some(map.next_value()?),
-                        "edge_color" => f_edge_color = Some(map.next_value()?),
-                        "text_color" => f_text_color = Some(map.next_value()?),
+                        "center_color" => f_center_color = Some(next(&mut map)?),
+                        "edge_color" => f_edge_color = Some(next(&mut map)?),
+                        "text_color" => f_text_color = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -12302,6 +12526,7 @@ impl<'de> Deserialize<'de> for GiftBackground {
     }
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
 /// The `Gift` object ([Bot API](https://core.telegram.org/bots/api#gift)).
 #[derive(Clone, Debug, Serialize)]
 pub struct Gift {
@@ -12343,6 +12568,7 @@ pub struct Gift {
     pub publisher_chat: Option<Box<Chat>>,
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
 impl<'de> Deserialize<'de> for Gift {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -12367,23 +12593,21 @@ impl<'de> Deserialize<'de> for Gift {
                 let mut f_publisher_chat = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "id" => f_id = Some(map.next_value()?),
-                        "sticker" => f_sticker = Some(map.next_value()?),
-                        "star_count" => f_star_count = Some(map.next_value()?),
-                        "upgrade_star_count" => f_upgrade_star_count = map.next_value()?,
-                        "is_premium" => f_is_premium = map.next_value()?,
-                        "has_colors" => f_has_colors = map.next_value()?,
-                        "total_count" => f_total_count = map.next_value()?,
-                        "remaining_count" => f_remaining_count = map.next_value()?,
-                        "personal_total_count" => f_personal_total_count = map.next_value()?,
-                        "personal_remaining_count" => {
-                            f_personal_remaining_count = map.next_value()?
-                        }
-                        "background" => f_background = map.next_value()?,
+                        "id" => f_id = Some(next(&mut map)?),
+                        "sticker" => f_sticker = Some(next(&mut map)?),
+                        "star_count" => f_star_count = Some(next(&mut map)?),
+                        "upgrade_star_count" => f_upgrade_star_count = next(&mut map)?,
+                        "is_premium" => f_is_premium = next(&mut map)?,
+                        "has_colors" => f_has_colors = next(&mut map)?,
+                        "total_count" => f_total_count = next(&mut map)?,
+                        "remaining_count" => f_remaining_count = next(&mut map)?,
+                        "personal_total_count" => f_personal_total_count = next(&mut map)?,
+                        "personal_remaining_count" => f_personal_remaining_count = next(&mut map)?,
+                        "background" => f_background = next(&mut map)?,
                         "unique_gift_variant_count" => {
-                            f_unique_gift_variant_count = map.next_value()?
+                            f_unique_gift_variant_count = next(&mut map)?
                         }
-                        "publisher_chat" => f_publisher_chat = map.next_value()?,
+                        "publisher_chat" => f_publisher_chat = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -12411,6 +12635,7 @@ impl<'de> Deserialize<'de> for Gift {
     }
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
 /// The `Gifts` object ([Bot API](https://core.telegram.org/bots/api#gifts)).
 #[derive(Clone, Debug, Serialize)]
 pub struct Gifts {
@@ -12418,6 +12643,7 @@ pub struct Gifts {
     pub gifts: Vec<Gift>,
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
 impl<'de> Deserialize<'de> for Gifts {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -12430,7 +12656,7 @@ impl<'de> Deserialize<'de> for Gifts {
                 let mut f_gifts = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "gifts" => f_gifts = Some(map.next_value()?),
+                        "gifts" => f_gifts = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -12445,6 +12671,7 @@ impl<'de> Deserialize<'de> for Gifts {
     }
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
 /// The `UniqueGiftModel` object ([Bot API](https://core.telegram.org/bots/api#uniquegiftmodel)).
 #[derive(Clone, Debug, Serialize)]
 pub struct UniqueGiftModel {
@@ -12459,6 +12686,7 @@ pub struct UniqueGiftModel {
     pub rarity: Option<String>,
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
 impl<'de> Deserialize<'de> for UniqueGiftModel {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -12474,10 +12702,10 @@ impl<'de> Deserialize<'de> for UniqueGiftModel {
                 let mut f_rarity = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "name" => f_name = Some(map.next_value()?),
-                        "sticker" => f_sticker = Some(map.next_value()?),
-                        "rarity_per_mille" => f_rarity_per_mille = Some(map.next_value()?),
-                        "rarity" => f_rarity = map.next_value()?,
+                        "name" => f_name = Some(next(&mut map)?),
+                        "sticker" => f_sticker = Some(next(&mut map)?),
+                        "rarity_per_mille" => f_rarity_per_mille = Some(next(&mut map)?),
+                        "rarity" => f_rarity = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -12496,6 +12724,7 @@ impl<'de> Deserialize<'de> for UniqueGiftModel {
     }
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
 /// The `UniqueGiftSymbol` object ([Bot API](https://core.telegram.org/bots/api#uniquegiftsymbol)).
 #[derive(Clone, Debug, Serialize)]
 pub struct UniqueGiftSymbol {
@@ -12507,6 +12736,7 @@ pub struct UniqueGiftSymbol {
     pub rarity_per_mille: i64,
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
 impl<'de> Deserialize<'de> for UniqueGiftSymbol {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -12524,9 +12754,9 @@ impl<'de> Deserialize<'de> for UniqueGiftSymbol {
                 let mut f_rarity_per_mille = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "name" => f_name = Some(map.next_value()?),
-                        "sticker" => f_sticker = Some(map.next_value()?),
-                        "rarity_per_mille" => f_rarity_per_mille = Some(map.next_value()?),
+                        "name" => f_name = Some(next(&mut map)?),
+                        "sticker" => f_sticker = Some(next(&mut map)?),
+                        "rarity_per_mille" => f_rarity_per_mille = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -12544,6 +12774,7 @@ impl<'de> Deserialize<'de> for UniqueGiftSymbol {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `UniqueGiftBackdropColors` object ([Bot API](https://core.telegram.org/bots/api#uniquegiftbackdropcolors)).
 #[derive(Clone, Debug, Serialize)]
 pub struct UniqueGiftBackdropColors {
@@ -12557,6 +12788,7 @@ pub struct UniqueGiftBackdropColors {
     pub text_color: i64,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for UniqueGiftBackdropColors {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -12575,10 +12807,10 @@ impl<'de> Deserialize<'de> for UniqueGiftBackdropColors {
                 let mut f_text_color = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "center_color" => f_center_color = Some(map.next_value()?),
-                        "edge_color" => f_edge_color = Some(map.next_value()?),
-                        "symbol_color" => f_symbol_color = Some(map.next_value()?),
-                        "text_color" => f_text_color = Some(map.next_value()?),
+                        "center_color" => f_center_color = Some(next(&mut map)?),
+                        "edge_color" => f_edge_color = Some(next(&mut map)?),
+                        "symbol_color" => f_symbol_color = Some(next(&mut map)?),
+                        "text_color" => f_text_color = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -12600,6 +12832,7 @@ impl<'de> Deserialize<'de> for UniqueGiftBackdropColors {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `UniqueGiftBackdrop` object ([Bot API](https://core.telegram.org/bots/api#uniquegiftbackdrop)).
 #[derive(Clone, Debug, Serialize)]
 pub struct UniqueGiftBackdrop {
@@ -12611,6 +12844,7 @@ pub struct UniqueGiftBackdrop {
     pub rarity_per_mille: i64,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for UniqueGiftBackdrop {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -12628,9 +12862,9 @@ impl<'de> Deserialize<'de> for UniqueGiftBackdrop {
                 let mut f_rarity_per_mille = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "name" => f_name = Some(map.next_value()?),
-                        "colors" => f_colors = Some(map.next_value()?),
-                        "rarity_per_mille" => f_rarity_per_mille = Some(map.next_value()?),
+                        "name" => f_name = Some(next(&mut map)?),
+                        "colors" => f_colors = Some(next(&mut map)?),
+                        "rarity_per_mille" => f_rarity_per_mille = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -12648,6 +12882,7 @@ impl<'de> Deserialize<'de> for UniqueGiftBackdrop {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `UniqueGiftColors` object ([Bot API](https://core.telegram.org/bots/api#uniquegiftcolors)).
 #[derive(Clone, Debug, Serialize)]
 pub struct UniqueGiftColors {
@@ -12665,6 +12900,7 @@ pub struct UniqueGiftColors {
     pub dark_theme_other_colors: Vec<i64>,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for UniqueGiftColors {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -12685,23 +12921,19 @@ impl<'de> Deserialize<'de> for UniqueGiftColors {
                 let mut f_dark_theme_other_colors = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "model_custom_emoji_id" => {
-                            f_model_custom_emoji_id = Some(map.next_value()?)
-                        }
+                        "model_custom_emoji_id" => f_model_custom_emoji_id = Some(next(&mut map)?),
                         "symbol_custom_emoji_id" => {
-                            f_symbol_custom_emoji_id = Some(map.next_value()?)
+                            f_symbol_custom_emoji_id = Some(next(&mut map)?)
                         }
                         "light_theme_main_color" => {
-                            f_light_theme_main_color = Some(map.next_value()?)
+                            f_light_theme_main_color = Some(next(&mut map)?)
                         }
                         "light_theme_other_colors" => {
-                            f_light_theme_other_colors = Some(map.next_value()?)
+                            f_light_theme_other_colors = Some(next(&mut map)?)
                         }
-                        "dark_theme_main_color" => {
-                            f_dark_theme_main_color = Some(map.next_value()?)
-                        }
+                        "dark_theme_main_color" => f_dark_theme_main_color = Some(next(&mut map)?),
                         "dark_theme_other_colors" => {
-                            f_dark_theme_other_colors = Some(map.next_value()?)
+                            f_dark_theme_other_colors = Some(next(&mut map)?)
                         }
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -12728,6 +12960,7 @@ impl<'de> Deserialize<'de> for UniqueGiftColors {
     }
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
 /// The `UniqueGift` object ([Bot API](https://core.telegram.org/bots/api#uniquegift)).
 #[derive(Clone, Debug, Serialize)]
 pub struct UniqueGift {
@@ -12762,6 +12995,7 @@ pub struct UniqueGift {
     pub publisher_chat: Option<Box<Chat>>,
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
 impl<'de> Deserialize<'de> for UniqueGift {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -12785,18 +13019,18 @@ impl<'de> Deserialize<'de> for UniqueGift {
                 let mut f_publisher_chat = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "gift_id" => f_gift_id = Some(map.next_value()?),
-                        "base_name" => f_base_name = Some(map.next_value()?),
-                        "name" => f_name = Some(map.next_value()?),
-                        "number" => f_number = Some(map.next_value()?),
-                        "model" => f_model = Some(map.next_value()?),
-                        "symbol" => f_symbol = Some(map.next_value()?),
-                        "backdrop" => f_backdrop = Some(map.next_value()?),
-                        "is_premium" => f_is_premium = map.next_value()?,
-                        "is_burned" => f_is_burned = map.next_value()?,
-                        "is_from_blockchain" => f_is_from_blockchain = map.next_value()?,
-                        "colors" => f_colors = map.next_value()?,
-                        "publisher_chat" => f_publisher_chat = map.next_value()?,
+                        "gift_id" => f_gift_id = Some(next(&mut map)?),
+                        "base_name" => f_base_name = Some(next(&mut map)?),
+                        "name" => f_name = Some(next(&mut map)?),
+                        "number" => f_number = Some(next(&mut map)?),
+                        "model" => f_model = Some(next(&mut map)?),
+                        "symbol" => f_symbol = Some(next(&mut map)?),
+                        "backdrop" => f_backdrop = Some(next(&mut map)?),
+                        "is_premium" => f_is_premium = next(&mut map)?,
+                        "is_burned" => f_is_burned = next(&mut map)?,
+                        "is_from_blockchain" => f_is_from_blockchain = next(&mut map)?,
+                        "colors" => f_colors = next(&mut map)?,
+                        "publisher_chat" => f_publisher_chat = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -12822,6 +13056,7 @@ impl<'de> Deserialize<'de> for UniqueGift {
     }
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
 /// The `GiftInfo` object ([Bot API](https://core.telegram.org/bots/api#giftinfo)).
 #[derive(Clone, Debug, Serialize)]
 pub struct GiftInfo {
@@ -12856,6 +13091,7 @@ pub struct GiftInfo {
     pub unique_gift_number: Option<i64>,
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
 impl<'de> Deserialize<'de> for GiftInfo {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -12877,18 +13113,18 @@ impl<'de> Deserialize<'de> for GiftInfo {
                 let mut f_unique_gift_number = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "gift" => f_gift = Some(map.next_value()?),
-                        "owned_gift_id" => f_owned_gift_id = map.next_value()?,
-                        "convert_star_count" => f_convert_star_count = map.next_value()?,
+                        "gift" => f_gift = Some(next(&mut map)?),
+                        "owned_gift_id" => f_owned_gift_id = next(&mut map)?,
+                        "convert_star_count" => f_convert_star_count = next(&mut map)?,
                         "prepaid_upgrade_star_count" => {
-                            f_prepaid_upgrade_star_count = map.next_value()?
+                            f_prepaid_upgrade_star_count = next(&mut map)?
                         }
-                        "is_upgrade_separate" => f_is_upgrade_separate = map.next_value()?,
-                        "can_be_upgraded" => f_can_be_upgraded = map.next_value()?,
-                        "text" => f_text = map.next_value()?,
-                        "entities" => f_entities = map.next_value()?,
-                        "is_private" => f_is_private = map.next_value()?,
-                        "unique_gift_number" => f_unique_gift_number = map.next_value()?,
+                        "is_upgrade_separate" => f_is_upgrade_separate = next(&mut map)?,
+                        "can_be_upgraded" => f_can_be_upgraded = next(&mut map)?,
+                        "text" => f_text = next(&mut map)?,
+                        "entities" => f_entities = next(&mut map)?,
+                        "is_private" => f_is_private = next(&mut map)?,
+                        "unique_gift_number" => f_unique_gift_number = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -12912,6 +13148,7 @@ impl<'de> Deserialize<'de> for GiftInfo {
     }
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
 /// The `UniqueGiftInfo` object ([Bot API](https://core.telegram.org/bots/api#uniquegiftinfo)).
 #[derive(Clone, Debug, Serialize)]
 pub struct UniqueGiftInfo {
@@ -12945,6 +13182,7 @@ pub struct UniqueGiftInfo {
     pub next_transfer_date: Option<i64>,
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
 impl<'de> Deserialize<'de> for UniqueGiftInfo {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -12966,16 +13204,16 @@ impl<'de> Deserialize<'de> for UniqueGiftInfo {
                 let mut f_next_transfer_date = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "gift" => f_gift = Some(map.next_value()?),
-                        "origin" => f_origin = Some(map.next_value()?),
-                        "text" => f_text = map.next_value()?,
-                        "entities" => f_entities = map.next_value()?,
-                        "is_private" => f_is_private = map.next_value()?,
-                        "last_resale_currency" => f_last_resale_currency = map.next_value()?,
-                        "last_resale_amount" => f_last_resale_amount = map.next_value()?,
-                        "owned_gift_id" => f_owned_gift_id = map.next_value()?,
-                        "transfer_star_count" => f_transfer_star_count = map.next_value()?,
-                        "next_transfer_date" => f_next_transfer_date = map.next_value()?,
+                        "gift" => f_gift = Some(next(&mut map)?),
+                        "origin" => f_origin = Some(next(&mut map)?),
+                        "text" => f_text = next(&mut map)?,
+                        "entities" => f_entities = next(&mut map)?,
+                        "is_private" => f_is_private = next(&mut map)?,
+                        "last_resale_currency" => f_last_resale_currency = next(&mut map)?,
+                        "last_resale_amount" => f_last_resale_amount = next(&mut map)?,
+                        "owned_gift_id" => f_owned_gift_id = next(&mut map)?,
+                        "transfer_star_count" => f_transfer_star_count = next(&mut map)?,
+                        "next_transfer_date" => f_next_transfer_date = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -12999,6 +13237,7 @@ impl<'de> Deserialize<'de> for UniqueGiftInfo {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `OwnedGift` union: one of its member objects, told apart by `type` ([Bot API](https://core.telegram.org/bots/api#ownedgift)).
 ///
 /// A kind this version does not know decodes as `Unknown`, never as an error.
@@ -13006,38 +13245,48 @@ impl<'de> Deserialize<'de> for UniqueGiftInfo {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum OwnedGift {
+    #[cfg(all(feature = "stars", feature = "stickers"))]
     /// Its [`OwnedGiftRegular`] member (`"regular"`).
     Regular(Box<OwnedGiftRegular>),
+    #[cfg(all(feature = "stars", feature = "stickers"))]
     /// Its [`OwnedGiftUnique`] member (`"unique"`).
     Unique(Box<OwnedGiftUnique>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for OwnedGift {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = raw(deserializer)?;
         let json = raw.get();
         Ok(match field_of::<String>(json, "type").as_deref() {
+            #[cfg(all(feature = "stars", feature = "stickers"))]
             Some("regular") => Self::Regular(member(json)?),
+            #[cfg(all(feature = "stars", feature = "stickers"))]
             Some("unique") => Self::Unique(member(json)?),
             _ => Self::Unknown(member(json)?),
         })
     }
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
+#[cfg(feature = "stars")]
 impl From<OwnedGiftRegular> for OwnedGift {
     fn from(member: OwnedGiftRegular) -> Self {
         OwnedGift::Regular(Box::new(member))
     }
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
+#[cfg(feature = "stars")]
 impl From<OwnedGiftUnique> for OwnedGift {
     fn from(member: OwnedGiftUnique) -> Self {
         OwnedGift::Unique(Box::new(member))
     }
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
 /// The `OwnedGiftRegular` object ([Bot API](https://core.telegram.org/bots/api#ownedgiftregular)).
 #[derive(Clone, Debug, Serialize)]
 pub struct OwnedGiftRegular {
@@ -13086,6 +13335,7 @@ pub struct OwnedGiftRegular {
     pub unique_gift_number: Option<i64>,
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
 impl<'de> Deserialize<'de> for OwnedGiftRegular {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -13115,23 +13365,23 @@ impl<'de> Deserialize<'de> for OwnedGiftRegular {
                 let mut f_unique_gift_number = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "gift" => f_gift = Some(map.next_value()?),
-                        "owned_gift_id" => f_owned_gift_id = map.next_value()?,
-                        "sender_user" => f_sender_user = map.next_value()?,
-                        "send_date" => f_send_date = Some(map.next_value()?),
-                        "text" => f_text = map.next_value()?,
-                        "entities" => f_entities = map.next_value()?,
-                        "is_private" => f_is_private = map.next_value()?,
-                        "is_saved" => f_is_saved = map.next_value()?,
-                        "can_be_upgraded" => f_can_be_upgraded = map.next_value()?,
-                        "was_refunded" => f_was_refunded = map.next_value()?,
-                        "convert_star_count" => f_convert_star_count = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "gift" => f_gift = Some(next(&mut map)?),
+                        "owned_gift_id" => f_owned_gift_id = next(&mut map)?,
+                        "sender_user" => f_sender_user = next(&mut map)?,
+                        "send_date" => f_send_date = Some(next(&mut map)?),
+                        "text" => f_text = next(&mut map)?,
+                        "entities" => f_entities = next(&mut map)?,
+                        "is_private" => f_is_private = next(&mut map)?,
+                        "is_saved" => f_is_saved = next(&mut map)?,
+                        "can_be_upgraded" => f_can_be_upgraded = next(&mut map)?,
+                        "was_refunded" => f_was_refunded = next(&mut map)?,
+                        "convert_star_count" => f_convert_star_count = next(&mut map)?,
                         "prepaid_upgrade_star_count" => {
-                            f_prepaid_upgrade_star_count = map.next_value()?
+                            f_prepaid_upgrade_star_count = next(&mut map)?
                         }
-                        "is_upgrade_separate" => f_is_upgrade_separate = map.next_value()?,
-                        "unique_gift_number" => f_unique_gift_number = map.next_value()?,
+                        "is_upgrade_separate" => f_is_upgrade_separate = next(&mut map)?,
+                        "unique_gift_number" => f_unique_gift_number = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -13160,6 +13410,7 @@ impl<'de> Deserialize<'de> for OwnedGiftRegular {
     }
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
 /// The `OwnedGiftUnique` object ([Bot API](https://core.telegram.org/bots/api#ownedgiftunique)).
 #[derive(Clone, Debug, Serialize)]
 pub struct OwnedGiftUnique {
@@ -13190,6 +13441,7 @@ pub struct OwnedGiftUnique {
     pub next_transfer_date: Option<i64>,
 }
 
+#[cfg(all(feature = "stars", feature = "stickers"))]
 impl<'de> Deserialize<'de> for OwnedGiftUnique {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -13210,15 +13462,15 @@ impl<'de> Deserialize<'de> for OwnedGiftUnique {
                 let mut f_next_transfer_date = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "gift" => f_gift = Some(map.next_value()?),
-                        "owned_gift_id" => f_owned_gift_id = map.next_value()?,
-                        "sender_user" => f_sender_user = map.next_value()?,
-                        "send_date" => f_send_date = Some(map.next_value()?),
-                        "is_saved" => f_is_saved = map.next_value()?,
-                        "can_be_transferred" => f_can_be_transferred = map.next_value()?,
-                        "transfer_star_count" => f_transfer_star_count = map.next_value()?,
-                        "next_transfer_date" => f_next_transfer_date = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "gift" => f_gift = Some(next(&mut map)?),
+                        "owned_gift_id" => f_owned_gift_id = next(&mut map)?,
+                        "sender_user" => f_sender_user = next(&mut map)?,
+                        "send_date" => f_send_date = Some(next(&mut map)?),
+                        "is_saved" => f_is_saved = next(&mut map)?,
+                        "can_be_transferred" => f_can_be_transferred = next(&mut map)?,
+                        "transfer_star_count" => f_transfer_star_count = next(&mut map)?,
+                        "next_transfer_date" => f_next_transfer_date = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -13241,6 +13493,7 @@ impl<'de> Deserialize<'de> for OwnedGiftUnique {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `OwnedGifts` object ([Bot API](https://core.telegram.org/bots/api#ownedgifts)).
 #[derive(Clone, Debug, Serialize)]
 pub struct OwnedGifts {
@@ -13253,6 +13506,7 @@ pub struct OwnedGifts {
     pub next_offset: Option<String>,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for OwnedGifts {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -13267,9 +13521,9 @@ impl<'de> Deserialize<'de> for OwnedGifts {
                 let mut f_next_offset = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "total_count" => f_total_count = Some(map.next_value()?),
-                        "gifts" => f_gifts = Some(map.next_value()?),
-                        "next_offset" => f_next_offset = map.next_value()?,
+                        "total_count" => f_total_count = Some(next(&mut map)?),
+                        "gifts" => f_gifts = Some(next(&mut map)?),
+                        "next_offset" => f_next_offset = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -13313,8 +13567,8 @@ impl<'de> Deserialize<'de> for BotAccessSettings {
                 let mut f_added_users = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "is_access_restricted" => f_is_access_restricted = Some(map.next_value()?),
-                        "added_users" => f_added_users = map.next_value()?,
+                        "is_access_restricted" => f_is_access_restricted = Some(next(&mut map)?),
+                        "added_users" => f_added_users = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -13365,11 +13619,11 @@ impl<'de> Deserialize<'de> for AcceptedGiftTypes {
                 let mut f_gifts_from_channels = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "unlimited_gifts" => f_unlimited_gifts = Some(map.next_value()?),
-                        "limited_gifts" => f_limited_gifts = Some(map.next_value()?),
-                        "unique_gifts" => f_unique_gifts = Some(map.next_value()?),
-                        "premium_subscription" => f_premium_subscription = Some(map.next_value()?),
-                        "gifts_from_channels" => f_gifts_from_channels = Some(map.next_value()?),
+                        "unlimited_gifts" => f_unlimited_gifts = Some(next(&mut map)?),
+                        "limited_gifts" => f_limited_gifts = Some(next(&mut map)?),
+                        "unique_gifts" => f_unique_gifts = Some(next(&mut map)?),
+                        "premium_subscription" => f_premium_subscription = Some(next(&mut map)?),
+                        "gifts_from_channels" => f_gifts_from_channels = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -13412,6 +13666,7 @@ impl AcceptedGiftTypes {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `StarAmount` object ([Bot API](https://core.telegram.org/bots/api#staramount)).
 #[derive(Clone, Debug, Serialize)]
 pub struct StarAmount {
@@ -13422,6 +13677,7 @@ pub struct StarAmount {
     pub nanostar_amount: Option<i64>,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for StarAmount {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -13435,8 +13691,8 @@ impl<'de> Deserialize<'de> for StarAmount {
                 let mut f_nanostar_amount = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "amount" => f_amount = Some(map.next_value()?),
-                        "nanostar_amount" => f_nanostar_amount = map.next_value()?,
+                        "amount" => f_amount = Some(next(&mut map)?),
+                        "nanostar_amount" => f_nanostar_amount = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -13478,9 +13734,9 @@ impl<'de> Deserialize<'de> for BotCommand {
                 let mut f_is_ephemeral = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "command" => f_command = Some(map.next_value()?),
-                        "description" => f_description = Some(map.next_value()?),
-                        "is_ephemeral" => f_is_ephemeral = map.next_value()?,
+                        "command" => f_command = Some(next(&mut map)?),
+                        "description" => f_description = Some(next(&mut map)?),
+                        "is_ephemeral" => f_is_ephemeral = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -13622,7 +13878,7 @@ impl<'de> Deserialize<'de> for BotCommandScopeDefault {
                 let mut f_type = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -13669,7 +13925,7 @@ impl<'de> Deserialize<'de> for BotCommandScopeAllPrivateChats {
                 let mut f_type = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -13716,7 +13972,7 @@ impl<'de> Deserialize<'de> for BotCommandScopeAllGroupChats {
                 let mut f_type = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -13763,7 +14019,7 @@ impl<'de> Deserialize<'de> for BotCommandScopeAllChatAdministrators {
                 let mut f_type = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -13813,8 +14069,8 @@ impl<'de> Deserialize<'de> for BotCommandScopeChat {
                 let mut f_chat_id = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "chat_id" => f_chat_id = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "chat_id" => f_chat_id = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -13866,8 +14122,8 @@ impl<'de> Deserialize<'de> for BotCommandScopeChatAdministrators {
                 let mut f_chat_id = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "chat_id" => f_chat_id = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "chat_id" => f_chat_id = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -13922,9 +14178,9 @@ impl<'de> Deserialize<'de> for BotCommandScopeChatMember {
                 let mut f_user_id = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "chat_id" => f_chat_id = Some(map.next_value()?),
-                        "user_id" => f_user_id = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "chat_id" => f_chat_id = Some(next(&mut map)?),
+                        "user_id" => f_user_id = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -13971,7 +14227,7 @@ impl<'de> Deserialize<'de> for BotName {
                 let mut f_name = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "name" => f_name = Some(map.next_value()?),
+                        "name" => f_name = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -14005,7 +14261,7 @@ impl<'de> Deserialize<'de> for BotDescription {
                 let mut f_description = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "description" => f_description = Some(map.next_value()?),
+                        "description" => f_description = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -14043,7 +14299,7 @@ impl<'de> Deserialize<'de> for BotShortDescription {
                 let mut f_short_description = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "short_description" => f_short_description = Some(map.next_value()?),
+                        "short_description" => f_short_description = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -14130,7 +14386,7 @@ impl<'de> Deserialize<'de> for MenuButtonCommands {
                 let mut f_type = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -14183,9 +14439,9 @@ impl<'de> Deserialize<'de> for MenuButtonWebApp {
                 let mut f_web_app = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "web_app" => f_web_app = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "web_app" => f_web_app = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -14236,7 +14492,7 @@ impl<'de> Deserialize<'de> for MenuButtonDefault {
                 let mut f_type = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -14269,6 +14525,7 @@ impl MenuButtonDefault {
 pub enum ChatBoostSource {
     /// Its [`ChatBoostSourcePremium`] member (`"premium"`).
     Premium(Box<ChatBoostSourcePremium>),
+    #[cfg(feature = "stars")]
     /// Its [`ChatBoostSourceGiftCode`] member (`"gift_code"`).
     GiftCode(Box<ChatBoostSourceGiftCode>),
     /// Its [`ChatBoostSourceGiveaway`] member (`"giveaway"`).
@@ -14283,6 +14540,7 @@ impl<'de> Deserialize<'de> for ChatBoostSource {
         let json = raw.get();
         Ok(match field_of::<String>(json, "source").as_deref() {
             Some("premium") => Self::Premium(member(json)?),
+            #[cfg(feature = "stars")]
             Some("gift_code") => Self::GiftCode(member(json)?),
             Some("giveaway") => Self::Giveaway(member(json)?),
             _ => Self::Unknown(member(json)?),
@@ -14296,6 +14554,7 @@ impl From<ChatBoostSourcePremium> for ChatBoostSource {
     }
 }
 
+#[cfg(feature = "stars")]
 impl From<ChatBoostSourceGiftCode> for ChatBoostSource {
     fn from(member: ChatBoostSourceGiftCode) -> Self {
         ChatBoostSource::GiftCode(Box::new(member))
@@ -14333,8 +14592,8 @@ impl<'de> Deserialize<'de> for ChatBoostSourcePremium {
                 let mut f_user = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "source" => f_source = Some(map.next_value()?),
-                        "user" => f_user = Some(map.next_value()?),
+                        "source" => f_source = Some(next(&mut map)?),
+                        "user" => f_user = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -14350,6 +14609,7 @@ impl<'de> Deserialize<'de> for ChatBoostSourcePremium {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `ChatBoostSourceGiftCode` object ([Bot API](https://core.telegram.org/bots/api#chatboostsourcegiftcode)).
 #[derive(Clone, Debug, Serialize)]
 pub struct ChatBoostSourceGiftCode {
@@ -14359,6 +14619,7 @@ pub struct ChatBoostSourceGiftCode {
     pub user: Box<User>,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for ChatBoostSourceGiftCode {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -14375,8 +14636,8 @@ impl<'de> Deserialize<'de> for ChatBoostSourceGiftCode {
                 let mut f_user = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "source" => f_source = Some(map.next_value()?),
-                        "user" => f_user = Some(map.next_value()?),
+                        "source" => f_source = Some(next(&mut map)?),
+                        "user" => f_user = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -14429,11 +14690,11 @@ impl<'de> Deserialize<'de> for ChatBoostSourceGiveaway {
                 let mut f_is_unclaimed = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "source" => f_source = Some(map.next_value()?),
-                        "giveaway_message_id" => f_giveaway_message_id = Some(map.next_value()?),
-                        "user" => f_user = map.next_value()?,
-                        "prize_star_count" => f_prize_star_count = map.next_value()?,
-                        "is_unclaimed" => f_is_unclaimed = map.next_value()?,
+                        "source" => f_source = Some(next(&mut map)?),
+                        "giveaway_message_id" => f_giveaway_message_id = Some(next(&mut map)?),
+                        "user" => f_user = next(&mut map)?,
+                        "prize_star_count" => f_prize_star_count = next(&mut map)?,
+                        "is_unclaimed" => f_is_unclaimed = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -14481,10 +14742,10 @@ impl<'de> Deserialize<'de> for ChatBoost {
                 let mut f_source = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "boost_id" => f_boost_id = Some(map.next_value()?),
-                        "add_date" => f_add_date = Some(map.next_value()?),
-                        "expiration_date" => f_expiration_date = Some(map.next_value()?),
-                        "source" => f_source = Some(map.next_value()?),
+                        "boost_id" => f_boost_id = Some(next(&mut map)?),
+                        "add_date" => f_add_date = Some(next(&mut map)?),
+                        "expiration_date" => f_expiration_date = Some(next(&mut map)?),
+                        "source" => f_source = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -14528,8 +14789,8 @@ impl<'de> Deserialize<'de> for ChatBoostUpdated {
                 let mut f_boost = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "chat" => f_chat = Some(map.next_value()?),
-                        "boost" => f_boost = Some(map.next_value()?),
+                        "chat" => f_chat = Some(next(&mut map)?),
+                        "boost" => f_boost = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -14576,10 +14837,10 @@ impl<'de> Deserialize<'de> for ChatBoostRemoved {
                 let mut f_source = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "chat" => f_chat = Some(map.next_value()?),
-                        "boost_id" => f_boost_id = Some(map.next_value()?),
-                        "remove_date" => f_remove_date = Some(map.next_value()?),
-                        "source" => f_source = Some(map.next_value()?),
+                        "chat" => f_chat = Some(next(&mut map)?),
+                        "boost_id" => f_boost_id = Some(next(&mut map)?),
+                        "remove_date" => f_remove_date = Some(next(&mut map)?),
+                        "source" => f_source = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -14618,7 +14879,7 @@ impl<'de> Deserialize<'de> for ChatOwnerLeft {
                 let mut f_new_owner = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "new_owner" => f_new_owner = map.next_value()?,
+                        "new_owner" => f_new_owner = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -14655,7 +14916,7 @@ impl<'de> Deserialize<'de> for ChatOwnerChanged {
                 let mut f_new_owner = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "new_owner" => f_new_owner = Some(map.next_value()?),
+                        "new_owner" => f_new_owner = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -14689,7 +14950,7 @@ impl<'de> Deserialize<'de> for UserChatBoosts {
                 let mut f_boosts = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "boosts" => f_boosts = Some(map.next_value()?),
+                        "boosts" => f_boosts = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -14704,6 +14965,7 @@ impl<'de> Deserialize<'de> for UserChatBoosts {
     }
 }
 
+#[cfg(feature = "business")]
 /// The `BusinessBotRights` object ([Bot API](https://core.telegram.org/bots/api#businessbotrights)).
 #[derive(Clone, Debug, Serialize)]
 pub struct BusinessBotRights {
@@ -14751,6 +15013,7 @@ pub struct BusinessBotRights {
     pub can_manage_stories: Option<bool>,
 }
 
+#[cfg(feature = "business")]
 impl<'de> Deserialize<'de> for BusinessBotRights {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -14779,32 +15042,24 @@ impl<'de> Deserialize<'de> for BusinessBotRights {
                 let mut f_can_manage_stories = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "can_reply" => f_can_reply = map.next_value()?,
-                        "can_read_messages" => f_can_read_messages = map.next_value()?,
-                        "can_delete_sent_messages" => {
-                            f_can_delete_sent_messages = map.next_value()?
-                        }
-                        "can_delete_all_messages" => {
-                            f_can_delete_all_messages = map.next_value()?
-                        }
-                        "can_edit_name" => f_can_edit_name = map.next_value()?,
-                        "can_edit_bio" => f_can_edit_bio = map.next_value()?,
-                        "can_edit_profile_photo" => f_can_edit_profile_photo = map.next_value()?,
-                        "can_edit_username" => f_can_edit_username = map.next_value()?,
-                        "can_change_gift_settings" => {
-                            f_can_change_gift_settings = map.next_value()?
-                        }
-                        "can_view_gifts_and_stars" => {
-                            f_can_view_gifts_and_stars = map.next_value()?
-                        }
+                        "can_reply" => f_can_reply = next(&mut map)?,
+                        "can_read_messages" => f_can_read_messages = next(&mut map)?,
+                        "can_delete_sent_messages" => f_can_delete_sent_messages = next(&mut map)?,
+                        "can_delete_all_messages" => f_can_delete_all_messages = next(&mut map)?,
+                        "can_edit_name" => f_can_edit_name = next(&mut map)?,
+                        "can_edit_bio" => f_can_edit_bio = next(&mut map)?,
+                        "can_edit_profile_photo" => f_can_edit_profile_photo = next(&mut map)?,
+                        "can_edit_username" => f_can_edit_username = next(&mut map)?,
+                        "can_change_gift_settings" => f_can_change_gift_settings = next(&mut map)?,
+                        "can_view_gifts_and_stars" => f_can_view_gifts_and_stars = next(&mut map)?,
                         "can_convert_gifts_to_stars" => {
-                            f_can_convert_gifts_to_stars = map.next_value()?
+                            f_can_convert_gifts_to_stars = next(&mut map)?
                         }
                         "can_transfer_and_upgrade_gifts" => {
-                            f_can_transfer_and_upgrade_gifts = map.next_value()?
+                            f_can_transfer_and_upgrade_gifts = next(&mut map)?
                         }
-                        "can_transfer_stars" => f_can_transfer_stars = map.next_value()?,
-                        "can_manage_stories" => f_can_manage_stories = map.next_value()?,
+                        "can_transfer_stars" => f_can_transfer_stars = next(&mut map)?,
+                        "can_manage_stories" => f_can_manage_stories = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -14832,6 +15087,7 @@ impl<'de> Deserialize<'de> for BusinessBotRights {
     }
 }
 
+#[cfg(feature = "business")]
 /// The `BusinessConnection` object ([Bot API](https://core.telegram.org/bots/api#businessconnection)).
 #[derive(Clone, Debug, Serialize)]
 pub struct BusinessConnection {
@@ -14850,6 +15106,7 @@ pub struct BusinessConnection {
     pub is_enabled: bool,
 }
 
+#[cfg(feature = "business")]
 impl<'de> Deserialize<'de> for BusinessConnection {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -14870,12 +15127,12 @@ impl<'de> Deserialize<'de> for BusinessConnection {
                 let mut f_is_enabled = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "id" => f_id = Some(map.next_value()?),
-                        "user" => f_user = Some(map.next_value()?),
-                        "user_chat_id" => f_user_chat_id = Some(map.next_value()?),
-                        "date" => f_date = Some(map.next_value()?),
-                        "rights" => f_rights = map.next_value()?,
-                        "is_enabled" => f_is_enabled = Some(map.next_value()?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "user" => f_user = Some(next(&mut map)?),
+                        "user_chat_id" => f_user_chat_id = Some(next(&mut map)?),
+                        "date" => f_date = Some(next(&mut map)?),
+                        "rights" => f_rights = next(&mut map)?,
+                        "is_enabled" => f_is_enabled = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -14897,6 +15154,7 @@ impl<'de> Deserialize<'de> for BusinessConnection {
     }
 }
 
+#[cfg(feature = "business")]
 /// The `BusinessMessagesDeleted` object ([Bot API](https://core.telegram.org/bots/api#businessmessagesdeleted)).
 #[derive(Clone, Debug, Serialize)]
 pub struct BusinessMessagesDeleted {
@@ -14908,6 +15166,7 @@ pub struct BusinessMessagesDeleted {
     pub message_ids: Vec<MessageId>,
 }
 
+#[cfg(feature = "business")]
 impl<'de> Deserialize<'de> for BusinessMessagesDeleted {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -14926,10 +15185,10 @@ impl<'de> Deserialize<'de> for BusinessMessagesDeleted {
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
                         "business_connection_id" => {
-                            f_business_connection_id = Some(map.next_value()?)
+                            f_business_connection_id = Some(next(&mut map)?)
                         }
-                        "chat" => f_chat = Some(map.next_value()?),
-                        "message_ids" => f_message_ids = Some(map.next_value()?),
+                        "chat" => f_chat = Some(next(&mut map)?),
+                        "message_ids" => f_message_ids = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -14971,7 +15230,7 @@ impl<'de> Deserialize<'de> for SentWebAppMessage {
                 let mut f_inline_message_id = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "inline_message_id" => f_inline_message_id = map.next_value()?,
+                        "inline_message_id" => f_inline_message_id = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -15008,7 +15267,7 @@ impl<'de> Deserialize<'de> for SentGuestMessage {
                 let mut f_inline_message_id = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "inline_message_id" => f_inline_message_id = Some(map.next_value()?),
+                        "inline_message_id" => f_inline_message_id = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -15049,8 +15308,8 @@ impl<'de> Deserialize<'de> for PreparedInlineMessage {
                 let mut f_expiration_date = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "id" => f_id = Some(map.next_value()?),
-                        "expiration_date" => f_expiration_date = Some(map.next_value()?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "expiration_date" => f_expiration_date = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -15089,7 +15348,7 @@ impl<'de> Deserialize<'de> for PreparedKeyboardButton {
                 let mut f_id = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "id" => f_id = Some(map.next_value()?),
+                        "id" => f_id = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -15131,8 +15390,8 @@ impl<'de> Deserialize<'de> for ResponseParameters {
                 let mut f_retry_after = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "migrate_to_chat_id" => f_migrate_to_chat_id = map.next_value()?,
-                        "retry_after" => f_retry_after = map.next_value()?,
+                        "migrate_to_chat_id" => f_migrate_to_chat_id = next(&mut map)?,
+                        "retry_after" => f_retry_after = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -15285,19 +15544,17 @@ impl<'de> Deserialize<'de> for InputMediaAnimation {
                 let mut f_has_spoiler = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "media" => f_media = Some(map.next_value()?),
-                        "thumbnail" => f_thumbnail = map.next_value()?,
-                        "caption" => f_caption = map.next_value()?,
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
-                        "show_caption_above_media" => {
-                            f_show_caption_above_media = map.next_value()?
-                        }
-                        "width" => f_width = map.next_value()?,
-                        "height" => f_height = map.next_value()?,
-                        "duration" => f_duration = map.next_value()?,
-                        "has_spoiler" => f_has_spoiler = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "media" => f_media = Some(next(&mut map)?),
+                        "thumbnail" => f_thumbnail = next(&mut map)?,
+                        "caption" => f_caption = next(&mut map)?,
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
+                        "show_caption_above_media" => f_show_caption_above_media = next(&mut map)?,
+                        "width" => f_width = next(&mut map)?,
+                        "height" => f_height = next(&mut map)?,
+                        "duration" => f_duration = next(&mut map)?,
+                        "has_spoiler" => f_has_spoiler = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -15446,15 +15703,15 @@ impl<'de> Deserialize<'de> for InputMediaAudio {
                 let mut f_title = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "media" => f_media = Some(map.next_value()?),
-                        "thumbnail" => f_thumbnail = map.next_value()?,
-                        "caption" => f_caption = map.next_value()?,
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
-                        "duration" => f_duration = map.next_value()?,
-                        "performer" => f_performer = map.next_value()?,
-                        "title" => f_title = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "media" => f_media = Some(next(&mut map)?),
+                        "thumbnail" => f_thumbnail = next(&mut map)?,
+                        "caption" => f_caption = next(&mut map)?,
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
+                        "duration" => f_duration = next(&mut map)?,
+                        "performer" => f_performer = next(&mut map)?,
+                        "title" => f_title = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -15582,14 +15839,14 @@ impl<'de> Deserialize<'de> for InputMediaDocument {
                 let mut f_disable_content_type_detection = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "media" => f_media = Some(map.next_value()?),
-                        "thumbnail" => f_thumbnail = map.next_value()?,
-                        "caption" => f_caption = map.next_value()?,
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "media" => f_media = Some(next(&mut map)?),
+                        "thumbnail" => f_thumbnail = next(&mut map)?,
+                        "caption" => f_caption = next(&mut map)?,
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
                         "disable_content_type_detection" => {
-                            f_disable_content_type_detection = map.next_value()?
+                            f_disable_content_type_detection = next(&mut map)?
                         }
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -15679,8 +15936,8 @@ impl<'de> Deserialize<'de> for InputMediaLink {
                 let mut f_url = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "url" => f_url = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "url" => f_url = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -15755,16 +16012,14 @@ impl<'de> Deserialize<'de> for InputMediaLivePhoto {
                 let mut f_has_spoiler = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "media" => f_media = Some(map.next_value()?),
-                        "photo" => f_photo = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
-                        "show_caption_above_media" => {
-                            f_show_caption_above_media = map.next_value()?
-                        }
-                        "has_spoiler" => f_has_spoiler = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "media" => f_media = Some(next(&mut map)?),
+                        "photo" => f_photo = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
+                        "show_caption_above_media" => f_show_caption_above_media = next(&mut map)?,
+                        "has_spoiler" => f_has_spoiler = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -15865,10 +16120,10 @@ impl<'de> Deserialize<'de> for InputMediaLocation {
                 let mut f_horizontal_accuracy = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "latitude" => f_latitude = Some(map.next_value()?),
-                        "longitude" => f_longitude = Some(map.next_value()?),
-                        "horizontal_accuracy" => f_horizontal_accuracy = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "latitude" => f_latitude = Some(next(&mut map)?),
+                        "longitude" => f_longitude = Some(next(&mut map)?),
+                        "horizontal_accuracy" => f_horizontal_accuracy = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -15947,15 +16202,13 @@ impl<'de> Deserialize<'de> for InputMediaPhoto {
                 let mut f_has_spoiler = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "media" => f_media = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
-                        "show_caption_above_media" => {
-                            f_show_caption_above_media = map.next_value()?
-                        }
-                        "has_spoiler" => f_has_spoiler = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "media" => f_media = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
+                        "show_caption_above_media" => f_show_caption_above_media = next(&mut map)?,
+                        "has_spoiler" => f_has_spoiler = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -16051,9 +16304,9 @@ impl<'de> Deserialize<'de> for InputMediaSticker {
                 let mut f_emoji = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "media" => f_media = Some(map.next_value()?),
-                        "emoji" => f_emoji = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "media" => f_media = Some(next(&mut map)?),
+                        "emoji" => f_emoji = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -16135,15 +16388,15 @@ impl<'de> Deserialize<'de> for InputMediaVenue {
                 let mut f_google_place_type = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "latitude" => f_latitude = Some(map.next_value()?),
-                        "longitude" => f_longitude = Some(map.next_value()?),
-                        "title" => f_title = Some(map.next_value()?),
-                        "address" => f_address = Some(map.next_value()?),
-                        "foursquare_id" => f_foursquare_id = map.next_value()?,
-                        "foursquare_type" => f_foursquare_type = map.next_value()?,
-                        "google_place_id" => f_google_place_id = map.next_value()?,
-                        "google_place_type" => f_google_place_type = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "latitude" => f_latitude = Some(next(&mut map)?),
+                        "longitude" => f_longitude = Some(next(&mut map)?),
+                        "title" => f_title = Some(next(&mut map)?),
+                        "address" => f_address = Some(next(&mut map)?),
+                        "foursquare_id" => f_foursquare_id = next(&mut map)?,
+                        "foursquare_type" => f_foursquare_type = next(&mut map)?,
+                        "google_place_id" => f_google_place_id = next(&mut map)?,
+                        "google_place_type" => f_google_place_type = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -16283,22 +16536,20 @@ impl<'de> Deserialize<'de> for InputMediaVideo {
                 let mut f_has_spoiler = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "media" => f_media = Some(map.next_value()?),
-                        "thumbnail" => f_thumbnail = map.next_value()?,
-                        "cover" => f_cover = map.next_value()?,
-                        "start_timestamp" => f_start_timestamp = map.next_value()?,
-                        "caption" => f_caption = map.next_value()?,
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
-                        "show_caption_above_media" => {
-                            f_show_caption_above_media = map.next_value()?
-                        }
-                        "width" => f_width = map.next_value()?,
-                        "height" => f_height = map.next_value()?,
-                        "duration" => f_duration = map.next_value()?,
-                        "supports_streaming" => f_supports_streaming = map.next_value()?,
-                        "has_spoiler" => f_has_spoiler = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "media" => f_media = Some(next(&mut map)?),
+                        "thumbnail" => f_thumbnail = next(&mut map)?,
+                        "cover" => f_cover = next(&mut map)?,
+                        "start_timestamp" => f_start_timestamp = next(&mut map)?,
+                        "caption" => f_caption = next(&mut map)?,
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
+                        "show_caption_above_media" => f_show_caption_above_media = next(&mut map)?,
+                        "width" => f_width = next(&mut map)?,
+                        "height" => f_height = next(&mut map)?,
+                        "duration" => f_duration = next(&mut map)?,
+                        "supports_streaming" => f_supports_streaming = next(&mut map)?,
+                        "has_spoiler" => f_has_spoiler = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -16462,12 +16713,12 @@ impl<'de> Deserialize<'de> for InputMediaVoiceNote {
                 let mut f_duration = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "media" => f_media = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
-                        "duration" => f_duration = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "media" => f_media = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
+                        "duration" => f_duration = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -16525,6 +16776,7 @@ impl InputMediaVoiceNote {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `InputPaidMedia` union: one of its member objects, told apart by `type` ([Bot API](https://core.telegram.org/bots/api#inputpaidmedia)).
 ///
 /// A kind this version does not know decodes as `Unknown`, never as an error.
@@ -16532,47 +16784,61 @@ impl InputMediaVoiceNote {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum InputPaidMedia {
+    #[cfg(feature = "stars")]
     /// Its [`InputPaidMediaLivePhoto`] member (`"live_photo"`).
     LivePhoto(Box<InputPaidMediaLivePhoto>),
+    #[cfg(feature = "stars")]
     /// Its [`InputPaidMediaPhoto`] member (`"photo"`).
     Photo(Box<InputPaidMediaPhoto>),
+    #[cfg(feature = "stars")]
     /// Its [`InputPaidMediaVideo`] member (`"video"`).
     Video(Box<InputPaidMediaVideo>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for InputPaidMedia {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = raw(deserializer)?;
         let json = raw.get();
         Ok(match field_of::<String>(json, "type").as_deref() {
+            #[cfg(feature = "stars")]
             Some("live_photo") => Self::LivePhoto(member(json)?),
+            #[cfg(feature = "stars")]
             Some("photo") => Self::Photo(member(json)?),
+            #[cfg(feature = "stars")]
             Some("video") => Self::Video(member(json)?),
             _ => Self::Unknown(member(json)?),
         })
     }
 }
 
+#[cfg(feature = "stars")]
+#[cfg(feature = "stars")]
 impl From<InputPaidMediaLivePhoto> for InputPaidMedia {
     fn from(member: InputPaidMediaLivePhoto) -> Self {
         InputPaidMedia::LivePhoto(Box::new(member))
     }
 }
 
+#[cfg(feature = "stars")]
+#[cfg(feature = "stars")]
 impl From<InputPaidMediaPhoto> for InputPaidMedia {
     fn from(member: InputPaidMediaPhoto) -> Self {
         InputPaidMedia::Photo(Box::new(member))
     }
 }
 
+#[cfg(feature = "stars")]
+#[cfg(feature = "stars")]
 impl From<InputPaidMediaVideo> for InputPaidMedia {
     fn from(member: InputPaidMediaVideo) -> Self {
         InputPaidMedia::Video(Box::new(member))
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `InputPaidMediaLivePhoto` object ([Bot API](https://core.telegram.org/bots/api#inputpaidmedialivephoto)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputPaidMediaLivePhoto {
@@ -16585,6 +16851,7 @@ pub struct InputPaidMediaLivePhoto {
     pub photo: InputFile,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for InputPaidMediaLivePhoto {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -16602,9 +16869,9 @@ impl<'de> Deserialize<'de> for InputPaidMediaLivePhoto {
                 let mut f_photo = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "media" => f_media = Some(map.next_value()?),
-                        "photo" => f_photo = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "media" => f_media = Some(next(&mut map)?),
+                        "photo" => f_photo = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -16621,6 +16888,7 @@ impl<'de> Deserialize<'de> for InputPaidMediaLivePhoto {
     }
 }
 
+#[cfg(feature = "stars")]
 impl InputPaidMediaLivePhoto {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(media: impl Into<InputFile>, photo: impl Into<InputFile>) -> Self {
@@ -16632,6 +16900,7 @@ impl InputPaidMediaLivePhoto {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `InputPaidMediaPhoto` object ([Bot API](https://core.telegram.org/bots/api#inputpaidmediaphoto)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputPaidMediaPhoto {
@@ -16642,6 +16911,7 @@ pub struct InputPaidMediaPhoto {
     pub media: InputFile,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for InputPaidMediaPhoto {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -16658,8 +16928,8 @@ impl<'de> Deserialize<'de> for InputPaidMediaPhoto {
                 let mut f_media = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "media" => f_media = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "media" => f_media = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -16675,6 +16945,7 @@ impl<'de> Deserialize<'de> for InputPaidMediaPhoto {
     }
 }
 
+#[cfg(feature = "stars")]
 impl InputPaidMediaPhoto {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(media: impl Into<InputFile>) -> Self {
@@ -16685,6 +16956,7 @@ impl InputPaidMediaPhoto {
     }
 }
 
+#[cfg(feature = "stars")]
 /// The `InputPaidMediaVideo` object ([Bot API](https://core.telegram.org/bots/api#inputpaidmediavideo)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputPaidMediaVideo {
@@ -16716,6 +16988,7 @@ pub struct InputPaidMediaVideo {
     pub supports_streaming: Option<bool>,
 }
 
+#[cfg(feature = "stars")]
 impl<'de> Deserialize<'de> for InputPaidMediaVideo {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -16739,15 +17012,15 @@ impl<'de> Deserialize<'de> for InputPaidMediaVideo {
                 let mut f_supports_streaming = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "media" => f_media = Some(map.next_value()?),
-                        "thumbnail" => f_thumbnail = map.next_value()?,
-                        "cover" => f_cover = map.next_value()?,
-                        "start_timestamp" => f_start_timestamp = map.next_value()?,
-                        "width" => f_width = map.next_value()?,
-                        "height" => f_height = map.next_value()?,
-                        "duration" => f_duration = map.next_value()?,
-                        "supports_streaming" => f_supports_streaming = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "media" => f_media = Some(next(&mut map)?),
+                        "thumbnail" => f_thumbnail = next(&mut map)?,
+                        "cover" => f_cover = next(&mut map)?,
+                        "start_timestamp" => f_start_timestamp = next(&mut map)?,
+                        "width" => f_width = next(&mut map)?,
+                        "height" => f_height = next(&mut map)?,
+                        "duration" => f_duration = next(&mut map)?,
+                        "supports_streaming" => f_supports_streaming = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -16770,6 +17043,7 @@ impl<'de> Deserialize<'de> for InputPaidMediaVideo {
     }
 }
 
+#[cfg(feature = "stars")]
 impl InputPaidMediaVideo {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(media: impl Into<InputFile>) -> Self {
@@ -16894,8 +17168,8 @@ impl<'de> Deserialize<'de> for InputProfilePhotoStatic {
                 let mut f_photo = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "photo" => f_photo = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "photo" => f_photo = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -16951,9 +17225,9 @@ impl<'de> Deserialize<'de> for InputProfilePhotoAnimated {
                 let mut f_main_frame_timestamp = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "animation" => f_animation = Some(map.next_value()?),
-                        "main_frame_timestamp" => f_main_frame_timestamp = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "animation" => f_animation = Some(next(&mut map)?),
+                        "main_frame_timestamp" => f_main_frame_timestamp = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -17052,8 +17326,8 @@ impl<'de> Deserialize<'de> for InputStoryContentPhoto {
                 let mut f_photo = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "photo" => f_photo = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "photo" => f_photo = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -17117,11 +17391,11 @@ impl<'de> Deserialize<'de> for InputStoryContentVideo {
                 let mut f_is_animation = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "video" => f_video = Some(map.next_value()?),
-                        "duration" => f_duration = map.next_value()?,
-                        "cover_frame_timestamp" => f_cover_frame_timestamp = map.next_value()?,
-                        "is_animation" => f_is_animation = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "video" => f_video = Some(next(&mut map)?),
+                        "duration" => f_duration = next(&mut map)?,
+                        "cover_frame_timestamp" => f_cover_frame_timestamp = next(&mut map)?,
+                        "is_animation" => f_is_animation = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -17171,6 +17445,7 @@ impl InputStoryContentVideo {
     }
 }
 
+#[cfg(feature = "stickers")]
 /// The `Sticker` object ([Bot API](https://core.telegram.org/bots/api#sticker)).
 #[derive(Clone, Debug, Serialize)]
 pub struct Sticker {
@@ -17215,6 +17490,7 @@ pub struct Sticker {
     pub file_size: Option<i64>,
 }
 
+#[cfg(feature = "stickers")]
 impl<'de> Deserialize<'de> for Sticker {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -17241,21 +17517,21 @@ impl<'de> Deserialize<'de> for Sticker {
                 let mut f_file_size = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "file_id" => f_file_id = Some(map.next_value()?),
-                        "file_unique_id" => f_file_unique_id = Some(map.next_value()?),
-                        "type" => f_type = Some(map.next_value()?),
-                        "width" => f_width = Some(map.next_value()?),
-                        "height" => f_height = Some(map.next_value()?),
-                        "is_animated" => f_is_animated = Some(map.next_value()?),
-                        "is_video" => f_is_video = Some(map.next_value()?),
-                        "thumbnail" => f_thumbnail = map.next_value()?,
-                        "emoji" => f_emoji = map.next_value()?,
-                        "set_name" => f_set_name = map.next_value()?,
-                        "premium_animation" => f_premium_animation = map.next_value()?,
-                        "mask_position" => f_mask_position = map.next_value()?,
-                        "custom_emoji_id" => f_custom_emoji_id = map.next_value()?,
-                        "needs_repainting" => f_needs_repainting = map.next_value()?,
-                        "file_size" => f_file_size = map.next_value()?,
+                        "file_id" => f_file_id = Some(next(&mut map)?),
+                        "file_unique_id" => f_file_unique_id = Some(next(&mut map)?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "width" => f_width = Some(next(&mut map)?),
+                        "height" => f_height = Some(next(&mut map)?),
+                        "is_animated" => f_is_animated = Some(next(&mut map)?),
+                        "is_video" => f_is_video = Some(next(&mut map)?),
+                        "thumbnail" => f_thumbnail = next(&mut map)?,
+                        "emoji" => f_emoji = next(&mut map)?,
+                        "set_name" => f_set_name = next(&mut map)?,
+                        "premium_animation" => f_premium_animation = next(&mut map)?,
+                        "mask_position" => f_mask_position = next(&mut map)?,
+                        "custom_emoji_id" => f_custom_emoji_id = next(&mut map)?,
+                        "needs_repainting" => f_needs_repainting = next(&mut map)?,
+                        "file_size" => f_file_size = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -17286,6 +17562,7 @@ impl<'de> Deserialize<'de> for Sticker {
     }
 }
 
+#[cfg(feature = "stickers")]
 /// The `StickerSet` object ([Bot API](https://core.telegram.org/bots/api#stickerset)).
 #[derive(Clone, Debug, Serialize)]
 pub struct StickerSet {
@@ -17302,6 +17579,7 @@ pub struct StickerSet {
     pub thumbnail: Option<Box<PhotoSize>>,
 }
 
+#[cfg(feature = "stickers")]
 impl<'de> Deserialize<'de> for StickerSet {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -17318,11 +17596,11 @@ impl<'de> Deserialize<'de> for StickerSet {
                 let mut f_thumbnail = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "name" => f_name = Some(map.next_value()?),
-                        "title" => f_title = Some(map.next_value()?),
-                        "sticker_type" => f_sticker_type = Some(map.next_value()?),
-                        "stickers" => f_stickers = Some(map.next_value()?),
-                        "thumbnail" => f_thumbnail = map.next_value()?,
+                        "name" => f_name = Some(next(&mut map)?),
+                        "title" => f_title = Some(next(&mut map)?),
+                        "sticker_type" => f_sticker_type = Some(next(&mut map)?),
+                        "stickers" => f_stickers = Some(next(&mut map)?),
+                        "thumbnail" => f_thumbnail = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -17342,6 +17620,7 @@ impl<'de> Deserialize<'de> for StickerSet {
     }
 }
 
+#[cfg(feature = "stickers")]
 /// The `MaskPosition` object ([Bot API](https://core.telegram.org/bots/api#maskposition)).
 #[derive(Clone, Debug, Serialize)]
 pub struct MaskPosition {
@@ -17355,6 +17634,7 @@ pub struct MaskPosition {
     pub scale: f64,
 }
 
+#[cfg(feature = "stickers")]
 impl<'de> Deserialize<'de> for MaskPosition {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -17370,10 +17650,10 @@ impl<'de> Deserialize<'de> for MaskPosition {
                 let mut f_scale = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "point" => f_point = Some(map.next_value()?),
-                        "x_shift" => f_x_shift = Some(map.next_value()?),
-                        "y_shift" => f_y_shift = Some(map.next_value()?),
-                        "scale" => f_scale = Some(map.next_value()?),
+                        "point" => f_point = Some(next(&mut map)?),
+                        "x_shift" => f_x_shift = Some(next(&mut map)?),
+                        "y_shift" => f_y_shift = Some(next(&mut map)?),
+                        "scale" => f_scale = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -17391,6 +17671,7 @@ impl<'de> Deserialize<'de> for MaskPosition {
     }
 }
 
+#[cfg(feature = "stickers")]
 impl MaskPosition {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(point: impl Into<String>, x_shift: f64, y_shift: f64, scale: f64) -> Self {
@@ -17403,6 +17684,7 @@ impl MaskPosition {
     }
 }
 
+#[cfg(feature = "stickers")]
 /// The `InputSticker` object ([Bot API](https://core.telegram.org/bots/api#inputsticker)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputSticker {
@@ -17420,6 +17702,7 @@ pub struct InputSticker {
     pub keywords: Option<Vec<String>>,
 }
 
+#[cfg(feature = "stickers")]
 impl<'de> Deserialize<'de> for InputSticker {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -17436,11 +17719,11 @@ impl<'de> Deserialize<'de> for InputSticker {
                 let mut f_keywords = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "sticker" => f_sticker = Some(map.next_value()?),
-                        "format" => f_format = Some(map.next_value()?),
-                        "emoji_list" => f_emoji_list = Some(map.next_value()?),
-                        "mask_position" => f_mask_position = map.next_value()?,
-                        "keywords" => f_keywords = map.next_value()?,
+                        "sticker" => f_sticker = Some(next(&mut map)?),
+                        "format" => f_format = Some(next(&mut map)?),
+                        "emoji_list" => f_emoji_list = Some(next(&mut map)?),
+                        "mask_position" => f_mask_position = next(&mut map)?,
+                        "keywords" => f_keywords = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -17460,6 +17743,7 @@ impl<'de> Deserialize<'de> for InputSticker {
     }
 }
 
+#[cfg(feature = "stickers")]
 impl InputSticker {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(
@@ -17489,6 +17773,7 @@ impl InputSticker {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichMessage` object ([Bot API](https://core.telegram.org/bots/api#richmessage)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichMessage {
@@ -17499,6 +17784,7 @@ pub struct RichMessage {
     pub is_rtl: Option<bool>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichMessage {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -17512,8 +17798,8 @@ impl<'de> Deserialize<'de> for RichMessage {
                 let mut f_is_rtl = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "blocks" => f_blocks = Some(map.next_value()?),
-                        "is_rtl" => f_is_rtl = map.next_value()?,
+                        "blocks" => f_blocks = Some(next(&mut map)?),
+                        "is_rtl" => f_is_rtl = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -17532,6 +17818,7 @@ impl<'de> Deserialize<'de> for RichMessage {
 /// The `InputRichMessage` object ([Bot API](https://core.telegram.org/bots/api#inputrichmessage)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichMessage {
+    #[cfg(feature = "rich-messages")]
     /// The `blocks` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocks: Option<Vec<InputRichBlock>>,
@@ -17541,6 +17828,7 @@ pub struct InputRichMessage {
     /// The `markdown` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub markdown: Option<String>,
+    #[cfg(feature = "rich-messages")]
     /// The `media` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media: Option<Vec<InputRichMessageMedia>>,
@@ -17564,29 +17852,35 @@ impl<'de> Deserialize<'de> for InputRichMessage {
                 self,
                 mut map: A,
             ) -> Result<InputRichMessage, A::Error> {
+                #[cfg(feature = "rich-messages")]
                 let mut f_blocks = None;
                 let mut f_html = None;
                 let mut f_markdown = None;
+                #[cfg(feature = "rich-messages")]
                 let mut f_media = None;
                 let mut f_is_rtl = None;
                 let mut f_skip_entity_detection = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "blocks" => f_blocks = map.next_value()?,
-                        "html" => f_html = map.next_value()?,
-                        "markdown" => f_markdown = map.next_value()?,
-                        "media" => f_media = map.next_value()?,
-                        "is_rtl" => f_is_rtl = map.next_value()?,
-                        "skip_entity_detection" => f_skip_entity_detection = map.next_value()?,
+                        #[cfg(feature = "rich-messages")]
+                        "blocks" => f_blocks = next(&mut map)?,
+                        "html" => f_html = next(&mut map)?,
+                        "markdown" => f_markdown = next(&mut map)?,
+                        #[cfg(feature = "rich-messages")]
+                        "media" => f_media = next(&mut map)?,
+                        "is_rtl" => f_is_rtl = next(&mut map)?,
+                        "skip_entity_detection" => f_skip_entity_detection = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
                     }
                 }
                 Ok(InputRichMessage {
+                    #[cfg(feature = "rich-messages")]
                     blocks: f_blocks,
                     html: f_html,
                     markdown: f_markdown,
+                    #[cfg(feature = "rich-messages")]
                     media: f_media,
                     is_rtl: f_is_rtl,
                     skip_entity_detection: f_skip_entity_detection,
@@ -17601,15 +17895,18 @@ impl InputRichMessage {
     /// The object with the required fields given and the optional ones unset.
     pub fn new() -> Self {
         InputRichMessage {
+            #[cfg(feature = "rich-messages")]
             blocks: None,
             html: None,
             markdown: None,
+            #[cfg(feature = "rich-messages")]
             media: None,
             is_rtl: None,
             skip_entity_detection: None,
         }
     }
 
+    #[cfg(feature = "rich-messages")]
     /// Sets `blocks`.
     pub fn blocks(mut self, value: impl Into<Vec<InputRichBlock>>) -> Self {
         self.blocks = Some(value.into());
@@ -17628,6 +17925,7 @@ impl InputRichMessage {
         self
     }
 
+    #[cfg(feature = "rich-messages")]
     /// Sets `media`.
     pub fn media(mut self, value: impl Into<Vec<InputRichMessageMedia>>) -> Self {
         self.media = Some(value.into());
@@ -17647,6 +17945,7 @@ impl InputRichMessage {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichMessageMedia` object ([Bot API](https://core.telegram.org/bots/api#inputrichmessagemedia)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichMessageMedia {
@@ -17656,6 +17955,7 @@ pub struct InputRichMessageMedia {
     pub media: RichMessageMedia,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichMessageMedia {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -17672,8 +17972,8 @@ impl<'de> Deserialize<'de> for InputRichMessageMedia {
                 let mut f_media = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "id" => f_id = Some(map.next_value()?),
-                        "media" => f_media = Some(map.next_value()?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "media" => f_media = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -17689,6 +17989,7 @@ impl<'de> Deserialize<'de> for InputRichMessageMedia {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichMessageMedia {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(id: impl Into<String>, media: impl Into<RichMessageMedia>) -> Self {
@@ -17699,6 +18000,7 @@ impl InputRichMessageMedia {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichMessageButton` object ([Bot API](https://core.telegram.org/bots/api#richmessagebutton)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichMessageButton {
@@ -17736,6 +18038,7 @@ pub struct RichMessageButton {
     pub disabled: Option<Box<DisabledButton>>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichMessageButton {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -17761,21 +18064,21 @@ impl<'de> Deserialize<'de> for RichMessageButton {
                 let mut f_disabled = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "text" => f_text = Some(map.next_value()?),
-                        "style" => f_style = map.next_value()?,
-                        "url" => f_url = map.next_value()?,
-                        "callback_data" => f_callback_data = map.next_value()?,
-                        "web_app" => f_web_app = map.next_value()?,
-                        "login_url" => f_login_url = map.next_value()?,
-                        "switch_inline_query" => f_switch_inline_query = map.next_value()?,
+                        "text" => f_text = Some(next(&mut map)?),
+                        "style" => f_style = next(&mut map)?,
+                        "url" => f_url = next(&mut map)?,
+                        "callback_data" => f_callback_data = next(&mut map)?,
+                        "web_app" => f_web_app = next(&mut map)?,
+                        "login_url" => f_login_url = next(&mut map)?,
+                        "switch_inline_query" => f_switch_inline_query = next(&mut map)?,
                         "switch_inline_query_current_chat" => {
-                            f_switch_inline_query_current_chat = map.next_value()?
+                            f_switch_inline_query_current_chat = next(&mut map)?
                         }
                         "switch_inline_query_chosen_chat" => {
-                            f_switch_inline_query_chosen_chat = map.next_value()?
+                            f_switch_inline_query_chosen_chat = next(&mut map)?
                         }
-                        "copy_text" => f_copy_text = map.next_value()?,
-                        "disabled" => f_disabled = map.next_value()?,
+                        "copy_text" => f_copy_text = next(&mut map)?,
+                        "disabled" => f_disabled = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -17801,6 +18104,7 @@ impl<'de> Deserialize<'de> for RichMessageButton {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichMessageButton {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>) -> Self {
@@ -17883,6 +18187,7 @@ impl RichMessageButton {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichText` union: one of its member objects, told apart by `type` ([Bot API](https://core.telegram.org/bots/api#richtext)).
 ///
 /// A kind this version does not know decodes as `Unknown`, never as an error.
@@ -17894,62 +18199,89 @@ pub enum RichText {
     Text(String),
     /// A sequence of them.
     List(Vec<RichText>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextBold`] member (`"bold"`).
     Bold(Box<RichTextBold>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextItalic`] member (`"italic"`).
     Italic(Box<RichTextItalic>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextUnderline`] member (`"underline"`).
     Underline(Box<RichTextUnderline>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextStrikethrough`] member (`"strikethrough"`).
     Strikethrough(Box<RichTextStrikethrough>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextSpoiler`] member (`"spoiler"`).
     Spoiler(Box<RichTextSpoiler>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextDateTime`] member (`"date_time"`).
     DateTime(Box<RichTextDateTime>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextTextMention`] member (`"text_mention"`).
     TextMention(Box<RichTextTextMention>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextSubscript`] member (`"subscript"`).
     Subscript(Box<RichTextSubscript>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextSuperscript`] member (`"superscript"`).
     Superscript(Box<RichTextSuperscript>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextMarked`] member (`"marked"`).
     Marked(Box<RichTextMarked>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextCode`] member (`"code"`).
     Code(Box<RichTextCode>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextCustomEmoji`] member (`"custom_emoji"`).
     CustomEmoji(Box<RichTextCustomEmoji>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextMathematicalExpression`] member (`"mathematical_expression"`).
     MathematicalExpression(Box<RichTextMathematicalExpression>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextUrl`] member (`"url"`).
     Url(Box<RichTextUrl>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextEmailAddress`] member (`"email_address"`).
     EmailAddress(Box<RichTextEmailAddress>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextPhoneNumber`] member (`"phone_number"`).
     PhoneNumber(Box<RichTextPhoneNumber>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextBankCardNumber`] member (`"bank_card_number"`).
     BankCardNumber(Box<RichTextBankCardNumber>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextMention`] member (`"mention"`).
     Mention(Box<RichTextMention>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextHashtag`] member (`"hashtag"`).
     Hashtag(Box<RichTextHashtag>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextCashtag`] member (`"cashtag"`).
     Cashtag(Box<RichTextCashtag>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextBotCommand`] member (`"bot_command"`).
     BotCommand(Box<RichTextBotCommand>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextButton`] member (`"button"`).
     Button(Box<RichTextButton>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextAnchor`] member (`"anchor"`).
     Anchor(Box<RichTextAnchor>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextAnchorLink`] member (`"anchor_link"`).
     AnchorLink(Box<RichTextAnchorLink>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextReference`] member (`"reference"`).
     Reference(Box<RichTextReference>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichTextReferenceLink`] member (`"reference_link"`).
     ReferenceLink(Box<RichTextReferenceLink>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichText {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
@@ -17962,193 +18294,272 @@ impl<'de> Deserialize<'de> for RichText {
             return member(json).map(Self::List);
         }
         Ok(match field_of::<String>(json, "type").as_deref() {
+            #[cfg(feature = "rich-messages")]
             Some("bold") => Self::Bold(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("italic") => Self::Italic(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("underline") => Self::Underline(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("strikethrough") => Self::Strikethrough(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("spoiler") => Self::Spoiler(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("date_time") => Self::DateTime(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("text_mention") => Self::TextMention(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("subscript") => Self::Subscript(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("superscript") => Self::Superscript(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("marked") => Self::Marked(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("code") => Self::Code(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("custom_emoji") => Self::CustomEmoji(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("mathematical_expression") => Self::MathematicalExpression(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("url") => Self::Url(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("email_address") => Self::EmailAddress(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("phone_number") => Self::PhoneNumber(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("bank_card_number") => Self::BankCardNumber(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("mention") => Self::Mention(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("hashtag") => Self::Hashtag(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("cashtag") => Self::Cashtag(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("bot_command") => Self::BotCommand(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("button") => Self::Button(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("anchor") => Self::Anchor(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("anchor_link") => Self::AnchorLink(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("reference") => Self::Reference(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("reference_link") => Self::ReferenceLink(member(json)?),
             _ => Self::Unknown(member(json)?),
         })
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextBold> for RichText {
     fn from(member: RichTextBold) -> Self {
         RichText::Bold(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextItalic> for RichText {
     fn from(member: RichTextItalic) -> Self {
         RichText::Italic(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextUnderline> for RichText {
     fn from(member: RichTextUnderline) -> Self {
         RichText::Underline(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextStrikethrough> for RichText {
     fn from(member: RichTextStrikethrough) -> Self {
         RichText::Strikethrough(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextSpoiler> for RichText {
     fn from(member: RichTextSpoiler) -> Self {
         RichText::Spoiler(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextDateTime> for RichText {
     fn from(member: RichTextDateTime) -> Self {
         RichText::DateTime(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextTextMention> for RichText {
     fn from(member: RichTextTextMention) -> Self {
         RichText::TextMention(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextSubscript> for RichText {
     fn from(member: RichTextSubscript) -> Self {
         RichText::Subscript(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextSuperscript> for RichText {
     fn from(member: RichTextSuperscript) -> Self {
         RichText::Superscript(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextMarked> for RichText {
     fn from(member: RichTextMarked) -> Self {
         RichText::Marked(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextCode> for RichText {
     fn from(member: RichTextCode) -> Self {
         RichText::Code(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextCustomEmoji> for RichText {
     fn from(member: RichTextCustomEmoji) -> Self {
         RichText::CustomEmoji(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextMathematicalExpression> for RichText {
     fn from(member: RichTextMathematicalExpression) -> Self {
         RichText::MathematicalExpression(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextUrl> for RichText {
     fn from(member: RichTextUrl) -> Self {
         RichText::Url(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextEmailAddress> for RichText {
     fn from(member: RichTextEmailAddress) -> Self {
         RichText::EmailAddress(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextPhoneNumber> for RichText {
     fn from(member: RichTextPhoneNumber) -> Self {
         RichText::PhoneNumber(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextBankCardNumber> for RichText {
     fn from(member: RichTextBankCardNumber) -> Self {
         RichText::BankCardNumber(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextMention> for RichText {
     fn from(member: RichTextMention) -> Self {
         RichText::Mention(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextHashtag> for RichText {
     fn from(member: RichTextHashtag) -> Self {
         RichText::Hashtag(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextCashtag> for RichText {
     fn from(member: RichTextCashtag) -> Self {
         RichText::Cashtag(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextBotCommand> for RichText {
     fn from(member: RichTextBotCommand) -> Self {
         RichText::BotCommand(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextButton> for RichText {
     fn from(member: RichTextButton) -> Self {
         RichText::Button(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextAnchor> for RichText {
     fn from(member: RichTextAnchor) -> Self {
         RichText::Anchor(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextAnchorLink> for RichText {
     fn from(member: RichTextAnchorLink) -> Self {
         RichText::AnchorLink(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextReference> for RichText {
     fn from(member: RichTextReference) -> Self {
         RichText::Reference(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichTextReferenceLink> for RichText {
     fn from(member: RichTextReferenceLink) -> Self {
         RichText::ReferenceLink(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextBold` object ([Bot API](https://core.telegram.org/bots/api#richtextbold)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextBold {
@@ -18159,6 +18570,7 @@ pub struct RichTextBold {
     pub text: RichText,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextBold {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -18172,8 +18584,8 @@ impl<'de> Deserialize<'de> for RichTextBold {
                 let mut f_text = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -18190,6 +18602,7 @@ impl<'de> Deserialize<'de> for RichTextBold {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextBold {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>) -> Self {
@@ -18200,6 +18613,7 @@ impl RichTextBold {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextItalic` object ([Bot API](https://core.telegram.org/bots/api#richtextitalic)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextItalic {
@@ -18210,6 +18624,7 @@ pub struct RichTextItalic {
     pub text: RichText,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextItalic {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -18223,8 +18638,8 @@ impl<'de> Deserialize<'de> for RichTextItalic {
                 let mut f_text = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -18241,6 +18656,7 @@ impl<'de> Deserialize<'de> for RichTextItalic {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextItalic {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>) -> Self {
@@ -18251,6 +18667,7 @@ impl RichTextItalic {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextUnderline` object ([Bot API](https://core.telegram.org/bots/api#richtextunderline)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextUnderline {
@@ -18261,6 +18678,7 @@ pub struct RichTextUnderline {
     pub text: RichText,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextUnderline {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -18277,8 +18695,8 @@ impl<'de> Deserialize<'de> for RichTextUnderline {
                 let mut f_text = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -18295,6 +18713,7 @@ impl<'de> Deserialize<'de> for RichTextUnderline {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextUnderline {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>) -> Self {
@@ -18305,6 +18724,7 @@ impl RichTextUnderline {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextStrikethrough` object ([Bot API](https://core.telegram.org/bots/api#richtextstrikethrough)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextStrikethrough {
@@ -18315,6 +18735,7 @@ pub struct RichTextStrikethrough {
     pub text: RichText,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextStrikethrough {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -18331,8 +18752,8 @@ impl<'de> Deserialize<'de> for RichTextStrikethrough {
                 let mut f_text = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -18349,6 +18770,7 @@ impl<'de> Deserialize<'de> for RichTextStrikethrough {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextStrikethrough {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>) -> Self {
@@ -18359,6 +18781,7 @@ impl RichTextStrikethrough {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextSpoiler` object ([Bot API](https://core.telegram.org/bots/api#richtextspoiler)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextSpoiler {
@@ -18369,6 +18792,7 @@ pub struct RichTextSpoiler {
     pub text: RichText,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextSpoiler {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -18382,8 +18806,8 @@ impl<'de> Deserialize<'de> for RichTextSpoiler {
                 let mut f_text = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -18400,6 +18824,7 @@ impl<'de> Deserialize<'de> for RichTextSpoiler {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextSpoiler {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>) -> Self {
@@ -18410,6 +18835,7 @@ impl RichTextSpoiler {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextDateTime` object ([Bot API](https://core.telegram.org/bots/api#richtextdatetime)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextDateTime {
@@ -18424,6 +18850,7 @@ pub struct RichTextDateTime {
     pub date_time_format: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextDateTime {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -18442,10 +18869,10 @@ impl<'de> Deserialize<'de> for RichTextDateTime {
                 let mut f_date_time_format = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "unix_time" => f_unix_time = Some(map.next_value()?),
-                        "date_time_format" => f_date_time_format = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "unix_time" => f_unix_time = Some(next(&mut map)?),
+                        "date_time_format" => f_date_time_format = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -18465,6 +18892,7 @@ impl<'de> Deserialize<'de> for RichTextDateTime {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextDateTime {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(
@@ -18481,6 +18909,7 @@ impl RichTextDateTime {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextTextMention` object ([Bot API](https://core.telegram.org/bots/api#richtexttextmention)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextTextMention {
@@ -18493,6 +18922,7 @@ pub struct RichTextTextMention {
     pub user: Box<User>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextTextMention {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -18510,9 +18940,9 @@ impl<'de> Deserialize<'de> for RichTextTextMention {
                 let mut f_user = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "user" => f_user = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "user" => f_user = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -18530,6 +18960,7 @@ impl<'de> Deserialize<'de> for RichTextTextMention {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextTextMention {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>, user: impl Into<User>) -> Self {
@@ -18541,6 +18972,7 @@ impl RichTextTextMention {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextSubscript` object ([Bot API](https://core.telegram.org/bots/api#richtextsubscript)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextSubscript {
@@ -18551,6 +18983,7 @@ pub struct RichTextSubscript {
     pub text: RichText,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextSubscript {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -18567,8 +19000,8 @@ impl<'de> Deserialize<'de> for RichTextSubscript {
                 let mut f_text = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -18585,6 +19018,7 @@ impl<'de> Deserialize<'de> for RichTextSubscript {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextSubscript {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>) -> Self {
@@ -18595,6 +19029,7 @@ impl RichTextSubscript {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextSuperscript` object ([Bot API](https://core.telegram.org/bots/api#richtextsuperscript)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextSuperscript {
@@ -18605,6 +19040,7 @@ pub struct RichTextSuperscript {
     pub text: RichText,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextSuperscript {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -18621,8 +19057,8 @@ impl<'de> Deserialize<'de> for RichTextSuperscript {
                 let mut f_text = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -18639,6 +19075,7 @@ impl<'de> Deserialize<'de> for RichTextSuperscript {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextSuperscript {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>) -> Self {
@@ -18649,6 +19086,7 @@ impl RichTextSuperscript {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextMarked` object ([Bot API](https://core.telegram.org/bots/api#richtextmarked)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextMarked {
@@ -18659,6 +19097,7 @@ pub struct RichTextMarked {
     pub text: RichText,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextMarked {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -18672,8 +19111,8 @@ impl<'de> Deserialize<'de> for RichTextMarked {
                 let mut f_text = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -18690,6 +19129,7 @@ impl<'de> Deserialize<'de> for RichTextMarked {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextMarked {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>) -> Self {
@@ -18700,6 +19140,7 @@ impl RichTextMarked {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextCode` object ([Bot API](https://core.telegram.org/bots/api#richtextcode)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextCode {
@@ -18710,6 +19151,7 @@ pub struct RichTextCode {
     pub text: RichText,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextCode {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -18723,8 +19165,8 @@ impl<'de> Deserialize<'de> for RichTextCode {
                 let mut f_text = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -18741,6 +19183,7 @@ impl<'de> Deserialize<'de> for RichTextCode {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextCode {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>) -> Self {
@@ -18751,6 +19194,7 @@ impl RichTextCode {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextCustomEmoji` object ([Bot API](https://core.telegram.org/bots/api#richtextcustomemoji)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextCustomEmoji {
@@ -18763,6 +19207,7 @@ pub struct RichTextCustomEmoji {
     pub alternative_text: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextCustomEmoji {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -18780,9 +19225,9 @@ impl<'de> Deserialize<'de> for RichTextCustomEmoji {
                 let mut f_alternative_text = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "custom_emoji_id" => f_custom_emoji_id = Some(map.next_value()?),
-                        "alternative_text" => f_alternative_text = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "custom_emoji_id" => f_custom_emoji_id = Some(next(&mut map)?),
+                        "alternative_text" => f_alternative_text = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -18801,6 +19246,7 @@ impl<'de> Deserialize<'de> for RichTextCustomEmoji {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextCustomEmoji {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(custom_emoji_id: impl Into<String>, alternative_text: impl Into<String>) -> Self {
@@ -18812,6 +19258,7 @@ impl RichTextCustomEmoji {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextMathematicalExpression` object ([Bot API](https://core.telegram.org/bots/api#richtextmathematicalexpression)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextMathematicalExpression {
@@ -18822,6 +19269,7 @@ pub struct RichTextMathematicalExpression {
     pub expression: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextMathematicalExpression {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -18838,8 +19286,8 @@ impl<'de> Deserialize<'de> for RichTextMathematicalExpression {
                 let mut f_expression = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "expression" => f_expression = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "expression" => f_expression = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -18856,6 +19304,7 @@ impl<'de> Deserialize<'de> for RichTextMathematicalExpression {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextMathematicalExpression {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(expression: impl Into<String>) -> Self {
@@ -18866,6 +19315,7 @@ impl RichTextMathematicalExpression {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextUrl` object ([Bot API](https://core.telegram.org/bots/api#richtexturl)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextUrl {
@@ -18878,6 +19328,7 @@ pub struct RichTextUrl {
     pub url: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextUrl {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -18892,9 +19343,9 @@ impl<'de> Deserialize<'de> for RichTextUrl {
                 let mut f_url = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "url" => f_url = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "url" => f_url = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -18912,6 +19363,7 @@ impl<'de> Deserialize<'de> for RichTextUrl {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextUrl {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>, url: impl Into<String>) -> Self {
@@ -18923,6 +19375,7 @@ impl RichTextUrl {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextEmailAddress` object ([Bot API](https://core.telegram.org/bots/api#richtextemailaddress)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextEmailAddress {
@@ -18935,6 +19388,7 @@ pub struct RichTextEmailAddress {
     pub email_address: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextEmailAddress {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -18952,9 +19406,9 @@ impl<'de> Deserialize<'de> for RichTextEmailAddress {
                 let mut f_email_address = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "email_address" => f_email_address = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "email_address" => f_email_address = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -18973,6 +19427,7 @@ impl<'de> Deserialize<'de> for RichTextEmailAddress {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextEmailAddress {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>, email_address: impl Into<String>) -> Self {
@@ -18984,6 +19439,7 @@ impl RichTextEmailAddress {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextPhoneNumber` object ([Bot API](https://core.telegram.org/bots/api#richtextphonenumber)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextPhoneNumber {
@@ -18996,6 +19452,7 @@ pub struct RichTextPhoneNumber {
     pub phone_number: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextPhoneNumber {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -19013,9 +19470,9 @@ impl<'de> Deserialize<'de> for RichTextPhoneNumber {
                 let mut f_phone_number = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "phone_number" => f_phone_number = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "phone_number" => f_phone_number = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -19034,6 +19491,7 @@ impl<'de> Deserialize<'de> for RichTextPhoneNumber {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextPhoneNumber {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>, phone_number: impl Into<String>) -> Self {
@@ -19045,6 +19503,7 @@ impl RichTextPhoneNumber {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextBankCardNumber` object ([Bot API](https://core.telegram.org/bots/api#richtextbankcardnumber)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextBankCardNumber {
@@ -19057,6 +19516,7 @@ pub struct RichTextBankCardNumber {
     pub bank_card_number: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextBankCardNumber {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -19074,9 +19534,9 @@ impl<'de> Deserialize<'de> for RichTextBankCardNumber {
                 let mut f_bank_card_number = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "bank_card_number" => f_bank_card_number = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "bank_card_number" => f_bank_card_number = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -19095,6 +19555,7 @@ impl<'de> Deserialize<'de> for RichTextBankCardNumber {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextBankCardNumber {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>, bank_card_number: impl Into<String>) -> Self {
@@ -19106,6 +19567,7 @@ impl RichTextBankCardNumber {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextMention` object ([Bot API](https://core.telegram.org/bots/api#richtextmention)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextMention {
@@ -19118,6 +19580,7 @@ pub struct RichTextMention {
     pub username: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextMention {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -19132,9 +19595,9 @@ impl<'de> Deserialize<'de> for RichTextMention {
                 let mut f_username = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "username" => f_username = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "username" => f_username = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -19152,6 +19615,7 @@ impl<'de> Deserialize<'de> for RichTextMention {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextMention {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>, username: impl Into<String>) -> Self {
@@ -19163,6 +19627,7 @@ impl RichTextMention {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextHashtag` object ([Bot API](https://core.telegram.org/bots/api#richtexthashtag)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextHashtag {
@@ -19175,6 +19640,7 @@ pub struct RichTextHashtag {
     pub hashtag: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextHashtag {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -19189,9 +19655,9 @@ impl<'de> Deserialize<'de> for RichTextHashtag {
                 let mut f_hashtag = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "hashtag" => f_hashtag = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "hashtag" => f_hashtag = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -19209,6 +19675,7 @@ impl<'de> Deserialize<'de> for RichTextHashtag {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextHashtag {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>, hashtag: impl Into<String>) -> Self {
@@ -19220,6 +19687,7 @@ impl RichTextHashtag {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextCashtag` object ([Bot API](https://core.telegram.org/bots/api#richtextcashtag)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextCashtag {
@@ -19232,6 +19700,7 @@ pub struct RichTextCashtag {
     pub cashtag: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextCashtag {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -19246,9 +19715,9 @@ impl<'de> Deserialize<'de> for RichTextCashtag {
                 let mut f_cashtag = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "cashtag" => f_cashtag = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "cashtag" => f_cashtag = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -19266,6 +19735,7 @@ impl<'de> Deserialize<'de> for RichTextCashtag {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextCashtag {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>, cashtag: impl Into<String>) -> Self {
@@ -19277,6 +19747,7 @@ impl RichTextCashtag {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextBotCommand` object ([Bot API](https://core.telegram.org/bots/api#richtextbotcommand)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextBotCommand {
@@ -19289,6 +19760,7 @@ pub struct RichTextBotCommand {
     pub bot_command: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextBotCommand {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -19306,9 +19778,9 @@ impl<'de> Deserialize<'de> for RichTextBotCommand {
                 let mut f_bot_command = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "bot_command" => f_bot_command = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "bot_command" => f_bot_command = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -19327,6 +19799,7 @@ impl<'de> Deserialize<'de> for RichTextBotCommand {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextBotCommand {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>, bot_command: impl Into<String>) -> Self {
@@ -19338,6 +19811,7 @@ impl RichTextBotCommand {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextButton` object ([Bot API](https://core.telegram.org/bots/api#richtextbutton)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextButton {
@@ -19348,6 +19822,7 @@ pub struct RichTextButton {
     pub button: Box<RichMessageButton>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextButton {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -19361,8 +19836,8 @@ impl<'de> Deserialize<'de> for RichTextButton {
                 let mut f_button = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "button" => f_button = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "button" => f_button = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -19379,6 +19854,7 @@ impl<'de> Deserialize<'de> for RichTextButton {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextButton {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(button: impl Into<RichMessageButton>) -> Self {
@@ -19389,6 +19865,7 @@ impl RichTextButton {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextAnchor` object ([Bot API](https://core.telegram.org/bots/api#richtextanchor)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextAnchor {
@@ -19399,6 +19876,7 @@ pub struct RichTextAnchor {
     pub name: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextAnchor {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -19412,8 +19890,8 @@ impl<'de> Deserialize<'de> for RichTextAnchor {
                 let mut f_name = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "name" => f_name = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "name" => f_name = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -19429,6 +19907,7 @@ impl<'de> Deserialize<'de> for RichTextAnchor {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextAnchor {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(name: impl Into<String>) -> Self {
@@ -19439,6 +19918,7 @@ impl RichTextAnchor {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextAnchorLink` object ([Bot API](https://core.telegram.org/bots/api#richtextanchorlink)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextAnchorLink {
@@ -19451,6 +19931,7 @@ pub struct RichTextAnchorLink {
     pub anchor_name: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextAnchorLink {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -19468,9 +19949,9 @@ impl<'de> Deserialize<'de> for RichTextAnchorLink {
                 let mut f_anchor_name = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "anchor_name" => f_anchor_name = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "anchor_name" => f_anchor_name = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -19489,6 +19970,7 @@ impl<'de> Deserialize<'de> for RichTextAnchorLink {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextAnchorLink {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>, anchor_name: impl Into<String>) -> Self {
@@ -19500,6 +19982,7 @@ impl RichTextAnchorLink {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextReference` object ([Bot API](https://core.telegram.org/bots/api#richtextreference)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextReference {
@@ -19512,6 +19995,7 @@ pub struct RichTextReference {
     pub name: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextReference {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -19529,9 +20013,9 @@ impl<'de> Deserialize<'de> for RichTextReference {
                 let mut f_name = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "name" => f_name = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "name" => f_name = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -19549,6 +20033,7 @@ impl<'de> Deserialize<'de> for RichTextReference {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextReference {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>, name: impl Into<String>) -> Self {
@@ -19560,6 +20045,7 @@ impl RichTextReference {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichTextReferenceLink` object ([Bot API](https://core.telegram.org/bots/api#richtextreferencelink)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichTextReferenceLink {
@@ -19572,6 +20058,7 @@ pub struct RichTextReferenceLink {
     pub reference_name: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichTextReferenceLink {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -19589,9 +20076,9 @@ impl<'de> Deserialize<'de> for RichTextReferenceLink {
                 let mut f_reference_name = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "reference_name" => f_reference_name = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "reference_name" => f_reference_name = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -19610,6 +20097,7 @@ impl<'de> Deserialize<'de> for RichTextReferenceLink {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichTextReferenceLink {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>, reference_name: impl Into<String>) -> Self {
@@ -19621,6 +20109,7 @@ impl RichTextReferenceLink {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockCaption` object ([Bot API](https://core.telegram.org/bots/api#richblockcaption)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockCaption {
@@ -19631,6 +20120,7 @@ pub struct RichBlockCaption {
     pub credit: Option<RichText>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockCaption {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -19647,8 +20137,8 @@ impl<'de> Deserialize<'de> for RichBlockCaption {
                 let mut f_credit = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "text" => f_text = Some(map.next_value()?),
-                        "credit" => f_credit = map.next_value()?,
+                        "text" => f_text = Some(next(&mut map)?),
+                        "credit" => f_credit = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -19664,6 +20154,7 @@ impl<'de> Deserialize<'de> for RichBlockCaption {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichBlockCaption {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>) -> Self {
@@ -19680,6 +20171,7 @@ impl RichBlockCaption {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockTableCell` object ([Bot API](https://core.telegram.org/bots/api#richblocktablecell)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockTableCell {
@@ -19701,6 +20193,7 @@ pub struct RichBlockTableCell {
     pub valign: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockTableCell {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -19721,12 +20214,12 @@ impl<'de> Deserialize<'de> for RichBlockTableCell {
                 let mut f_valign = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "text" => f_text = map.next_value()?,
-                        "is_header" => f_is_header = map.next_value()?,
-                        "colspan" => f_colspan = map.next_value()?,
-                        "rowspan" => f_rowspan = map.next_value()?,
-                        "align" => f_align = Some(map.next_value()?),
-                        "valign" => f_valign = Some(map.next_value()?),
+                        "text" => f_text = next(&mut map)?,
+                        "is_header" => f_is_header = next(&mut map)?,
+                        "colspan" => f_colspan = next(&mut map)?,
+                        "rowspan" => f_rowspan = next(&mut map)?,
+                        "align" => f_align = Some(next(&mut map)?),
+                        "valign" => f_valign = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -19746,6 +20239,7 @@ impl<'de> Deserialize<'de> for RichBlockTableCell {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl RichBlockTableCell {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(align: impl Into<String>, valign: impl Into<String>) -> Self {
@@ -19784,6 +20278,7 @@ impl RichBlockTableCell {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockListItem` object ([Bot API](https://core.telegram.org/bots/api#richblocklistitem)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockListItem {
@@ -19806,6 +20301,7 @@ pub struct RichBlockListItem {
     pub kind: Option<String>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockListItem {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -19826,12 +20322,12 @@ impl<'de> Deserialize<'de> for RichBlockListItem {
                 let mut f_type = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "label" => f_label = Some(map.next_value()?),
-                        "blocks" => f_blocks = Some(map.next_value()?),
-                        "has_checkbox" => f_has_checkbox = map.next_value()?,
-                        "is_checked" => f_is_checked = map.next_value()?,
-                        "value" => f_value = map.next_value()?,
-                        "type" => f_type = map.next_value()?,
+                        "label" => f_label = Some(next(&mut map)?),
+                        "blocks" => f_blocks = Some(next(&mut map)?),
+                        "has_checkbox" => f_has_checkbox = next(&mut map)?,
+                        "is_checked" => f_is_checked = next(&mut map)?,
+                        "value" => f_value = next(&mut map)?,
+                        "type" => f_type = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -19852,6 +20348,7 @@ impl<'de> Deserialize<'de> for RichBlockListItem {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlock` union: one of its member objects, told apart by `type` ([Bot API](https://core.telegram.org/bots/api#richblock)).
 ///
 /// A kind this version does not know decodes as `Unknown`, never as an error.
@@ -19859,237 +20356,335 @@ impl<'de> Deserialize<'de> for RichBlockListItem {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum RichBlock {
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockParagraph`] member (`"paragraph"`).
     Paragraph(Box<RichBlockParagraph>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockSectionHeading`] member (`"heading"`).
     SectionHeading(Box<RichBlockSectionHeading>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockPreformatted`] member (`"pre"`).
     Preformatted(Box<RichBlockPreformatted>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockFooter`] member (`"footer"`).
     Footer(Box<RichBlockFooter>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockDivider`] member (`"divider"`).
     Divider(Box<RichBlockDivider>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockMathematicalExpression`] member (`"mathematical_expression"`).
     MathematicalExpression(Box<RichBlockMathematicalExpression>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockAnchor`] member (`"anchor"`).
     Anchor(Box<RichBlockAnchor>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockList`] member (`"list"`).
     List(Box<RichBlockList>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockBlockQuotation`] member (`"blockquote"`).
     BlockQuotation(Box<RichBlockBlockQuotation>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockExpandableBlockQuotation`] member (`"expandable_blockquote"`).
     ExpandableBlockQuotation(Box<RichBlockExpandableBlockQuotation>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockPullQuotation`] member (`"pullquote"`).
     PullQuotation(Box<RichBlockPullQuotation>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockCollage`] member (`"collage"`).
     Collage(Box<RichBlockCollage>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockSlideshow`] member (`"slideshow"`).
     Slideshow(Box<RichBlockSlideshow>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockTable`] member (`"table"`).
     Table(Box<RichBlockTable>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockDetails`] member (`"details"`).
     Details(Box<RichBlockDetails>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockMap`] member (`"map"`).
     Map(Box<RichBlockMap>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockButtons`] member (`"buttons"`).
     Buttons(Box<RichBlockButtons>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockAnimation`] member (`"animation"`).
     Animation(Box<RichBlockAnimation>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockAudio`] member (`"audio"`).
     Audio(Box<RichBlockAudio>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockDocument`] member (`"document"`).
     Document(Box<RichBlockDocument>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockPhoto`] member (`"photo"`).
     Photo(Box<RichBlockPhoto>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockVideo`] member (`"video"`).
     Video(Box<RichBlockVideo>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockVoiceNote`] member (`"voice_note"`).
     VoiceNote(Box<RichBlockVoiceNote>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`RichBlockThinking`] member (`"thinking"`).
     Thinking(Box<RichBlockThinking>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlock {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         let raw = raw(deserializer)?;
         let json = raw.get();
         Ok(match field_of::<String>(json, "type").as_deref() {
+            #[cfg(feature = "rich-messages")]
             Some("paragraph") => Self::Paragraph(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("heading") => Self::SectionHeading(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("pre") => Self::Preformatted(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("footer") => Self::Footer(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("divider") => Self::Divider(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("mathematical_expression") => Self::MathematicalExpression(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("anchor") => Self::Anchor(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("list") => Self::List(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("blockquote") => Self::BlockQuotation(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("expandable_blockquote") => Self::ExpandableBlockQuotation(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("pullquote") => Self::PullQuotation(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("collage") => Self::Collage(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("slideshow") => Self::Slideshow(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("table") => Self::Table(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("details") => Self::Details(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("map") => Self::Map(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("buttons") => Self::Buttons(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("animation") => Self::Animation(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("audio") => Self::Audio(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("document") => Self::Document(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("photo") => Self::Photo(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("video") => Self::Video(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("voice_note") => Self::VoiceNote(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("thinking") => Self::Thinking(member(json)?),
             _ => Self::Unknown(member(json)?),
         })
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockParagraph> for RichBlock {
     fn from(member: RichBlockParagraph) -> Self {
         RichBlock::Paragraph(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockSectionHeading> for RichBlock {
     fn from(member: RichBlockSectionHeading) -> Self {
         RichBlock::SectionHeading(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockPreformatted> for RichBlock {
     fn from(member: RichBlockPreformatted) -> Self {
         RichBlock::Preformatted(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockFooter> for RichBlock {
     fn from(member: RichBlockFooter) -> Self {
         RichBlock::Footer(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockDivider> for RichBlock {
     fn from(member: RichBlockDivider) -> Self {
         RichBlock::Divider(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockMathematicalExpression> for RichBlock {
     fn from(member: RichBlockMathematicalExpression) -> Self {
         RichBlock::MathematicalExpression(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockAnchor> for RichBlock {
     fn from(member: RichBlockAnchor) -> Self {
         RichBlock::Anchor(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockList> for RichBlock {
     fn from(member: RichBlockList) -> Self {
         RichBlock::List(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockBlockQuotation> for RichBlock {
     fn from(member: RichBlockBlockQuotation) -> Self {
         RichBlock::BlockQuotation(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockExpandableBlockQuotation> for RichBlock {
     fn from(member: RichBlockExpandableBlockQuotation) -> Self {
         RichBlock::ExpandableBlockQuotation(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockPullQuotation> for RichBlock {
     fn from(member: RichBlockPullQuotation) -> Self {
         RichBlock::PullQuotation(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockCollage> for RichBlock {
     fn from(member: RichBlockCollage) -> Self {
         RichBlock::Collage(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockSlideshow> for RichBlock {
     fn from(member: RichBlockSlideshow) -> Self {
         RichBlock::Slideshow(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockTable> for RichBlock {
     fn from(member: RichBlockTable) -> Self {
         RichBlock::Table(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockDetails> for RichBlock {
     fn from(member: RichBlockDetails) -> Self {
         RichBlock::Details(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockMap> for RichBlock {
     fn from(member: RichBlockMap) -> Self {
         RichBlock::Map(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockButtons> for RichBlock {
     fn from(member: RichBlockButtons) -> Self {
         RichBlock::Buttons(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockAnimation> for RichBlock {
     fn from(member: RichBlockAnimation) -> Self {
         RichBlock::Animation(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockAudio> for RichBlock {
     fn from(member: RichBlockAudio) -> Self {
         RichBlock::Audio(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockDocument> for RichBlock {
     fn from(member: RichBlockDocument) -> Self {
         RichBlock::Document(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockPhoto> for RichBlock {
     fn from(member: RichBlockPhoto) -> Self {
         RichBlock::Photo(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockVideo> for RichBlock {
     fn from(member: RichBlockVideo) -> Self {
         RichBlock::Video(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockVoiceNote> for RichBlock {
     fn from(member: RichBlockVoiceNote) -> Self {
         RichBlock::VoiceNote(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<RichBlockThinking> for RichBlock {
     fn from(member: RichBlockThinking) -> Self {
         RichBlock::Thinking(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockParagraph` object ([Bot API](https://core.telegram.org/bots/api#richblockparagraph)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockParagraph {
@@ -20100,6 +20695,7 @@ pub struct RichBlockParagraph {
     pub text: RichText,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockParagraph {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -20116,8 +20712,8 @@ impl<'de> Deserialize<'de> for RichBlockParagraph {
                 let mut f_text = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -20133,6 +20729,7 @@ impl<'de> Deserialize<'de> for RichBlockParagraph {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockSectionHeading` object ([Bot API](https://core.telegram.org/bots/api#richblocksectionheading)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockSectionHeading {
@@ -20145,6 +20742,7 @@ pub struct RichBlockSectionHeading {
     pub size: i64,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockSectionHeading {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -20162,9 +20760,9 @@ impl<'de> Deserialize<'de> for RichBlockSectionHeading {
                 let mut f_size = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "size" => f_size = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "size" => f_size = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -20181,6 +20779,7 @@ impl<'de> Deserialize<'de> for RichBlockSectionHeading {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockPreformatted` object ([Bot API](https://core.telegram.org/bots/api#richblockpreformatted)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockPreformatted {
@@ -20194,6 +20793,7 @@ pub struct RichBlockPreformatted {
     pub language: Option<String>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockPreformatted {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -20211,9 +20811,9 @@ impl<'de> Deserialize<'de> for RichBlockPreformatted {
                 let mut f_language = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "language" => f_language = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "language" => f_language = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -20230,6 +20830,7 @@ impl<'de> Deserialize<'de> for RichBlockPreformatted {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockFooter` object ([Bot API](https://core.telegram.org/bots/api#richblockfooter)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockFooter {
@@ -20240,6 +20841,7 @@ pub struct RichBlockFooter {
     pub text: RichText,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockFooter {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -20253,8 +20855,8 @@ impl<'de> Deserialize<'de> for RichBlockFooter {
                 let mut f_text = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -20270,6 +20872,7 @@ impl<'de> Deserialize<'de> for RichBlockFooter {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockDivider` object ([Bot API](https://core.telegram.org/bots/api#richblockdivider)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockDivider {
@@ -20278,6 +20881,7 @@ pub struct RichBlockDivider {
     pub kind: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockDivider {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -20293,7 +20897,7 @@ impl<'de> Deserialize<'de> for RichBlockDivider {
                 let mut f_type = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -20308,6 +20912,7 @@ impl<'de> Deserialize<'de> for RichBlockDivider {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockMathematicalExpression` object ([Bot API](https://core.telegram.org/bots/api#richblockmathematicalexpression)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockMathematicalExpression {
@@ -20318,6 +20923,7 @@ pub struct RichBlockMathematicalExpression {
     pub expression: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockMathematicalExpression {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -20334,8 +20940,8 @@ impl<'de> Deserialize<'de> for RichBlockMathematicalExpression {
                 let mut f_expression = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "expression" => f_expression = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "expression" => f_expression = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -20352,6 +20958,7 @@ impl<'de> Deserialize<'de> for RichBlockMathematicalExpression {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockAnchor` object ([Bot API](https://core.telegram.org/bots/api#richblockanchor)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockAnchor {
@@ -20362,6 +20969,7 @@ pub struct RichBlockAnchor {
     pub name: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockAnchor {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -20375,8 +20983,8 @@ impl<'de> Deserialize<'de> for RichBlockAnchor {
                 let mut f_name = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "name" => f_name = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "name" => f_name = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -20392,6 +21000,7 @@ impl<'de> Deserialize<'de> for RichBlockAnchor {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockList` object ([Bot API](https://core.telegram.org/bots/api#richblocklist)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockList {
@@ -20402,6 +21011,7 @@ pub struct RichBlockList {
     pub items: Vec<RichBlockListItem>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockList {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -20415,8 +21025,8 @@ impl<'de> Deserialize<'de> for RichBlockList {
                 let mut f_items = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "items" => f_items = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "items" => f_items = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -20433,6 +21043,7 @@ impl<'de> Deserialize<'de> for RichBlockList {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockBlockQuotation` object ([Bot API](https://core.telegram.org/bots/api#richblockblockquotation)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockBlockQuotation {
@@ -20446,6 +21057,7 @@ pub struct RichBlockBlockQuotation {
     pub credit: Option<RichText>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockBlockQuotation {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -20463,9 +21075,9 @@ impl<'de> Deserialize<'de> for RichBlockBlockQuotation {
                 let mut f_credit = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "blocks" => f_blocks = Some(map.next_value()?),
-                        "credit" => f_credit = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "blocks" => f_blocks = Some(next(&mut map)?),
+                        "credit" => f_credit = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -20483,6 +21095,7 @@ impl<'de> Deserialize<'de> for RichBlockBlockQuotation {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockExpandableBlockQuotation` object ([Bot API](https://core.telegram.org/bots/api#richblockexpandableblockquotation)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockExpandableBlockQuotation {
@@ -20496,6 +21109,7 @@ pub struct RichBlockExpandableBlockQuotation {
     pub credit: Option<RichText>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockExpandableBlockQuotation {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -20513,9 +21127,9 @@ impl<'de> Deserialize<'de> for RichBlockExpandableBlockQuotation {
                 let mut f_credit = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "credit" => f_credit = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "credit" => f_credit = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -20532,6 +21146,7 @@ impl<'de> Deserialize<'de> for RichBlockExpandableBlockQuotation {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockPullQuotation` object ([Bot API](https://core.telegram.org/bots/api#richblockpullquotation)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockPullQuotation {
@@ -20545,6 +21160,7 @@ pub struct RichBlockPullQuotation {
     pub credit: Option<RichText>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockPullQuotation {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -20562,9 +21178,9 @@ impl<'de> Deserialize<'de> for RichBlockPullQuotation {
                 let mut f_credit = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "credit" => f_credit = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "credit" => f_credit = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -20581,6 +21197,7 @@ impl<'de> Deserialize<'de> for RichBlockPullQuotation {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockCollage` object ([Bot API](https://core.telegram.org/bots/api#richblockcollage)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockCollage {
@@ -20594,6 +21211,7 @@ pub struct RichBlockCollage {
     pub caption: Option<Box<RichBlockCaption>>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockCollage {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -20611,9 +21229,9 @@ impl<'de> Deserialize<'de> for RichBlockCollage {
                 let mut f_caption = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "blocks" => f_blocks = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "blocks" => f_blocks = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -20631,6 +21249,7 @@ impl<'de> Deserialize<'de> for RichBlockCollage {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockSlideshow` object ([Bot API](https://core.telegram.org/bots/api#richblockslideshow)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockSlideshow {
@@ -20644,6 +21263,7 @@ pub struct RichBlockSlideshow {
     pub caption: Option<Box<RichBlockCaption>>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockSlideshow {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -20661,9 +21281,9 @@ impl<'de> Deserialize<'de> for RichBlockSlideshow {
                 let mut f_caption = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "blocks" => f_blocks = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "blocks" => f_blocks = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -20681,6 +21301,7 @@ impl<'de> Deserialize<'de> for RichBlockSlideshow {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockTable` object ([Bot API](https://core.telegram.org/bots/api#richblocktable)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockTable {
@@ -20703,6 +21324,7 @@ pub struct RichBlockTable {
     pub caption: Option<RichText>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockTable {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -20720,12 +21342,12 @@ impl<'de> Deserialize<'de> for RichBlockTable {
                 let mut f_caption = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "cells" => f_cells = Some(map.next_value()?),
-                        "is_bordered" => f_is_bordered = map.next_value()?,
-                        "is_striped" => f_is_striped = map.next_value()?,
-                        "is_compact" => f_is_compact = map.next_value()?,
-                        "caption" => f_caption = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "cells" => f_cells = Some(next(&mut map)?),
+                        "is_bordered" => f_is_bordered = next(&mut map)?,
+                        "is_striped" => f_is_striped = next(&mut map)?,
+                        "is_compact" => f_is_compact = next(&mut map)?,
+                        "caption" => f_caption = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -20745,6 +21367,7 @@ impl<'de> Deserialize<'de> for RichBlockTable {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockDetails` object ([Bot API](https://core.telegram.org/bots/api#richblockdetails)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockDetails {
@@ -20760,6 +21383,7 @@ pub struct RichBlockDetails {
     pub is_open: Option<bool>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockDetails {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -20778,10 +21402,10 @@ impl<'de> Deserialize<'de> for RichBlockDetails {
                 let mut f_is_open = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "summary" => f_summary = Some(map.next_value()?),
-                        "blocks" => f_blocks = Some(map.next_value()?),
-                        "is_open" => f_is_open = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "summary" => f_summary = Some(next(&mut map)?),
+                        "blocks" => f_blocks = Some(next(&mut map)?),
+                        "is_open" => f_is_open = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -20800,6 +21424,7 @@ impl<'de> Deserialize<'de> for RichBlockDetails {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockMap` object ([Bot API](https://core.telegram.org/bots/api#richblockmap)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockMap {
@@ -20819,6 +21444,7 @@ pub struct RichBlockMap {
     pub caption: Option<Box<RichBlockCaption>>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockMap {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -20836,12 +21462,12 @@ impl<'de> Deserialize<'de> for RichBlockMap {
                 let mut f_caption = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "location" => f_location = Some(map.next_value()?),
-                        "zoom" => f_zoom = Some(map.next_value()?),
-                        "width" => f_width = Some(map.next_value()?),
-                        "height" => f_height = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "location" => f_location = Some(next(&mut map)?),
+                        "zoom" => f_zoom = Some(next(&mut map)?),
+                        "width" => f_width = Some(next(&mut map)?),
+                        "height" => f_height = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -20861,6 +21487,7 @@ impl<'de> Deserialize<'de> for RichBlockMap {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockButtons` object ([Bot API](https://core.telegram.org/bots/api#richblockbuttons)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockButtons {
@@ -20874,6 +21501,7 @@ pub struct RichBlockButtons {
     pub align: Option<String>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockButtons {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -20891,9 +21519,9 @@ impl<'de> Deserialize<'de> for RichBlockButtons {
                 let mut f_align = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "buttons" => f_buttons = Some(map.next_value()?),
-                        "align" => f_align = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "buttons" => f_buttons = Some(next(&mut map)?),
+                        "align" => f_align = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -20910,6 +21538,7 @@ impl<'de> Deserialize<'de> for RichBlockButtons {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockAnimation` object ([Bot API](https://core.telegram.org/bots/api#richblockanimation)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockAnimation {
@@ -20926,6 +21555,7 @@ pub struct RichBlockAnimation {
     pub caption: Option<Box<RichBlockCaption>>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockAnimation {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -20944,10 +21574,10 @@ impl<'de> Deserialize<'de> for RichBlockAnimation {
                 let mut f_caption = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "animation" => f_animation = Some(map.next_value()?),
-                        "has_spoiler" => f_has_spoiler = map.next_value()?,
-                        "caption" => f_caption = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "animation" => f_animation = Some(next(&mut map)?),
+                        "has_spoiler" => f_has_spoiler = next(&mut map)?,
+                        "caption" => f_caption = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -20965,6 +21595,7 @@ impl<'de> Deserialize<'de> for RichBlockAnimation {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockAudio` object ([Bot API](https://core.telegram.org/bots/api#richblockaudio)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockAudio {
@@ -20978,6 +21609,7 @@ pub struct RichBlockAudio {
     pub caption: Option<Box<RichBlockCaption>>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockAudio {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -20992,9 +21624,9 @@ impl<'de> Deserialize<'de> for RichBlockAudio {
                 let mut f_caption = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "audio" => f_audio = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "audio" => f_audio = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -21011,6 +21643,7 @@ impl<'de> Deserialize<'de> for RichBlockAudio {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockDocument` object ([Bot API](https://core.telegram.org/bots/api#richblockdocument)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockDocument {
@@ -21024,6 +21657,7 @@ pub struct RichBlockDocument {
     pub caption: Option<Box<RichBlockCaption>>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockDocument {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -21041,9 +21675,9 @@ impl<'de> Deserialize<'de> for RichBlockDocument {
                 let mut f_caption = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "document" => f_document = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "document" => f_document = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -21060,6 +21694,7 @@ impl<'de> Deserialize<'de> for RichBlockDocument {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockPhoto` object ([Bot API](https://core.telegram.org/bots/api#richblockphoto)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockPhoto {
@@ -21076,6 +21711,7 @@ pub struct RichBlockPhoto {
     pub caption: Option<Box<RichBlockCaption>>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockPhoto {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -21091,10 +21727,10 @@ impl<'de> Deserialize<'de> for RichBlockPhoto {
                 let mut f_caption = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "photo" => f_photo = Some(map.next_value()?),
-                        "has_spoiler" => f_has_spoiler = map.next_value()?,
-                        "caption" => f_caption = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "photo" => f_photo = Some(next(&mut map)?),
+                        "has_spoiler" => f_has_spoiler = next(&mut map)?,
+                        "caption" => f_caption = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -21112,6 +21748,7 @@ impl<'de> Deserialize<'de> for RichBlockPhoto {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockVideo` object ([Bot API](https://core.telegram.org/bots/api#richblockvideo)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockVideo {
@@ -21128,6 +21765,7 @@ pub struct RichBlockVideo {
     pub caption: Option<Box<RichBlockCaption>>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockVideo {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -21143,10 +21781,10 @@ impl<'de> Deserialize<'de> for RichBlockVideo {
                 let mut f_caption = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "video" => f_video = Some(map.next_value()?),
-                        "has_spoiler" => f_has_spoiler = map.next_value()?,
-                        "caption" => f_caption = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "video" => f_video = Some(next(&mut map)?),
+                        "has_spoiler" => f_has_spoiler = next(&mut map)?,
+                        "caption" => f_caption = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -21164,6 +21802,7 @@ impl<'de> Deserialize<'de> for RichBlockVideo {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockVoiceNote` object ([Bot API](https://core.telegram.org/bots/api#richblockvoicenote)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockVoiceNote {
@@ -21177,6 +21816,7 @@ pub struct RichBlockVoiceNote {
     pub caption: Option<Box<RichBlockCaption>>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockVoiceNote {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -21194,9 +21834,9 @@ impl<'de> Deserialize<'de> for RichBlockVoiceNote {
                 let mut f_caption = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "voice_note" => f_voice_note = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "voice_note" => f_voice_note = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -21214,6 +21854,7 @@ impl<'de> Deserialize<'de> for RichBlockVoiceNote {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `RichBlockThinking` object ([Bot API](https://core.telegram.org/bots/api#richblockthinking)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RichBlockThinking {
@@ -21224,6 +21865,7 @@ pub struct RichBlockThinking {
     pub text: RichText,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for RichBlockThinking {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -21240,8 +21882,8 @@ impl<'de> Deserialize<'de> for RichBlockThinking {
                 let mut f_text = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -21257,6 +21899,7 @@ impl<'de> Deserialize<'de> for RichBlockThinking {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockListItem` object ([Bot API](https://core.telegram.org/bots/api#inputrichblocklistitem)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockListItem {
@@ -21277,6 +21920,7 @@ pub struct InputRichBlockListItem {
     pub kind: Option<String>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockListItem {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -21296,11 +21940,11 @@ impl<'de> Deserialize<'de> for InputRichBlockListItem {
                 let mut f_type = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "blocks" => f_blocks = Some(map.next_value()?),
-                        "has_checkbox" => f_has_checkbox = map.next_value()?,
-                        "is_checked" => f_is_checked = map.next_value()?,
-                        "value" => f_value = map.next_value()?,
-                        "type" => f_type = map.next_value()?,
+                        "blocks" => f_blocks = Some(next(&mut map)?),
+                        "has_checkbox" => f_has_checkbox = next(&mut map)?,
+                        "is_checked" => f_is_checked = next(&mut map)?,
+                        "value" => f_value = next(&mut map)?,
+                        "type" => f_type = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -21320,6 +21964,7 @@ impl<'de> Deserialize<'de> for InputRichBlockListItem {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockListItem {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(blocks: impl Into<Vec<InputRichBlock>>) -> Self {
@@ -21357,6 +22002,7 @@ impl InputRichBlockListItem {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlock` union: one of its member objects, told apart by `type` ([Bot API](https://core.telegram.org/bots/api#inputrichblock)).
 ///
 /// A kind this version does not know decodes as `Unknown`, never as an error.
@@ -21364,237 +22010,335 @@ impl InputRichBlockListItem {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum InputRichBlock {
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockParagraph`] member (`"paragraph"`).
     Paragraph(Box<InputRichBlockParagraph>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockSectionHeading`] member (`"heading"`).
     SectionHeading(Box<InputRichBlockSectionHeading>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockPreformatted`] member (`"pre"`).
     Preformatted(Box<InputRichBlockPreformatted>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockFooter`] member (`"footer"`).
     Footer(Box<InputRichBlockFooter>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockDivider`] member (`"divider"`).
     Divider(Box<InputRichBlockDivider>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockMathematicalExpression`] member (`"mathematical_expression"`).
     MathematicalExpression(Box<InputRichBlockMathematicalExpression>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockAnchor`] member (`"anchor"`).
     Anchor(Box<InputRichBlockAnchor>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockList`] member (`"list"`).
     List(Box<InputRichBlockList>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockBlockQuotation`] member (`"blockquote"`).
     BlockQuotation(Box<InputRichBlockBlockQuotation>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockExpandableBlockQuotation`] member (`"expandable_blockquote"`).
     ExpandableBlockQuotation(Box<InputRichBlockExpandableBlockQuotation>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockPullQuotation`] member (`"pullquote"`).
     PullQuotation(Box<InputRichBlockPullQuotation>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockCollage`] member (`"collage"`).
     Collage(Box<InputRichBlockCollage>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockSlideshow`] member (`"slideshow"`).
     Slideshow(Box<InputRichBlockSlideshow>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockTable`] member (`"table"`).
     Table(Box<InputRichBlockTable>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockDetails`] member (`"details"`).
     Details(Box<InputRichBlockDetails>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockMap`] member (`"map"`).
     Map(Box<InputRichBlockMap>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockButtons`] member (`"buttons"`).
     Buttons(Box<InputRichBlockButtons>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockAnimation`] member (`"animation"`).
     Animation(Box<InputRichBlockAnimation>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockAudio`] member (`"audio"`).
     Audio(Box<InputRichBlockAudio>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockDocument`] member (`"document"`).
     Document(Box<InputRichBlockDocument>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockPhoto`] member (`"photo"`).
     Photo(Box<InputRichBlockPhoto>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockVideo`] member (`"video"`).
     Video(Box<InputRichBlockVideo>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockVoiceNote`] member (`"voice_note"`).
     VoiceNote(Box<InputRichBlockVoiceNote>),
+    #[cfg(feature = "rich-messages")]
     /// Its [`InputRichBlockThinking`] member (`"thinking"`).
     Thinking(Box<InputRichBlockThinking>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlock {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let _nesting = Nesting::enter::<D::Error>(Level::Other)?;
         let raw = raw(deserializer)?;
         let json = raw.get();
         Ok(match field_of::<String>(json, "type").as_deref() {
+            #[cfg(feature = "rich-messages")]
             Some("paragraph") => Self::Paragraph(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("heading") => Self::SectionHeading(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("pre") => Self::Preformatted(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("footer") => Self::Footer(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("divider") => Self::Divider(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("mathematical_expression") => Self::MathematicalExpression(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("anchor") => Self::Anchor(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("list") => Self::List(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("blockquote") => Self::BlockQuotation(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("expandable_blockquote") => Self::ExpandableBlockQuotation(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("pullquote") => Self::PullQuotation(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("collage") => Self::Collage(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("slideshow") => Self::Slideshow(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("table") => Self::Table(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("details") => Self::Details(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("map") => Self::Map(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("buttons") => Self::Buttons(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("animation") => Self::Animation(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("audio") => Self::Audio(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("document") => Self::Document(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("photo") => Self::Photo(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("video") => Self::Video(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("voice_note") => Self::VoiceNote(member(json)?),
+            #[cfg(feature = "rich-messages")]
             Some("thinking") => Self::Thinking(member(json)?),
             _ => Self::Unknown(member(json)?),
         })
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockParagraph> for InputRichBlock {
     fn from(member: InputRichBlockParagraph) -> Self {
         InputRichBlock::Paragraph(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockSectionHeading> for InputRichBlock {
     fn from(member: InputRichBlockSectionHeading) -> Self {
         InputRichBlock::SectionHeading(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockPreformatted> for InputRichBlock {
     fn from(member: InputRichBlockPreformatted) -> Self {
         InputRichBlock::Preformatted(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockFooter> for InputRichBlock {
     fn from(member: InputRichBlockFooter) -> Self {
         InputRichBlock::Footer(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockDivider> for InputRichBlock {
     fn from(member: InputRichBlockDivider) -> Self {
         InputRichBlock::Divider(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockMathematicalExpression> for InputRichBlock {
     fn from(member: InputRichBlockMathematicalExpression) -> Self {
         InputRichBlock::MathematicalExpression(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockAnchor> for InputRichBlock {
     fn from(member: InputRichBlockAnchor) -> Self {
         InputRichBlock::Anchor(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockList> for InputRichBlock {
     fn from(member: InputRichBlockList) -> Self {
         InputRichBlock::List(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockBlockQuotation> for InputRichBlock {
     fn from(member: InputRichBlockBlockQuotation) -> Self {
         InputRichBlock::BlockQuotation(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockExpandableBlockQuotation> for InputRichBlock {
     fn from(member: InputRichBlockExpandableBlockQuotation) -> Self {
         InputRichBlock::ExpandableBlockQuotation(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockPullQuotation> for InputRichBlock {
     fn from(member: InputRichBlockPullQuotation) -> Self {
         InputRichBlock::PullQuotation(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockCollage> for InputRichBlock {
     fn from(member: InputRichBlockCollage) -> Self {
         InputRichBlock::Collage(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockSlideshow> for InputRichBlock {
     fn from(member: InputRichBlockSlideshow) -> Self {
         InputRichBlock::Slideshow(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockTable> for InputRichBlock {
     fn from(member: InputRichBlockTable) -> Self {
         InputRichBlock::Table(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockDetails> for InputRichBlock {
     fn from(member: InputRichBlockDetails) -> Self {
         InputRichBlock::Details(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockMap> for InputRichBlock {
     fn from(member: InputRichBlockMap) -> Self {
         InputRichBlock::Map(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockButtons> for InputRichBlock {
     fn from(member: InputRichBlockButtons) -> Self {
         InputRichBlock::Buttons(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockAnimation> for InputRichBlock {
     fn from(member: InputRichBlockAnimation) -> Self {
         InputRichBlock::Animation(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockAudio> for InputRichBlock {
     fn from(member: InputRichBlockAudio) -> Self {
         InputRichBlock::Audio(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockDocument> for InputRichBlock {
     fn from(member: InputRichBlockDocument) -> Self {
         InputRichBlock::Document(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockPhoto> for InputRichBlock {
     fn from(member: InputRichBlockPhoto) -> Self {
         InputRichBlock::Photo(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockVideo> for InputRichBlock {
     fn from(member: InputRichBlockVideo) -> Self {
         InputRichBlock::Video(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockVoiceNote> for InputRichBlock {
     fn from(member: InputRichBlockVoiceNote) -> Self {
         InputRichBlock::VoiceNote(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
+#[cfg(feature = "rich-messages")]
 impl From<InputRichBlockThinking> for InputRichBlock {
     fn from(member: InputRichBlockThinking) -> Self {
         InputRichBlock::Thinking(Box::new(member))
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockParagraph` object ([Bot API](https://core.telegram.org/bots/api#inputrichblockparagraph)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockParagraph {
@@ -21605,6 +22349,7 @@ pub struct InputRichBlockParagraph {
     pub text: RichText,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockParagraph {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -21621,8 +22366,8 @@ impl<'de> Deserialize<'de> for InputRichBlockParagraph {
                 let mut f_text = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -21638,6 +22383,7 @@ impl<'de> Deserialize<'de> for InputRichBlockParagraph {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockParagraph {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>) -> Self {
@@ -21648,6 +22394,7 @@ impl InputRichBlockParagraph {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockSectionHeading` object ([Bot API](https://core.telegram.org/bots/api#inputrichblocksectionheading)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockSectionHeading {
@@ -21660,6 +22407,7 @@ pub struct InputRichBlockSectionHeading {
     pub size: i64,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockSectionHeading {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -21677,9 +22425,9 @@ impl<'de> Deserialize<'de> for InputRichBlockSectionHeading {
                 let mut f_size = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "size" => f_size = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "size" => f_size = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -21696,6 +22444,7 @@ impl<'de> Deserialize<'de> for InputRichBlockSectionHeading {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockSectionHeading {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>, size: i64) -> Self {
@@ -21707,6 +22456,7 @@ impl InputRichBlockSectionHeading {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockPreformatted` object ([Bot API](https://core.telegram.org/bots/api#inputrichblockpreformatted)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockPreformatted {
@@ -21720,6 +22470,7 @@ pub struct InputRichBlockPreformatted {
     pub language: Option<String>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockPreformatted {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -21737,9 +22488,9 @@ impl<'de> Deserialize<'de> for InputRichBlockPreformatted {
                 let mut f_language = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "language" => f_language = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "language" => f_language = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -21756,6 +22507,7 @@ impl<'de> Deserialize<'de> for InputRichBlockPreformatted {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockPreformatted {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>) -> Self {
@@ -21773,6 +22525,7 @@ impl InputRichBlockPreformatted {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockFooter` object ([Bot API](https://core.telegram.org/bots/api#inputrichblockfooter)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockFooter {
@@ -21783,6 +22536,7 @@ pub struct InputRichBlockFooter {
     pub text: RichText,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockFooter {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -21799,8 +22553,8 @@ impl<'de> Deserialize<'de> for InputRichBlockFooter {
                 let mut f_text = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -21816,6 +22570,7 @@ impl<'de> Deserialize<'de> for InputRichBlockFooter {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockFooter {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>) -> Self {
@@ -21826,6 +22581,7 @@ impl InputRichBlockFooter {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockDivider` object ([Bot API](https://core.telegram.org/bots/api#inputrichblockdivider)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockDivider {
@@ -21834,6 +22590,7 @@ pub struct InputRichBlockDivider {
     pub kind: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockDivider {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -21849,7 +22606,7 @@ impl<'de> Deserialize<'de> for InputRichBlockDivider {
                 let mut f_type = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -21864,6 +22621,7 @@ impl<'de> Deserialize<'de> for InputRichBlockDivider {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockDivider {
     /// The object with the required fields given and the optional ones unset.
     pub fn new() -> Self {
@@ -21873,6 +22631,7 @@ impl InputRichBlockDivider {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockMathematicalExpression` object ([Bot API](https://core.telegram.org/bots/api#inputrichblockmathematicalexpression)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockMathematicalExpression {
@@ -21883,6 +22642,7 @@ pub struct InputRichBlockMathematicalExpression {
     pub expression: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockMathematicalExpression {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -21899,8 +22659,8 @@ impl<'de> Deserialize<'de> for InputRichBlockMathematicalExpression {
                 let mut f_expression = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "expression" => f_expression = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "expression" => f_expression = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -21917,6 +22677,7 @@ impl<'de> Deserialize<'de> for InputRichBlockMathematicalExpression {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockMathematicalExpression {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(expression: impl Into<String>) -> Self {
@@ -21927,6 +22688,7 @@ impl InputRichBlockMathematicalExpression {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockAnchor` object ([Bot API](https://core.telegram.org/bots/api#inputrichblockanchor)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockAnchor {
@@ -21937,6 +22699,7 @@ pub struct InputRichBlockAnchor {
     pub name: String,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockAnchor {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -21953,8 +22716,8 @@ impl<'de> Deserialize<'de> for InputRichBlockAnchor {
                 let mut f_name = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "name" => f_name = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "name" => f_name = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -21970,6 +22733,7 @@ impl<'de> Deserialize<'de> for InputRichBlockAnchor {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockAnchor {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(name: impl Into<String>) -> Self {
@@ -21980,6 +22744,7 @@ impl InputRichBlockAnchor {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockList` object ([Bot API](https://core.telegram.org/bots/api#inputrichblocklist)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockList {
@@ -21990,6 +22755,7 @@ pub struct InputRichBlockList {
     pub items: Vec<InputRichBlockListItem>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockList {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -22006,8 +22772,8 @@ impl<'de> Deserialize<'de> for InputRichBlockList {
                 let mut f_items = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "items" => f_items = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "items" => f_items = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -22024,6 +22790,7 @@ impl<'de> Deserialize<'de> for InputRichBlockList {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockList {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(items: impl Into<Vec<InputRichBlockListItem>>) -> Self {
@@ -22034,6 +22801,7 @@ impl InputRichBlockList {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockBlockQuotation` object ([Bot API](https://core.telegram.org/bots/api#inputrichblockblockquotation)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockBlockQuotation {
@@ -22047,6 +22815,7 @@ pub struct InputRichBlockBlockQuotation {
     pub credit: Option<RichText>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockBlockQuotation {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -22064,9 +22833,9 @@ impl<'de> Deserialize<'de> for InputRichBlockBlockQuotation {
                 let mut f_credit = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "blocks" => f_blocks = Some(map.next_value()?),
-                        "credit" => f_credit = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "blocks" => f_blocks = Some(next(&mut map)?),
+                        "credit" => f_credit = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -22084,6 +22853,7 @@ impl<'de> Deserialize<'de> for InputRichBlockBlockQuotation {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockBlockQuotation {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(blocks: impl Into<Vec<InputRichBlock>>) -> Self {
@@ -22101,6 +22871,7 @@ impl InputRichBlockBlockQuotation {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockExpandableBlockQuotation` object ([Bot API](https://core.telegram.org/bots/api#inputrichblockexpandableblockquotation)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockExpandableBlockQuotation {
@@ -22114,6 +22885,7 @@ pub struct InputRichBlockExpandableBlockQuotation {
     pub credit: Option<RichText>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockExpandableBlockQuotation {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -22131,9 +22903,9 @@ impl<'de> Deserialize<'de> for InputRichBlockExpandableBlockQuotation {
                 let mut f_credit = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "credit" => f_credit = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "credit" => f_credit = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -22150,6 +22922,7 @@ impl<'de> Deserialize<'de> for InputRichBlockExpandableBlockQuotation {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockExpandableBlockQuotation {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>) -> Self {
@@ -22167,6 +22940,7 @@ impl InputRichBlockExpandableBlockQuotation {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockPullQuotation` object ([Bot API](https://core.telegram.org/bots/api#inputrichblockpullquotation)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockPullQuotation {
@@ -22180,6 +22954,7 @@ pub struct InputRichBlockPullQuotation {
     pub credit: Option<RichText>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockPullQuotation {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -22197,9 +22972,9 @@ impl<'de> Deserialize<'de> for InputRichBlockPullQuotation {
                 let mut f_credit = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
-                        "credit" => f_credit = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
+                        "credit" => f_credit = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -22216,6 +22991,7 @@ impl<'de> Deserialize<'de> for InputRichBlockPullQuotation {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockPullQuotation {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>) -> Self {
@@ -22233,6 +23009,7 @@ impl InputRichBlockPullQuotation {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockCollage` object ([Bot API](https://core.telegram.org/bots/api#inputrichblockcollage)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockCollage {
@@ -22246,6 +23023,7 @@ pub struct InputRichBlockCollage {
     pub caption: Option<Box<RichBlockCaption>>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockCollage {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -22263,9 +23041,9 @@ impl<'de> Deserialize<'de> for InputRichBlockCollage {
                 let mut f_caption = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "blocks" => f_blocks = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "blocks" => f_blocks = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -22283,6 +23061,7 @@ impl<'de> Deserialize<'de> for InputRichBlockCollage {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockCollage {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(blocks: impl Into<Vec<InputRichBlock>>) -> Self {
@@ -22300,6 +23079,7 @@ impl InputRichBlockCollage {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockSlideshow` object ([Bot API](https://core.telegram.org/bots/api#inputrichblockslideshow)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockSlideshow {
@@ -22313,6 +23093,7 @@ pub struct InputRichBlockSlideshow {
     pub caption: Option<Box<RichBlockCaption>>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockSlideshow {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -22330,9 +23111,9 @@ impl<'de> Deserialize<'de> for InputRichBlockSlideshow {
                 let mut f_caption = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "blocks" => f_blocks = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "blocks" => f_blocks = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -22350,6 +23131,7 @@ impl<'de> Deserialize<'de> for InputRichBlockSlideshow {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockSlideshow {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(blocks: impl Into<Vec<InputRichBlock>>) -> Self {
@@ -22367,6 +23149,7 @@ impl InputRichBlockSlideshow {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockTable` object ([Bot API](https://core.telegram.org/bots/api#inputrichblocktable)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockTable {
@@ -22389,6 +23172,7 @@ pub struct InputRichBlockTable {
     pub caption: Option<RichText>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockTable {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -22409,12 +23193,12 @@ impl<'de> Deserialize<'de> for InputRichBlockTable {
                 let mut f_caption = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "cells" => f_cells = Some(map.next_value()?),
-                        "is_bordered" => f_is_bordered = map.next_value()?,
-                        "is_striped" => f_is_striped = map.next_value()?,
-                        "is_compact" => f_is_compact = map.next_value()?,
-                        "caption" => f_caption = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "cells" => f_cells = Some(next(&mut map)?),
+                        "is_bordered" => f_is_bordered = next(&mut map)?,
+                        "is_striped" => f_is_striped = next(&mut map)?,
+                        "is_compact" => f_is_compact = next(&mut map)?,
+                        "caption" => f_caption = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -22434,6 +23218,7 @@ impl<'de> Deserialize<'de> for InputRichBlockTable {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockTable {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(cells: impl Into<Vec<Vec<RichBlockTableCell>>>) -> Self {
@@ -22472,6 +23257,7 @@ impl InputRichBlockTable {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockDetails` object ([Bot API](https://core.telegram.org/bots/api#inputrichblockdetails)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockDetails {
@@ -22487,6 +23273,7 @@ pub struct InputRichBlockDetails {
     pub is_open: Option<bool>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockDetails {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -22505,10 +23292,10 @@ impl<'de> Deserialize<'de> for InputRichBlockDetails {
                 let mut f_is_open = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "summary" => f_summary = Some(map.next_value()?),
-                        "blocks" => f_blocks = Some(map.next_value()?),
-                        "is_open" => f_is_open = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "summary" => f_summary = Some(next(&mut map)?),
+                        "blocks" => f_blocks = Some(next(&mut map)?),
+                        "is_open" => f_is_open = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -22527,6 +23314,7 @@ impl<'de> Deserialize<'de> for InputRichBlockDetails {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockDetails {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(summary: impl Into<RichText>, blocks: impl Into<Vec<InputRichBlock>>) -> Self {
@@ -22545,6 +23333,7 @@ impl InputRichBlockDetails {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockMap` object ([Bot API](https://core.telegram.org/bots/api#inputrichblockmap)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockMap {
@@ -22567,6 +23356,7 @@ pub struct InputRichBlockMap {
     pub caption: Option<Box<RichBlockCaption>>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockMap {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -22587,12 +23377,12 @@ impl<'de> Deserialize<'de> for InputRichBlockMap {
                 let mut f_caption = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "location" => f_location = Some(map.next_value()?),
-                        "zoom" => f_zoom = map.next_value()?,
-                        "width" => f_width = map.next_value()?,
-                        "height" => f_height = map.next_value()?,
-                        "caption" => f_caption = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "location" => f_location = Some(next(&mut map)?),
+                        "zoom" => f_zoom = next(&mut map)?,
+                        "width" => f_width = next(&mut map)?,
+                        "height" => f_height = next(&mut map)?,
+                        "caption" => f_caption = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -22612,6 +23402,7 @@ impl<'de> Deserialize<'de> for InputRichBlockMap {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockMap {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(location: impl Into<Location>) -> Self {
@@ -22650,6 +23441,7 @@ impl InputRichBlockMap {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockButtons` object ([Bot API](https://core.telegram.org/bots/api#inputrichblockbuttons)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockButtons {
@@ -22663,6 +23455,7 @@ pub struct InputRichBlockButtons {
     pub align: Option<String>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockButtons {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -22680,9 +23473,9 @@ impl<'de> Deserialize<'de> for InputRichBlockButtons {
                 let mut f_align = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "buttons" => f_buttons = Some(map.next_value()?),
-                        "align" => f_align = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "buttons" => f_buttons = Some(next(&mut map)?),
+                        "align" => f_align = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -22699,6 +23492,7 @@ impl<'de> Deserialize<'de> for InputRichBlockButtons {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockButtons {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(buttons: impl Into<Vec<RichMessageButton>>) -> Self {
@@ -22716,6 +23510,7 @@ impl InputRichBlockButtons {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockAnimation` object ([Bot API](https://core.telegram.org/bots/api#inputrichblockanimation)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockAnimation {
@@ -22729,6 +23524,7 @@ pub struct InputRichBlockAnimation {
     pub caption: Option<Box<RichBlockCaption>>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockAnimation {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -22746,9 +23542,9 @@ impl<'de> Deserialize<'de> for InputRichBlockAnimation {
                 let mut f_caption = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "animation" => f_animation = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "animation" => f_animation = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -22765,6 +23561,7 @@ impl<'de> Deserialize<'de> for InputRichBlockAnimation {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockAnimation {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(animation: impl Into<InputMediaAnimation>) -> Self {
@@ -22782,6 +23579,7 @@ impl InputRichBlockAnimation {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockAudio` object ([Bot API](https://core.telegram.org/bots/api#inputrichblockaudio)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockAudio {
@@ -22795,6 +23593,7 @@ pub struct InputRichBlockAudio {
     pub caption: Option<Box<RichBlockCaption>>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockAudio {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -22812,9 +23611,9 @@ impl<'de> Deserialize<'de> for InputRichBlockAudio {
                 let mut f_caption = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "audio" => f_audio = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "audio" => f_audio = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -22831,6 +23630,7 @@ impl<'de> Deserialize<'de> for InputRichBlockAudio {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockAudio {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(audio: impl Into<InputMediaAudio>) -> Self {
@@ -22848,6 +23648,7 @@ impl InputRichBlockAudio {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockDocument` object ([Bot API](https://core.telegram.org/bots/api#inputrichblockdocument)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockDocument {
@@ -22861,6 +23662,7 @@ pub struct InputRichBlockDocument {
     pub caption: Option<Box<RichBlockCaption>>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockDocument {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -22878,9 +23680,9 @@ impl<'de> Deserialize<'de> for InputRichBlockDocument {
                 let mut f_caption = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "document" => f_document = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "document" => f_document = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -22897,6 +23699,7 @@ impl<'de> Deserialize<'de> for InputRichBlockDocument {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockDocument {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(document: impl Into<InputMediaDocument>) -> Self {
@@ -22914,6 +23717,7 @@ impl InputRichBlockDocument {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockPhoto` object ([Bot API](https://core.telegram.org/bots/api#inputrichblockphoto)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockPhoto {
@@ -22927,6 +23731,7 @@ pub struct InputRichBlockPhoto {
     pub caption: Option<Box<RichBlockCaption>>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockPhoto {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -22944,9 +23749,9 @@ impl<'de> Deserialize<'de> for InputRichBlockPhoto {
                 let mut f_caption = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "photo" => f_photo = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "photo" => f_photo = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -22963,6 +23768,7 @@ impl<'de> Deserialize<'de> for InputRichBlockPhoto {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockPhoto {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(photo: impl Into<InputMediaPhoto>) -> Self {
@@ -22980,6 +23786,7 @@ impl InputRichBlockPhoto {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockVideo` object ([Bot API](https://core.telegram.org/bots/api#inputrichblockvideo)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockVideo {
@@ -22993,6 +23800,7 @@ pub struct InputRichBlockVideo {
     pub caption: Option<Box<RichBlockCaption>>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockVideo {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -23010,9 +23818,9 @@ impl<'de> Deserialize<'de> for InputRichBlockVideo {
                 let mut f_caption = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "video" => f_video = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "video" => f_video = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -23029,6 +23837,7 @@ impl<'de> Deserialize<'de> for InputRichBlockVideo {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockVideo {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(video: impl Into<InputMediaVideo>) -> Self {
@@ -23046,6 +23855,7 @@ impl InputRichBlockVideo {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockVoiceNote` object ([Bot API](https://core.telegram.org/bots/api#inputrichblockvoicenote)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockVoiceNote {
@@ -23059,6 +23869,7 @@ pub struct InputRichBlockVoiceNote {
     pub caption: Option<Box<RichBlockCaption>>,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockVoiceNote {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -23076,9 +23887,9 @@ impl<'de> Deserialize<'de> for InputRichBlockVoiceNote {
                 let mut f_caption = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "voice_note" => f_voice_note = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "voice_note" => f_voice_note = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -23096,6 +23907,7 @@ impl<'de> Deserialize<'de> for InputRichBlockVoiceNote {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockVoiceNote {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(voice_note: impl Into<InputMediaVoiceNote>) -> Self {
@@ -23113,6 +23925,7 @@ impl InputRichBlockVoiceNote {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 /// The `InputRichBlockThinking` object ([Bot API](https://core.telegram.org/bots/api#inputrichblockthinking)).
 #[derive(Clone, Debug, Serialize)]
 pub struct InputRichBlockThinking {
@@ -23123,6 +23936,7 @@ pub struct InputRichBlockThinking {
     pub text: RichText,
 }
 
+#[cfg(feature = "rich-messages")]
 impl<'de> Deserialize<'de> for InputRichBlockThinking {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -23139,8 +23953,8 @@ impl<'de> Deserialize<'de> for InputRichBlockThinking {
                 let mut f_text = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "text" => f_text = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "text" => f_text = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -23156,6 +23970,7 @@ impl<'de> Deserialize<'de> for InputRichBlockThinking {
     }
 }
 
+#[cfg(feature = "rich-messages")]
 impl InputRichBlockThinking {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(text: impl Into<RichText>) -> Self {
@@ -23202,12 +24017,12 @@ impl<'de> Deserialize<'de> for InlineQuery {
                 let mut f_location = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "id" => f_id = Some(map.next_value()?),
-                        "from" => f_from = Some(map.next_value()?),
-                        "query" => f_query = Some(map.next_value()?),
-                        "offset" => f_offset = Some(map.next_value()?),
-                        "chat_type" => f_chat_type = map.next_value()?,
-                        "location" => f_location = map.next_value()?,
+                        "id" => f_id = Some(next(&mut map)?),
+                        "from" => f_from = Some(next(&mut map)?),
+                        "query" => f_query = Some(next(&mut map)?),
+                        "offset" => f_offset = Some(next(&mut map)?),
+                        "chat_type" => f_chat_type = next(&mut map)?,
+                        "location" => f_location = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -23257,9 +24072,9 @@ impl<'de> Deserialize<'de> for InlineQueryResultsButton {
                 let mut f_start_parameter = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "text" => f_text = Some(map.next_value()?),
-                        "web_app" => f_web_app = map.next_value()?,
-                        "start_parameter" => f_start_parameter = map.next_value()?,
+                        "text" => f_text = Some(next(&mut map)?),
+                        "web_app" => f_web_app = next(&mut map)?,
+                        "start_parameter" => f_start_parameter = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -23570,18 +24385,16 @@ impl<'de> Deserialize<'de> for InlineQueryResultArticle {
                 let mut f_thumbnail_height = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "id" => f_id = Some(map.next_value()?),
-                        "title" => f_title = Some(map.next_value()?),
-                        "input_message_content" => {
-                            f_input_message_content = Some(map.next_value()?)
-                        }
-                        "reply_markup" => f_reply_markup = map.next_value()?,
-                        "url" => f_url = map.next_value()?,
-                        "description" => f_description = map.next_value()?,
-                        "thumbnail_url" => f_thumbnail_url = map.next_value()?,
-                        "thumbnail_width" => f_thumbnail_width = map.next_value()?,
-                        "thumbnail_height" => f_thumbnail_height = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "title" => f_title = Some(next(&mut map)?),
+                        "input_message_content" => f_input_message_content = Some(next(&mut map)?),
+                        "reply_markup" => f_reply_markup = next(&mut map)?,
+                        "url" => f_url = next(&mut map)?,
+                        "description" => f_description = next(&mut map)?,
+                        "thumbnail_url" => f_thumbnail_url = next(&mut map)?,
+                        "thumbnail_width" => f_thumbnail_width = next(&mut map)?,
+                        "thumbnail_height" => f_thumbnail_height = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -23736,22 +24549,20 @@ impl<'de> Deserialize<'de> for InlineQueryResultPhoto {
                 let mut f_input_message_content = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "id" => f_id = Some(map.next_value()?),
-                        "photo_url" => f_photo_url = Some(map.next_value()?),
-                        "thumbnail_url" => f_thumbnail_url = Some(map.next_value()?),
-                        "photo_width" => f_photo_width = map.next_value()?,
-                        "photo_height" => f_photo_height = map.next_value()?,
-                        "title" => f_title = map.next_value()?,
-                        "description" => f_description = map.next_value()?,
-                        "caption" => f_caption = map.next_value()?,
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
-                        "show_caption_above_media" => {
-                            f_show_caption_above_media = map.next_value()?
-                        }
-                        "reply_markup" => f_reply_markup = map.next_value()?,
-                        "input_message_content" => f_input_message_content = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "photo_url" => f_photo_url = Some(next(&mut map)?),
+                        "thumbnail_url" => f_thumbnail_url = Some(next(&mut map)?),
+                        "photo_width" => f_photo_width = next(&mut map)?,
+                        "photo_height" => f_photo_height = next(&mut map)?,
+                        "title" => f_title = next(&mut map)?,
+                        "description" => f_description = next(&mut map)?,
+                        "caption" => f_caption = next(&mut map)?,
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
+                        "show_caption_above_media" => f_show_caption_above_media = next(&mut map)?,
+                        "reply_markup" => f_reply_markup = next(&mut map)?,
+                        "input_message_content" => f_input_message_content = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -23942,23 +24753,21 @@ impl<'de> Deserialize<'de> for InlineQueryResultGif {
                 let mut f_input_message_content = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "id" => f_id = Some(map.next_value()?),
-                        "gif_url" => f_gif_url = Some(map.next_value()?),
-                        "gif_width" => f_gif_width = map.next_value()?,
-                        "gif_height" => f_gif_height = map.next_value()?,
-                        "gif_duration" => f_gif_duration = map.next_value()?,
-                        "thumbnail_url" => f_thumbnail_url = Some(map.next_value()?),
-                        "thumbnail_mime_type" => f_thumbnail_mime_type = map.next_value()?,
-                        "title" => f_title = map.next_value()?,
-                        "caption" => f_caption = map.next_value()?,
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
-                        "show_caption_above_media" => {
-                            f_show_caption_above_media = map.next_value()?
-                        }
-                        "reply_markup" => f_reply_markup = map.next_value()?,
-                        "input_message_content" => f_input_message_content = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "gif_url" => f_gif_url = Some(next(&mut map)?),
+                        "gif_width" => f_gif_width = next(&mut map)?,
+                        "gif_height" => f_gif_height = next(&mut map)?,
+                        "gif_duration" => f_gif_duration = next(&mut map)?,
+                        "thumbnail_url" => f_thumbnail_url = Some(next(&mut map)?),
+                        "thumbnail_mime_type" => f_thumbnail_mime_type = next(&mut map)?,
+                        "title" => f_title = next(&mut map)?,
+                        "caption" => f_caption = next(&mut map)?,
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
+                        "show_caption_above_media" => f_show_caption_above_media = next(&mut map)?,
+                        "reply_markup" => f_reply_markup = next(&mut map)?,
+                        "input_message_content" => f_input_message_content = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -24157,23 +24966,21 @@ impl<'de> Deserialize<'de> for InlineQueryResultMpeg4Gif {
                 let mut f_input_message_content = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "id" => f_id = Some(map.next_value()?),
-                        "mpeg4_url" => f_mpeg4_url = Some(map.next_value()?),
-                        "mpeg4_width" => f_mpeg4_width = map.next_value()?,
-                        "mpeg4_height" => f_mpeg4_height = map.next_value()?,
-                        "mpeg4_duration" => f_mpeg4_duration = map.next_value()?,
-                        "thumbnail_url" => f_thumbnail_url = Some(map.next_value()?),
-                        "thumbnail_mime_type" => f_thumbnail_mime_type = map.next_value()?,
-                        "title" => f_title = map.next_value()?,
-                        "caption" => f_caption = map.next_value()?,
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
-                        "show_caption_above_media" => {
-                            f_show_caption_above_media = map.next_value()?
-                        }
-                        "reply_markup" => f_reply_markup = map.next_value()?,
-                        "input_message_content" => f_input_message_content = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "mpeg4_url" => f_mpeg4_url = Some(next(&mut map)?),
+                        "mpeg4_width" => f_mpeg4_width = next(&mut map)?,
+                        "mpeg4_height" => f_mpeg4_height = next(&mut map)?,
+                        "mpeg4_duration" => f_mpeg4_duration = next(&mut map)?,
+                        "thumbnail_url" => f_thumbnail_url = Some(next(&mut map)?),
+                        "thumbnail_mime_type" => f_thumbnail_mime_type = next(&mut map)?,
+                        "title" => f_title = next(&mut map)?,
+                        "caption" => f_caption = next(&mut map)?,
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
+                        "show_caption_above_media" => f_show_caption_above_media = next(&mut map)?,
+                        "reply_markup" => f_reply_markup = next(&mut map)?,
+                        "input_message_content" => f_input_message_content = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -24374,24 +25181,22 @@ impl<'de> Deserialize<'de> for InlineQueryResultVideo {
                 let mut f_input_message_content = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "id" => f_id = Some(map.next_value()?),
-                        "video_url" => f_video_url = Some(map.next_value()?),
-                        "mime_type" => f_mime_type = Some(map.next_value()?),
-                        "thumbnail_url" => f_thumbnail_url = Some(map.next_value()?),
-                        "title" => f_title = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
-                        "show_caption_above_media" => {
-                            f_show_caption_above_media = map.next_value()?
-                        }
-                        "video_width" => f_video_width = map.next_value()?,
-                        "video_height" => f_video_height = map.next_value()?,
-                        "video_duration" => f_video_duration = map.next_value()?,
-                        "description" => f_description = map.next_value()?,
-                        "reply_markup" => f_reply_markup = map.next_value()?,
-                        "input_message_content" => f_input_message_content = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "video_url" => f_video_url = Some(next(&mut map)?),
+                        "mime_type" => f_mime_type = Some(next(&mut map)?),
+                        "thumbnail_url" => f_thumbnail_url = Some(next(&mut map)?),
+                        "title" => f_title = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
+                        "show_caption_above_media" => f_show_caption_above_media = next(&mut map)?,
+                        "video_width" => f_video_width = next(&mut map)?,
+                        "video_height" => f_video_height = next(&mut map)?,
+                        "video_duration" => f_video_duration = next(&mut map)?,
+                        "description" => f_description = next(&mut map)?,
+                        "reply_markup" => f_reply_markup = next(&mut map)?,
+                        "input_message_content" => f_input_message_content = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -24572,17 +25377,17 @@ impl<'de> Deserialize<'de> for InlineQueryResultAudio {
                 let mut f_input_message_content = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "id" => f_id = Some(map.next_value()?),
-                        "audio_url" => f_audio_url = Some(map.next_value()?),
-                        "title" => f_title = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
-                        "performer" => f_performer = map.next_value()?,
-                        "audio_duration" => f_audio_duration = map.next_value()?,
-                        "reply_markup" => f_reply_markup = map.next_value()?,
-                        "input_message_content" => f_input_message_content = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "audio_url" => f_audio_url = Some(next(&mut map)?),
+                        "title" => f_title = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
+                        "performer" => f_performer = next(&mut map)?,
+                        "audio_duration" => f_audio_duration = next(&mut map)?,
+                        "reply_markup" => f_reply_markup = next(&mut map)?,
+                        "input_message_content" => f_input_message_content = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -24728,16 +25533,16 @@ impl<'de> Deserialize<'de> for InlineQueryResultVoice {
                 let mut f_input_message_content = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "id" => f_id = Some(map.next_value()?),
-                        "voice_url" => f_voice_url = Some(map.next_value()?),
-                        "title" => f_title = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
-                        "voice_duration" => f_voice_duration = map.next_value()?,
-                        "reply_markup" => f_reply_markup = map.next_value()?,
-                        "input_message_content" => f_input_message_content = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "voice_url" => f_voice_url = Some(next(&mut map)?),
+                        "title" => f_title = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
+                        "voice_duration" => f_voice_duration = next(&mut map)?,
+                        "reply_markup" => f_reply_markup = next(&mut map)?,
+                        "input_message_content" => f_input_message_content = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -24890,20 +25695,20 @@ impl<'de> Deserialize<'de> for InlineQueryResultDocument {
                 let mut f_thumbnail_height = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "id" => f_id = Some(map.next_value()?),
-                        "title" => f_title = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
-                        "document_url" => f_document_url = Some(map.next_value()?),
-                        "mime_type" => f_mime_type = Some(map.next_value()?),
-                        "description" => f_description = map.next_value()?,
-                        "reply_markup" => f_reply_markup = map.next_value()?,
-                        "input_message_content" => f_input_message_content = map.next_value()?,
-                        "thumbnail_url" => f_thumbnail_url = map.next_value()?,
-                        "thumbnail_width" => f_thumbnail_width = map.next_value()?,
-                        "thumbnail_height" => f_thumbnail_height = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "title" => f_title = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
+                        "document_url" => f_document_url = Some(next(&mut map)?),
+                        "mime_type" => f_mime_type = Some(next(&mut map)?),
+                        "description" => f_description = next(&mut map)?,
+                        "reply_markup" => f_reply_markup = next(&mut map)?,
+                        "input_message_content" => f_input_message_content = next(&mut map)?,
+                        "thumbnail_url" => f_thumbnail_url = next(&mut map)?,
+                        "thumbnail_width" => f_thumbnail_width = next(&mut map)?,
+                        "thumbnail_height" => f_thumbnail_height = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -25084,20 +25889,20 @@ impl<'de> Deserialize<'de> for InlineQueryResultLocation {
                 let mut f_thumbnail_height = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "id" => f_id = Some(map.next_value()?),
-                        "latitude" => f_latitude = Some(map.next_value()?),
-                        "longitude" => f_longitude = Some(map.next_value()?),
-                        "title" => f_title = Some(map.next_value()?),
-                        "horizontal_accuracy" => f_horizontal_accuracy = map.next_value()?,
-                        "live_period" => f_live_period = map.next_value()?,
-                        "heading" => f_heading = map.next_value()?,
-                        "proximity_alert_radius" => f_proximity_alert_radius = map.next_value()?,
-                        "reply_markup" => f_reply_markup = map.next_value()?,
-                        "input_message_content" => f_input_message_content = map.next_value()?,
-                        "thumbnail_url" => f_thumbnail_url = map.next_value()?,
-                        "thumbnail_width" => f_thumbnail_width = map.next_value()?,
-                        "thumbnail_height" => f_thumbnail_height = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "latitude" => f_latitude = Some(next(&mut map)?),
+                        "longitude" => f_longitude = Some(next(&mut map)?),
+                        "title" => f_title = Some(next(&mut map)?),
+                        "horizontal_accuracy" => f_horizontal_accuracy = next(&mut map)?,
+                        "live_period" => f_live_period = next(&mut map)?,
+                        "heading" => f_heading = next(&mut map)?,
+                        "proximity_alert_radius" => f_proximity_alert_radius = next(&mut map)?,
+                        "reply_markup" => f_reply_markup = next(&mut map)?,
+                        "input_message_content" => f_input_message_content = next(&mut map)?,
+                        "thumbnail_url" => f_thumbnail_url = next(&mut map)?,
+                        "thumbnail_width" => f_thumbnail_width = next(&mut map)?,
+                        "thumbnail_height" => f_thumbnail_height = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -25280,21 +26085,21 @@ impl<'de> Deserialize<'de> for InlineQueryResultVenue {
                 let mut f_thumbnail_height = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "id" => f_id = Some(map.next_value()?),
-                        "latitude" => f_latitude = Some(map.next_value()?),
-                        "longitude" => f_longitude = Some(map.next_value()?),
-                        "title" => f_title = Some(map.next_value()?),
-                        "address" => f_address = Some(map.next_value()?),
-                        "foursquare_id" => f_foursquare_id = map.next_value()?,
-                        "foursquare_type" => f_foursquare_type = map.next_value()?,
-                        "google_place_id" => f_google_place_id = map.next_value()?,
-                        "google_place_type" => f_google_place_type = map.next_value()?,
-                        "reply_markup" => f_reply_markup = map.next_value()?,
-                        "input_message_content" => f_input_message_content = map.next_value()?,
-                        "thumbnail_url" => f_thumbnail_url = map.next_value()?,
-                        "thumbnail_width" => f_thumbnail_width = map.next_value()?,
-                        "thumbnail_height" => f_thumbnail_height = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "latitude" => f_latitude = Some(next(&mut map)?),
+                        "longitude" => f_longitude = Some(next(&mut map)?),
+                        "title" => f_title = Some(next(&mut map)?),
+                        "address" => f_address = Some(next(&mut map)?),
+                        "foursquare_id" => f_foursquare_id = next(&mut map)?,
+                        "foursquare_type" => f_foursquare_type = next(&mut map)?,
+                        "google_place_id" => f_google_place_id = next(&mut map)?,
+                        "google_place_type" => f_google_place_type = next(&mut map)?,
+                        "reply_markup" => f_reply_markup = next(&mut map)?,
+                        "input_message_content" => f_input_message_content = next(&mut map)?,
+                        "thumbnail_url" => f_thumbnail_url = next(&mut map)?,
+                        "thumbnail_width" => f_thumbnail_width = next(&mut map)?,
+                        "thumbnail_height" => f_thumbnail_height = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -25466,17 +26271,17 @@ impl<'de> Deserialize<'de> for InlineQueryResultContact {
                 let mut f_thumbnail_height = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "id" => f_id = Some(map.next_value()?),
-                        "phone_number" => f_phone_number = Some(map.next_value()?),
-                        "first_name" => f_first_name = Some(map.next_value()?),
-                        "last_name" => f_last_name = map.next_value()?,
-                        "vcard" => f_vcard = map.next_value()?,
-                        "reply_markup" => f_reply_markup = map.next_value()?,
-                        "input_message_content" => f_input_message_content = map.next_value()?,
-                        "thumbnail_url" => f_thumbnail_url = map.next_value()?,
-                        "thumbnail_width" => f_thumbnail_width = map.next_value()?,
-                        "thumbnail_height" => f_thumbnail_height = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "phone_number" => f_phone_number = Some(next(&mut map)?),
+                        "first_name" => f_first_name = Some(next(&mut map)?),
+                        "last_name" => f_last_name = next(&mut map)?,
+                        "vcard" => f_vcard = next(&mut map)?,
+                        "reply_markup" => f_reply_markup = next(&mut map)?,
+                        "input_message_content" => f_input_message_content = next(&mut map)?,
+                        "thumbnail_url" => f_thumbnail_url = next(&mut map)?,
+                        "thumbnail_width" => f_thumbnail_width = next(&mut map)?,
+                        "thumbnail_height" => f_thumbnail_height = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -25601,10 +26406,10 @@ impl<'de> Deserialize<'de> for InlineQueryResultGame {
                 let mut f_reply_markup = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "id" => f_id = Some(map.next_value()?),
-                        "game_short_name" => f_game_short_name = Some(map.next_value()?),
-                        "reply_markup" => f_reply_markup = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "game_short_name" => f_game_short_name = Some(next(&mut map)?),
+                        "reply_markup" => f_reply_markup = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -25702,19 +26507,17 @@ impl<'de> Deserialize<'de> for InlineQueryResultCachedPhoto {
                 let mut f_input_message_content = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "id" => f_id = Some(map.next_value()?),
-                        "photo_file_id" => f_photo_file_id = Some(map.next_value()?),
-                        "title" => f_title = map.next_value()?,
-                        "description" => f_description = map.next_value()?,
-                        "caption" => f_caption = map.next_value()?,
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
-                        "show_caption_above_media" => {
-                            f_show_caption_above_media = map.next_value()?
-                        }
-                        "reply_markup" => f_reply_markup = map.next_value()?,
-                        "input_message_content" => f_input_message_content = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "photo_file_id" => f_photo_file_id = Some(next(&mut map)?),
+                        "title" => f_title = next(&mut map)?,
+                        "description" => f_description = next(&mut map)?,
+                        "caption" => f_caption = next(&mut map)?,
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
+                        "show_caption_above_media" => f_show_caption_above_media = next(&mut map)?,
+                        "reply_markup" => f_reply_markup = next(&mut map)?,
+                        "input_message_content" => f_input_message_content = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -25864,18 +26667,16 @@ impl<'de> Deserialize<'de> for InlineQueryResultCachedGif {
                 let mut f_input_message_content = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "id" => f_id = Some(map.next_value()?),
-                        "gif_file_id" => f_gif_file_id = Some(map.next_value()?),
-                        "title" => f_title = map.next_value()?,
-                        "caption" => f_caption = map.next_value()?,
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
-                        "show_caption_above_media" => {
-                            f_show_caption_above_media = map.next_value()?
-                        }
-                        "reply_markup" => f_reply_markup = map.next_value()?,
-                        "input_message_content" => f_input_message_content = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "gif_file_id" => f_gif_file_id = Some(next(&mut map)?),
+                        "title" => f_title = next(&mut map)?,
+                        "caption" => f_caption = next(&mut map)?,
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
+                        "show_caption_above_media" => f_show_caption_above_media = next(&mut map)?,
+                        "reply_markup" => f_reply_markup = next(&mut map)?,
+                        "input_message_content" => f_input_message_content = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -26017,18 +26818,16 @@ impl<'de> Deserialize<'de> for InlineQueryResultCachedMpeg4Gif {
                 let mut f_input_message_content = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "id" => f_id = Some(map.next_value()?),
-                        "mpeg4_file_id" => f_mpeg4_file_id = Some(map.next_value()?),
-                        "title" => f_title = map.next_value()?,
-                        "caption" => f_caption = map.next_value()?,
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
-                        "show_caption_above_media" => {
-                            f_show_caption_above_media = map.next_value()?
-                        }
-                        "reply_markup" => f_reply_markup = map.next_value()?,
-                        "input_message_content" => f_input_message_content = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "mpeg4_file_id" => f_mpeg4_file_id = Some(next(&mut map)?),
+                        "title" => f_title = next(&mut map)?,
+                        "caption" => f_caption = next(&mut map)?,
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
+                        "show_caption_above_media" => f_show_caption_above_media = next(&mut map)?,
+                        "reply_markup" => f_reply_markup = next(&mut map)?,
+                        "input_message_content" => f_input_message_content = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -26150,11 +26949,11 @@ impl<'de> Deserialize<'de> for InlineQueryResultCachedSticker {
                 let mut f_input_message_content = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "id" => f_id = Some(map.next_value()?),
-                        "sticker_file_id" => f_sticker_file_id = Some(map.next_value()?),
-                        "reply_markup" => f_reply_markup = map.next_value()?,
-                        "input_message_content" => f_input_message_content = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "sticker_file_id" => f_sticker_file_id = Some(next(&mut map)?),
+                        "reply_markup" => f_reply_markup = next(&mut map)?,
+                        "input_message_content" => f_input_message_content = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -26255,16 +27054,16 @@ impl<'de> Deserialize<'de> for InlineQueryResultCachedDocument {
                 let mut f_input_message_content = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "id" => f_id = Some(map.next_value()?),
-                        "title" => f_title = Some(map.next_value()?),
-                        "document_file_id" => f_document_file_id = Some(map.next_value()?),
-                        "description" => f_description = map.next_value()?,
-                        "caption" => f_caption = map.next_value()?,
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
-                        "reply_markup" => f_reply_markup = map.next_value()?,
-                        "input_message_content" => f_input_message_content = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "title" => f_title = Some(next(&mut map)?),
+                        "document_file_id" => f_document_file_id = Some(next(&mut map)?),
+                        "description" => f_description = next(&mut map)?,
+                        "caption" => f_caption = next(&mut map)?,
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
+                        "reply_markup" => f_reply_markup = next(&mut map)?,
+                        "input_message_content" => f_input_message_content = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -26407,19 +27206,17 @@ impl<'de> Deserialize<'de> for InlineQueryResultCachedVideo {
                 let mut f_input_message_content = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "id" => f_id = Some(map.next_value()?),
-                        "video_file_id" => f_video_file_id = Some(map.next_value()?),
-                        "title" => f_title = Some(map.next_value()?),
-                        "description" => f_description = map.next_value()?,
-                        "caption" => f_caption = map.next_value()?,
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
-                        "show_caption_above_media" => {
-                            f_show_caption_above_media = map.next_value()?
-                        }
-                        "reply_markup" => f_reply_markup = map.next_value()?,
-                        "input_message_content" => f_input_message_content = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "video_file_id" => f_video_file_id = Some(next(&mut map)?),
+                        "title" => f_title = Some(next(&mut map)?),
+                        "description" => f_description = next(&mut map)?,
+                        "caption" => f_caption = next(&mut map)?,
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
+                        "show_caption_above_media" => f_show_caption_above_media = next(&mut map)?,
+                        "reply_markup" => f_reply_markup = next(&mut map)?,
+                        "input_message_content" => f_input_message_content = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -26562,15 +27359,15 @@ impl<'de> Deserialize<'de> for InlineQueryResultCachedVoice {
                 let mut f_input_message_content = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "id" => f_id = Some(map.next_value()?),
-                        "voice_file_id" => f_voice_file_id = Some(map.next_value()?),
-                        "title" => f_title = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
-                        "reply_markup" => f_reply_markup = map.next_value()?,
-                        "input_message_content" => f_input_message_content = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "voice_file_id" => f_voice_file_id = Some(next(&mut map)?),
+                        "title" => f_title = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
+                        "reply_markup" => f_reply_markup = next(&mut map)?,
+                        "input_message_content" => f_input_message_content = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -26694,14 +27491,14 @@ impl<'de> Deserialize<'de> for InlineQueryResultCachedAudio {
                 let mut f_input_message_content = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "id" => f_id = Some(map.next_value()?),
-                        "audio_file_id" => f_audio_file_id = Some(map.next_value()?),
-                        "caption" => f_caption = map.next_value()?,
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "caption_entities" => f_caption_entities = map.next_value()?,
-                        "reply_markup" => f_reply_markup = map.next_value()?,
-                        "input_message_content" => f_input_message_content = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "audio_file_id" => f_audio_file_id = Some(next(&mut map)?),
+                        "caption" => f_caption = next(&mut map)?,
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "caption_entities" => f_caption_entities = next(&mut map)?,
+                        "reply_markup" => f_reply_markup = next(&mut map)?,
+                        "input_message_content" => f_input_message_content = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -26889,10 +27686,10 @@ impl<'de> Deserialize<'de> for InputTextMessageContent {
                 let mut f_link_preview_options = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "message_text" => f_message_text = Some(map.next_value()?),
-                        "parse_mode" => f_parse_mode = map.next_value()?,
-                        "entities" => f_entities = map.next_value()?,
-                        "link_preview_options" => f_link_preview_options = map.next_value()?,
+                        "message_text" => f_message_text = Some(next(&mut map)?),
+                        "parse_mode" => f_parse_mode = next(&mut map)?,
+                        "entities" => f_entities = next(&mut map)?,
+                        "link_preview_options" => f_link_preview_options = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -26963,7 +27760,7 @@ impl<'de> Deserialize<'de> for InputRichMessageContent {
                 let mut f_rich_message = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "rich_message" => f_rich_message = Some(map.next_value()?),
+                        "rich_message" => f_rich_message = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -27029,12 +27826,12 @@ impl<'de> Deserialize<'de> for InputLocationMessageContent {
                 let mut f_proximity_alert_radius = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "latitude" => f_latitude = Some(map.next_value()?),
-                        "longitude" => f_longitude = Some(map.next_value()?),
-                        "horizontal_accuracy" => f_horizontal_accuracy = map.next_value()?,
-                        "live_period" => f_live_period = map.next_value()?,
-                        "heading" => f_heading = map.next_value()?,
-                        "proximity_alert_radius" => f_proximity_alert_radius = map.next_value()?,
+                        "latitude" => f_latitude = Some(next(&mut map)?),
+                        "longitude" => f_longitude = Some(next(&mut map)?),
+                        "horizontal_accuracy" => f_horizontal_accuracy = next(&mut map)?,
+                        "live_period" => f_live_period = next(&mut map)?,
+                        "heading" => f_heading = next(&mut map)?,
+                        "proximity_alert_radius" => f_proximity_alert_radius = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -27139,14 +27936,14 @@ impl<'de> Deserialize<'de> for InputVenueMessageContent {
                 let mut f_google_place_type = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "latitude" => f_latitude = Some(map.next_value()?),
-                        "longitude" => f_longitude = Some(map.next_value()?),
-                        "title" => f_title = Some(map.next_value()?),
-                        "address" => f_address = Some(map.next_value()?),
-                        "foursquare_id" => f_foursquare_id = map.next_value()?,
-                        "foursquare_type" => f_foursquare_type = map.next_value()?,
-                        "google_place_id" => f_google_place_id = map.next_value()?,
-                        "google_place_type" => f_google_place_type = map.next_value()?,
+                        "latitude" => f_latitude = Some(next(&mut map)?),
+                        "longitude" => f_longitude = Some(next(&mut map)?),
+                        "title" => f_title = Some(next(&mut map)?),
+                        "address" => f_address = Some(next(&mut map)?),
+                        "foursquare_id" => f_foursquare_id = next(&mut map)?,
+                        "foursquare_type" => f_foursquare_type = next(&mut map)?,
+                        "google_place_id" => f_google_place_id = next(&mut map)?,
+                        "google_place_type" => f_google_place_type = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -27246,10 +28043,10 @@ impl<'de> Deserialize<'de> for InputContactMessageContent {
                 let mut f_vcard = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "phone_number" => f_phone_number = Some(map.next_value()?),
-                        "first_name" => f_first_name = Some(map.next_value()?),
-                        "last_name" => f_last_name = map.next_value()?,
-                        "vcard" => f_vcard = map.next_value()?,
+                        "phone_number" => f_phone_number = Some(next(&mut map)?),
+                        "first_name" => f_first_name = Some(next(&mut map)?),
+                        "last_name" => f_last_name = next(&mut map)?,
+                        "vcard" => f_vcard = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -27387,28 +28184,28 @@ impl<'de> Deserialize<'de> for InputInvoiceMessageContent {
                 let mut f_is_flexible = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "title" => f_title = Some(map.next_value()?),
-                        "description" => f_description = Some(map.next_value()?),
-                        "payload" => f_payload = Some(map.next_value()?),
-                        "provider_token" => f_provider_token = map.next_value()?,
-                        "currency" => f_currency = Some(map.next_value()?),
-                        "prices" => f_prices = Some(map.next_value()?),
-                        "max_tip_amount" => f_max_tip_amount = map.next_value()?,
-                        "suggested_tip_amounts" => f_suggested_tip_amounts = map.next_value()?,
-                        "provider_data" => f_provider_data = map.next_value()?,
-                        "photo_url" => f_photo_url = map.next_value()?,
-                        "photo_size" => f_photo_size = map.next_value()?,
-                        "photo_width" => f_photo_width = map.next_value()?,
-                        "photo_height" => f_photo_height = map.next_value()?,
-                        "need_name" => f_need_name = map.next_value()?,
-                        "need_phone_number" => f_need_phone_number = map.next_value()?,
-                        "need_email" => f_need_email = map.next_value()?,
-                        "need_shipping_address" => f_need_shipping_address = map.next_value()?,
+                        "title" => f_title = Some(next(&mut map)?),
+                        "description" => f_description = Some(next(&mut map)?),
+                        "payload" => f_payload = Some(next(&mut map)?),
+                        "provider_token" => f_provider_token = next(&mut map)?,
+                        "currency" => f_currency = Some(next(&mut map)?),
+                        "prices" => f_prices = Some(next(&mut map)?),
+                        "max_tip_amount" => f_max_tip_amount = next(&mut map)?,
+                        "suggested_tip_amounts" => f_suggested_tip_amounts = next(&mut map)?,
+                        "provider_data" => f_provider_data = next(&mut map)?,
+                        "photo_url" => f_photo_url = next(&mut map)?,
+                        "photo_size" => f_photo_size = next(&mut map)?,
+                        "photo_width" => f_photo_width = next(&mut map)?,
+                        "photo_height" => f_photo_height = next(&mut map)?,
+                        "need_name" => f_need_name = next(&mut map)?,
+                        "need_phone_number" => f_need_phone_number = next(&mut map)?,
+                        "need_email" => f_need_email = next(&mut map)?,
+                        "need_shipping_address" => f_need_shipping_address = next(&mut map)?,
                         "send_phone_number_to_provider" => {
-                            f_send_phone_number_to_provider = map.next_value()?
+                            f_send_phone_number_to_provider = next(&mut map)?
                         }
-                        "send_email_to_provider" => f_send_email_to_provider = map.next_value()?,
-                        "is_flexible" => f_is_flexible = map.next_value()?,
+                        "send_email_to_provider" => f_send_email_to_provider = next(&mut map)?,
+                        "is_flexible" => f_is_flexible = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -27603,11 +28400,11 @@ impl<'de> Deserialize<'de> for ChosenInlineResult {
                 let mut f_query = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "result_id" => f_result_id = Some(map.next_value()?),
-                        "from" => f_from = Some(map.next_value()?),
-                        "location" => f_location = map.next_value()?,
-                        "inline_message_id" => f_inline_message_id = map.next_value()?,
-                        "query" => f_query = Some(map.next_value()?),
+                        "result_id" => f_result_id = Some(next(&mut map)?),
+                        "from" => f_from = Some(next(&mut map)?),
+                        "location" => f_location = next(&mut map)?,
+                        "inline_message_id" => f_inline_message_id = next(&mut map)?,
+                        "query" => f_query = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -27648,8 +28445,8 @@ impl<'de> Deserialize<'de> for LabeledPrice {
                 let mut f_amount = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "label" => f_label = Some(map.next_value()?),
-                        "amount" => f_amount = Some(map.next_value()?),
+                        "label" => f_label = Some(next(&mut map)?),
+                        "amount" => f_amount = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -27675,6 +28472,7 @@ impl LabeledPrice {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `Invoice` object ([Bot API](https://core.telegram.org/bots/api#invoice)).
 #[derive(Clone, Debug, Serialize)]
 pub struct Invoice {
@@ -27690,6 +28488,7 @@ pub struct Invoice {
     pub total_amount: i64,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for Invoice {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -27706,11 +28505,11 @@ impl<'de> Deserialize<'de> for Invoice {
                 let mut f_total_amount = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "title" => f_title = Some(map.next_value()?),
-                        "description" => f_description = Some(map.next_value()?),
-                        "start_parameter" => f_start_parameter = Some(map.next_value()?),
-                        "currency" => f_currency = Some(map.next_value()?),
-                        "total_amount" => f_total_amount = Some(map.next_value()?),
+                        "title" => f_title = Some(next(&mut map)?),
+                        "description" => f_description = Some(next(&mut map)?),
+                        "start_parameter" => f_start_parameter = Some(next(&mut map)?),
+                        "currency" => f_currency = Some(next(&mut map)?),
+                        "total_amount" => f_total_amount = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -27732,6 +28531,7 @@ impl<'de> Deserialize<'de> for Invoice {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `ShippingAddress` object ([Bot API](https://core.telegram.org/bots/api#shippingaddress)).
 #[derive(Clone, Debug, Serialize)]
 pub struct ShippingAddress {
@@ -27749,6 +28549,7 @@ pub struct ShippingAddress {
     pub post_code: String,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for ShippingAddress {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -27766,12 +28567,12 @@ impl<'de> Deserialize<'de> for ShippingAddress {
                 let mut f_post_code = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "country_code" => f_country_code = Some(map.next_value()?),
-                        "state" => f_state = Some(map.next_value()?),
-                        "city" => f_city = Some(map.next_value()?),
-                        "street_line1" => f_street_line1 = Some(map.next_value()?),
-                        "street_line2" => f_street_line2 = Some(map.next_value()?),
-                        "post_code" => f_post_code = Some(map.next_value()?),
+                        "country_code" => f_country_code = Some(next(&mut map)?),
+                        "state" => f_state = Some(next(&mut map)?),
+                        "city" => f_city = Some(next(&mut map)?),
+                        "street_line1" => f_street_line1 = Some(next(&mut map)?),
+                        "street_line2" => f_street_line2 = Some(next(&mut map)?),
+                        "post_code" => f_post_code = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -27794,6 +28595,7 @@ impl<'de> Deserialize<'de> for ShippingAddress {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `OrderInfo` object ([Bot API](https://core.telegram.org/bots/api#orderinfo)).
 #[derive(Clone, Debug, Serialize)]
 pub struct OrderInfo {
@@ -27811,6 +28613,7 @@ pub struct OrderInfo {
     pub shipping_address: Option<Box<ShippingAddress>>,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for OrderInfo {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -27826,10 +28629,10 @@ impl<'de> Deserialize<'de> for OrderInfo {
                 let mut f_shipping_address = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "name" => f_name = map.next_value()?,
-                        "phone_number" => f_phone_number = map.next_value()?,
-                        "email" => f_email = map.next_value()?,
-                        "shipping_address" => f_shipping_address = map.next_value()?,
+                        "name" => f_name = next(&mut map)?,
+                        "phone_number" => f_phone_number = next(&mut map)?,
+                        "email" => f_email = next(&mut map)?,
+                        "shipping_address" => f_shipping_address = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -27847,6 +28650,7 @@ impl<'de> Deserialize<'de> for OrderInfo {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `ShippingOption` object ([Bot API](https://core.telegram.org/bots/api#shippingoption)).
 #[derive(Clone, Debug, Serialize)]
 pub struct ShippingOption {
@@ -27858,6 +28662,7 @@ pub struct ShippingOption {
     pub prices: Vec<LabeledPrice>,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for ShippingOption {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -27872,9 +28677,9 @@ impl<'de> Deserialize<'de> for ShippingOption {
                 let mut f_prices = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "id" => f_id = Some(map.next_value()?),
-                        "title" => f_title = Some(map.next_value()?),
-                        "prices" => f_prices = Some(map.next_value()?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "title" => f_title = Some(next(&mut map)?),
+                        "prices" => f_prices = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -27891,6 +28696,7 @@ impl<'de> Deserialize<'de> for ShippingOption {
     }
 }
 
+#[cfg(feature = "payments")]
 impl ShippingOption {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(
@@ -27906,6 +28712,7 @@ impl ShippingOption {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `SuccessfulPayment` object ([Bot API](https://core.telegram.org/bots/api#successfulpayment)).
 #[derive(Clone, Debug, Serialize)]
 pub struct SuccessfulPayment {
@@ -27936,6 +28743,7 @@ pub struct SuccessfulPayment {
     pub provider_payment_charge_id: String,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for SuccessfulPayment {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -27960,21 +28768,21 @@ impl<'de> Deserialize<'de> for SuccessfulPayment {
                 let mut f_provider_payment_charge_id = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "currency" => f_currency = Some(map.next_value()?),
-                        "total_amount" => f_total_amount = Some(map.next_value()?),
-                        "invoice_payload" => f_invoice_payload = Some(map.next_value()?),
+                        "currency" => f_currency = Some(next(&mut map)?),
+                        "total_amount" => f_total_amount = Some(next(&mut map)?),
+                        "invoice_payload" => f_invoice_payload = Some(next(&mut map)?),
                         "subscription_expiration_date" => {
-                            f_subscription_expiration_date = map.next_value()?
+                            f_subscription_expiration_date = next(&mut map)?
                         }
-                        "is_recurring" => f_is_recurring = map.next_value()?,
-                        "is_first_recurring" => f_is_first_recurring = map.next_value()?,
-                        "shipping_option_id" => f_shipping_option_id = map.next_value()?,
-                        "order_info" => f_order_info = map.next_value()?,
+                        "is_recurring" => f_is_recurring = next(&mut map)?,
+                        "is_first_recurring" => f_is_first_recurring = next(&mut map)?,
+                        "shipping_option_id" => f_shipping_option_id = next(&mut map)?,
+                        "order_info" => f_order_info = next(&mut map)?,
                         "telegram_payment_charge_id" => {
-                            f_telegram_payment_charge_id = Some(map.next_value()?)
+                            f_telegram_payment_charge_id = Some(next(&mut map)?)
                         }
                         "provider_payment_charge_id" => {
-                            f_provider_payment_charge_id = Some(map.next_value()?)
+                            f_provider_payment_charge_id = Some(next(&mut map)?)
                         }
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -28003,6 +28811,7 @@ impl<'de> Deserialize<'de> for SuccessfulPayment {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `RefundedPayment` object ([Bot API](https://core.telegram.org/bots/api#refundedpayment)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RefundedPayment {
@@ -28019,6 +28828,7 @@ pub struct RefundedPayment {
     pub provider_payment_charge_id: Option<String>,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for RefundedPayment {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -28035,14 +28845,14 @@ impl<'de> Deserialize<'de> for RefundedPayment {
                 let mut f_provider_payment_charge_id = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "currency" => f_currency = Some(map.next_value()?),
-                        "total_amount" => f_total_amount = Some(map.next_value()?),
-                        "invoice_payload" => f_invoice_payload = Some(map.next_value()?),
+                        "currency" => f_currency = Some(next(&mut map)?),
+                        "total_amount" => f_total_amount = Some(next(&mut map)?),
+                        "invoice_payload" => f_invoice_payload = Some(next(&mut map)?),
                         "telegram_payment_charge_id" => {
-                            f_telegram_payment_charge_id = Some(map.next_value()?)
+                            f_telegram_payment_charge_id = Some(next(&mut map)?)
                         }
                         "provider_payment_charge_id" => {
-                            f_provider_payment_charge_id = map.next_value()?
+                            f_provider_payment_charge_id = next(&mut map)?
                         }
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -28065,6 +28875,7 @@ impl<'de> Deserialize<'de> for RefundedPayment {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `ShippingQuery` object ([Bot API](https://core.telegram.org/bots/api#shippingquery)).
 #[derive(Clone, Debug, Serialize)]
 pub struct ShippingQuery {
@@ -28078,6 +28889,7 @@ pub struct ShippingQuery {
     pub shipping_address: Box<ShippingAddress>,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for ShippingQuery {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -28093,10 +28905,10 @@ impl<'de> Deserialize<'de> for ShippingQuery {
                 let mut f_shipping_address = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "id" => f_id = Some(map.next_value()?),
-                        "from" => f_from = Some(map.next_value()?),
-                        "invoice_payload" => f_invoice_payload = Some(map.next_value()?),
-                        "shipping_address" => f_shipping_address = Some(map.next_value()?),
+                        "id" => f_id = Some(next(&mut map)?),
+                        "from" => f_from = Some(next(&mut map)?),
+                        "invoice_payload" => f_invoice_payload = Some(next(&mut map)?),
+                        "shipping_address" => f_shipping_address = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -28116,6 +28928,7 @@ impl<'de> Deserialize<'de> for ShippingQuery {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `PreCheckoutQuery` object ([Bot API](https://core.telegram.org/bots/api#precheckoutquery)).
 #[derive(Clone, Debug, Serialize)]
 pub struct PreCheckoutQuery {
@@ -28137,6 +28950,7 @@ pub struct PreCheckoutQuery {
     pub order_info: Option<Box<OrderInfo>>,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for PreCheckoutQuery {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -28158,13 +28972,13 @@ impl<'de> Deserialize<'de> for PreCheckoutQuery {
                 let mut f_order_info = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "id" => f_id = Some(map.next_value()?),
-                        "from" => f_from = Some(map.next_value()?),
-                        "currency" => f_currency = Some(map.next_value()?),
-                        "total_amount" => f_total_amount = Some(map.next_value()?),
-                        "invoice_payload" => f_invoice_payload = Some(map.next_value()?),
-                        "shipping_option_id" => f_shipping_option_id = map.next_value()?,
-                        "order_info" => f_order_info = map.next_value()?,
+                        "id" => f_id = Some(next(&mut map)?),
+                        "from" => f_from = Some(next(&mut map)?),
+                        "currency" => f_currency = Some(next(&mut map)?),
+                        "total_amount" => f_total_amount = Some(next(&mut map)?),
+                        "invoice_payload" => f_invoice_payload = Some(next(&mut map)?),
+                        "shipping_option_id" => f_shipping_option_id = next(&mut map)?,
+                        "order_info" => f_order_info = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -28187,6 +29001,7 @@ impl<'de> Deserialize<'de> for PreCheckoutQuery {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `PaidMediaPurchased` object ([Bot API](https://core.telegram.org/bots/api#paidmediapurchased)).
 #[derive(Clone, Debug, Serialize)]
 pub struct PaidMediaPurchased {
@@ -28196,6 +29011,7 @@ pub struct PaidMediaPurchased {
     pub paid_media_payload: String,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for PaidMediaPurchased {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -28212,8 +29028,8 @@ impl<'de> Deserialize<'de> for PaidMediaPurchased {
                 let mut f_paid_media_payload = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "from" => f_from = Some(map.next_value()?),
-                        "paid_media_payload" => f_paid_media_payload = Some(map.next_value()?),
+                        "from" => f_from = Some(next(&mut map)?),
+                        "paid_media_payload" => f_paid_media_payload = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -28230,6 +29046,7 @@ impl<'de> Deserialize<'de> for PaidMediaPurchased {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `RevenueWithdrawalState` union: one of its member objects, told apart by `type` ([Bot API](https://core.telegram.org/bots/api#revenuewithdrawalstate)).
 ///
 /// A kind this version does not know decodes as `Unknown`, never as an error.
@@ -28237,47 +29054,61 @@ impl<'de> Deserialize<'de> for PaidMediaPurchased {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum RevenueWithdrawalState {
+    #[cfg(feature = "payments")]
     /// Its [`RevenueWithdrawalStatePending`] member (`"pending"`).
     Pending(Box<RevenueWithdrawalStatePending>),
+    #[cfg(feature = "payments")]
     /// Its [`RevenueWithdrawalStateSucceeded`] member (`"succeeded"`).
     Succeeded(Box<RevenueWithdrawalStateSucceeded>),
+    #[cfg(feature = "payments")]
     /// Its [`RevenueWithdrawalStateFailed`] member (`"failed"`).
     Failed(Box<RevenueWithdrawalStateFailed>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for RevenueWithdrawalState {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = raw(deserializer)?;
         let json = raw.get();
         Ok(match field_of::<String>(json, "type").as_deref() {
+            #[cfg(feature = "payments")]
             Some("pending") => Self::Pending(member(json)?),
+            #[cfg(feature = "payments")]
             Some("succeeded") => Self::Succeeded(member(json)?),
+            #[cfg(feature = "payments")]
             Some("failed") => Self::Failed(member(json)?),
             _ => Self::Unknown(member(json)?),
         })
     }
 }
 
+#[cfg(feature = "payments")]
+#[cfg(feature = "payments")]
 impl From<RevenueWithdrawalStatePending> for RevenueWithdrawalState {
     fn from(member: RevenueWithdrawalStatePending) -> Self {
         RevenueWithdrawalState::Pending(Box::new(member))
     }
 }
 
+#[cfg(feature = "payments")]
+#[cfg(feature = "payments")]
 impl From<RevenueWithdrawalStateSucceeded> for RevenueWithdrawalState {
     fn from(member: RevenueWithdrawalStateSucceeded) -> Self {
         RevenueWithdrawalState::Succeeded(Box::new(member))
     }
 }
 
+#[cfg(feature = "payments")]
+#[cfg(feature = "payments")]
 impl From<RevenueWithdrawalStateFailed> for RevenueWithdrawalState {
     fn from(member: RevenueWithdrawalStateFailed) -> Self {
         RevenueWithdrawalState::Failed(Box::new(member))
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `RevenueWithdrawalStatePending` object ([Bot API](https://core.telegram.org/bots/api#revenuewithdrawalstatepending)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RevenueWithdrawalStatePending {
@@ -28286,6 +29117,7 @@ pub struct RevenueWithdrawalStatePending {
     pub kind: String,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for RevenueWithdrawalStatePending {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -28301,7 +29133,7 @@ impl<'de> Deserialize<'de> for RevenueWithdrawalStatePending {
                 let mut f_type = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -28316,6 +29148,7 @@ impl<'de> Deserialize<'de> for RevenueWithdrawalStatePending {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `RevenueWithdrawalStateSucceeded` object ([Bot API](https://core.telegram.org/bots/api#revenuewithdrawalstatesucceeded)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RevenueWithdrawalStateSucceeded {
@@ -28328,6 +29161,7 @@ pub struct RevenueWithdrawalStateSucceeded {
     pub url: String,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for RevenueWithdrawalStateSucceeded {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -28345,9 +29179,9 @@ impl<'de> Deserialize<'de> for RevenueWithdrawalStateSucceeded {
                 let mut f_url = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "date" => f_date = Some(map.next_value()?),
-                        "url" => f_url = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "date" => f_date = Some(next(&mut map)?),
+                        "url" => f_url = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -28364,6 +29198,7 @@ impl<'de> Deserialize<'de> for RevenueWithdrawalStateSucceeded {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `RevenueWithdrawalStateFailed` object ([Bot API](https://core.telegram.org/bots/api#revenuewithdrawalstatefailed)).
 #[derive(Clone, Debug, Serialize)]
 pub struct RevenueWithdrawalStateFailed {
@@ -28372,6 +29207,7 @@ pub struct RevenueWithdrawalStateFailed {
     pub kind: String,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for RevenueWithdrawalStateFailed {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -28387,7 +29223,7 @@ impl<'de> Deserialize<'de> for RevenueWithdrawalStateFailed {
                 let mut f_type = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -28402,6 +29238,7 @@ impl<'de> Deserialize<'de> for RevenueWithdrawalStateFailed {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `AffiliateInfo` object ([Bot API](https://core.telegram.org/bots/api#affiliateinfo)).
 #[derive(Clone, Debug, Serialize)]
 pub struct AffiliateInfo {
@@ -28420,6 +29257,7 @@ pub struct AffiliateInfo {
     pub nanostar_amount: Option<i64>,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for AffiliateInfo {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -28436,11 +29274,11 @@ impl<'de> Deserialize<'de> for AffiliateInfo {
                 let mut f_nanostar_amount = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "affiliate_user" => f_affiliate_user = map.next_value()?,
-                        "affiliate_chat" => f_affiliate_chat = map.next_value()?,
-                        "commission_per_mille" => f_commission_per_mille = Some(map.next_value()?),
-                        "amount" => f_amount = Some(map.next_value()?),
-                        "nanostar_amount" => f_nanostar_amount = map.next_value()?,
+                        "affiliate_user" => f_affiliate_user = next(&mut map)?,
+                        "affiliate_chat" => f_affiliate_chat = next(&mut map)?,
+                        "commission_per_mille" => f_commission_per_mille = Some(next(&mut map)?),
+                        "amount" => f_amount = Some(next(&mut map)?),
+                        "nanostar_amount" => f_nanostar_amount = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -28460,6 +29298,7 @@ impl<'de> Deserialize<'de> for AffiliateInfo {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `TransactionPartner` union: one of its member objects, told apart by `type` ([Bot API](https://core.telegram.org/bots/api#transactionpartner)).
 ///
 /// A kind this version does not know decodes as `Unknown`, never as an error.
@@ -28467,83 +29306,113 @@ impl<'de> Deserialize<'de> for AffiliateInfo {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum TransactionPartner {
+    #[cfg(feature = "payments")]
     /// Its [`TransactionPartnerUser`] member (`"user"`).
     User(Box<TransactionPartnerUser>),
+    #[cfg(feature = "payments")]
     /// Its [`TransactionPartnerChat`] member (`"chat"`).
     Chat(Box<TransactionPartnerChat>),
+    #[cfg(feature = "payments")]
     /// Its [`TransactionPartnerAffiliateProgram`] member (`"affiliate_program"`).
     AffiliateProgram(Box<TransactionPartnerAffiliateProgram>),
+    #[cfg(feature = "payments")]
     /// Its [`TransactionPartnerFragment`] member (`"fragment"`).
     Fragment(Box<TransactionPartnerFragment>),
+    #[cfg(feature = "payments")]
     /// Its [`TransactionPartnerTelegramAds`] member (`"telegram_ads"`).
     TelegramAds(Box<TransactionPartnerTelegramAds>),
+    #[cfg(feature = "payments")]
     /// Its [`TransactionPartnerTelegramApi`] member (`"telegram_api"`).
     TelegramApi(Box<TransactionPartnerTelegramApi>),
+    #[cfg(feature = "payments")]
     /// Its [`TransactionPartnerOther`] member (`"other"`).
     Other(Box<TransactionPartnerOther>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for TransactionPartner {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = raw(deserializer)?;
         let json = raw.get();
         Ok(match field_of::<String>(json, "type").as_deref() {
+            #[cfg(feature = "payments")]
             Some("user") => Self::User(member(json)?),
+            #[cfg(feature = "payments")]
             Some("chat") => Self::Chat(member(json)?),
+            #[cfg(feature = "payments")]
             Some("affiliate_program") => Self::AffiliateProgram(member(json)?),
+            #[cfg(feature = "payments")]
             Some("fragment") => Self::Fragment(member(json)?),
+            #[cfg(feature = "payments")]
             Some("telegram_ads") => Self::TelegramAds(member(json)?),
+            #[cfg(feature = "payments")]
             Some("telegram_api") => Self::TelegramApi(member(json)?),
+            #[cfg(feature = "payments")]
             Some("other") => Self::Other(member(json)?),
             _ => Self::Unknown(member(json)?),
         })
     }
 }
 
+#[cfg(feature = "payments")]
+#[cfg(feature = "payments")]
 impl From<TransactionPartnerUser> for TransactionPartner {
     fn from(member: TransactionPartnerUser) -> Self {
         TransactionPartner::User(Box::new(member))
     }
 }
 
+#[cfg(feature = "payments")]
+#[cfg(feature = "payments")]
 impl From<TransactionPartnerChat> for TransactionPartner {
     fn from(member: TransactionPartnerChat) -> Self {
         TransactionPartner::Chat(Box::new(member))
     }
 }
 
+#[cfg(feature = "payments")]
+#[cfg(feature = "payments")]
 impl From<TransactionPartnerAffiliateProgram> for TransactionPartner {
     fn from(member: TransactionPartnerAffiliateProgram) -> Self {
         TransactionPartner::AffiliateProgram(Box::new(member))
     }
 }
 
+#[cfg(feature = "payments")]
+#[cfg(feature = "payments")]
 impl From<TransactionPartnerFragment> for TransactionPartner {
     fn from(member: TransactionPartnerFragment) -> Self {
         TransactionPartner::Fragment(Box::new(member))
     }
 }
 
+#[cfg(feature = "payments")]
+#[cfg(feature = "payments")]
 impl From<TransactionPartnerTelegramAds> for TransactionPartner {
     fn from(member: TransactionPartnerTelegramAds) -> Self {
         TransactionPartner::TelegramAds(Box::new(member))
     }
 }
 
+#[cfg(feature = "payments")]
+#[cfg(feature = "payments")]
 impl From<TransactionPartnerTelegramApi> for TransactionPartner {
     fn from(member: TransactionPartnerTelegramApi) -> Self {
         TransactionPartner::TelegramApi(Box::new(member))
     }
 }
 
+#[cfg(feature = "payments")]
+#[cfg(feature = "payments")]
 impl From<TransactionPartnerOther> for TransactionPartner {
     fn from(member: TransactionPartnerOther) -> Self {
         TransactionPartner::Other(Box::new(member))
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `TransactionPartnerUser` object ([Bot API](https://core.telegram.org/bots/api#transactionpartneruser)).
 #[derive(Clone, Debug, Serialize)]
 pub struct TransactionPartnerUser {
@@ -28563,12 +29432,14 @@ pub struct TransactionPartnerUser {
     /// The `subscription_period` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subscription_period: Option<i64>,
+    #[cfg(feature = "stars")]
     /// The `paid_media` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paid_media: Option<Vec<PaidMedia>>,
     /// The `paid_media_payload` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paid_media_payload: Option<String>,
+    #[cfg(all(feature = "stars", feature = "stickers"))]
     /// The `gift` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gift: Option<Box<Gift>>,
@@ -28577,6 +29448,7 @@ pub struct TransactionPartnerUser {
     pub premium_subscription_duration: Option<i64>,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for TransactionPartnerUser {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -28595,23 +29467,27 @@ impl<'de> Deserialize<'de> for TransactionPartnerUser {
                 let mut f_affiliate = None;
                 let mut f_invoice_payload = None;
                 let mut f_subscription_period = None;
+                #[cfg(feature = "stars")]
                 let mut f_paid_media = None;
                 let mut f_paid_media_payload = None;
+                #[cfg(all(feature = "stars", feature = "stickers"))]
                 let mut f_gift = None;
                 let mut f_premium_subscription_duration = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "transaction_type" => f_transaction_type = Some(map.next_value()?),
-                        "user" => f_user = Some(map.next_value()?),
-                        "affiliate" => f_affiliate = map.next_value()?,
-                        "invoice_payload" => f_invoice_payload = map.next_value()?,
-                        "subscription_period" => f_subscription_period = map.next_value()?,
-                        "paid_media" => f_paid_media = map.next_value()?,
-                        "paid_media_payload" => f_paid_media_payload = map.next_value()?,
-                        "gift" => f_gift = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "transaction_type" => f_transaction_type = Some(next(&mut map)?),
+                        "user" => f_user = Some(next(&mut map)?),
+                        "affiliate" => f_affiliate = next(&mut map)?,
+                        "invoice_payload" => f_invoice_payload = next(&mut map)?,
+                        "subscription_period" => f_subscription_period = next(&mut map)?,
+                        #[cfg(feature = "stars")]
+                        "paid_media" => f_paid_media = next(&mut map)?,
+                        "paid_media_payload" => f_paid_media_payload = next(&mut map)?,
+                        #[cfg(all(feature = "stars", feature = "stickers"))]
+                        "gift" => f_gift = next(&mut map)?,
                         "premium_subscription_duration" => {
-                            f_premium_subscription_duration = map.next_value()?
+                            f_premium_subscription_duration = next(&mut map)?
                         }
                         _ => {
                             map.next_value::<IgnoredAny>()?;
@@ -28626,8 +29502,10 @@ impl<'de> Deserialize<'de> for TransactionPartnerUser {
                     affiliate: f_affiliate,
                     invoice_payload: f_invoice_payload,
                     subscription_period: f_subscription_period,
+                    #[cfg(feature = "stars")]
                     paid_media: f_paid_media,
                     paid_media_payload: f_paid_media_payload,
+                    #[cfg(all(feature = "stars", feature = "stickers"))]
                     gift: f_gift,
                     premium_subscription_duration: f_premium_subscription_duration,
                 })
@@ -28637,6 +29515,7 @@ impl<'de> Deserialize<'de> for TransactionPartnerUser {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `TransactionPartnerChat` object ([Bot API](https://core.telegram.org/bots/api#transactionpartnerchat)).
 #[derive(Clone, Debug, Serialize)]
 pub struct TransactionPartnerChat {
@@ -28645,11 +29524,13 @@ pub struct TransactionPartnerChat {
     pub kind: String,
     /// The `chat` field.
     pub chat: Box<Chat>,
+    #[cfg(all(feature = "stars", feature = "stickers"))]
     /// The `gift` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gift: Option<Box<Gift>>,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for TransactionPartnerChat {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -28664,12 +29545,14 @@ impl<'de> Deserialize<'de> for TransactionPartnerChat {
             ) -> Result<TransactionPartnerChat, A::Error> {
                 let mut f_type = None;
                 let mut f_chat = None;
+                #[cfg(all(feature = "stars", feature = "stickers"))]
                 let mut f_gift = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "chat" => f_chat = Some(map.next_value()?),
-                        "gift" => f_gift = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "chat" => f_chat = Some(next(&mut map)?),
+                        #[cfg(all(feature = "stars", feature = "stickers"))]
+                        "gift" => f_gift = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -28678,6 +29561,7 @@ impl<'de> Deserialize<'de> for TransactionPartnerChat {
                 Ok(TransactionPartnerChat {
                     kind: f_type.ok_or_else(|| A::Error::missing_field("type"))?,
                     chat: f_chat.ok_or_else(|| A::Error::missing_field("chat"))?,
+                    #[cfg(all(feature = "stars", feature = "stickers"))]
                     gift: f_gift,
                 })
             }
@@ -28686,6 +29570,7 @@ impl<'de> Deserialize<'de> for TransactionPartnerChat {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `TransactionPartnerAffiliateProgram` object ([Bot API](https://core.telegram.org/bots/api#transactionpartneraffiliateprogram)).
 #[derive(Clone, Debug, Serialize)]
 pub struct TransactionPartnerAffiliateProgram {
@@ -28699,6 +29584,7 @@ pub struct TransactionPartnerAffiliateProgram {
     pub commission_per_mille: i64,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for TransactionPartnerAffiliateProgram {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -28716,9 +29602,9 @@ impl<'de> Deserialize<'de> for TransactionPartnerAffiliateProgram {
                 let mut f_commission_per_mille = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "sponsor_user" => f_sponsor_user = map.next_value()?,
-                        "commission_per_mille" => f_commission_per_mille = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "sponsor_user" => f_sponsor_user = next(&mut map)?,
+                        "commission_per_mille" => f_commission_per_mille = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -28736,6 +29622,7 @@ impl<'de> Deserialize<'de> for TransactionPartnerAffiliateProgram {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `TransactionPartnerFragment` object ([Bot API](https://core.telegram.org/bots/api#transactionpartnerfragment)).
 #[derive(Clone, Debug, Serialize)]
 pub struct TransactionPartnerFragment {
@@ -28747,6 +29634,7 @@ pub struct TransactionPartnerFragment {
     pub withdrawal_state: Option<RevenueWithdrawalState>,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for TransactionPartnerFragment {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -28763,8 +29651,8 @@ impl<'de> Deserialize<'de> for TransactionPartnerFragment {
                 let mut f_withdrawal_state = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "withdrawal_state" => f_withdrawal_state = map.next_value()?,
+                        "type" => f_type = Some(next(&mut map)?),
+                        "withdrawal_state" => f_withdrawal_state = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -28780,6 +29668,7 @@ impl<'de> Deserialize<'de> for TransactionPartnerFragment {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `TransactionPartnerTelegramAds` object ([Bot API](https://core.telegram.org/bots/api#transactionpartnertelegramads)).
 #[derive(Clone, Debug, Serialize)]
 pub struct TransactionPartnerTelegramAds {
@@ -28788,6 +29677,7 @@ pub struct TransactionPartnerTelegramAds {
     pub kind: String,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for TransactionPartnerTelegramAds {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -28803,7 +29693,7 @@ impl<'de> Deserialize<'de> for TransactionPartnerTelegramAds {
                 let mut f_type = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -28818,6 +29708,7 @@ impl<'de> Deserialize<'de> for TransactionPartnerTelegramAds {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `TransactionPartnerTelegramApi` object ([Bot API](https://core.telegram.org/bots/api#transactionpartnertelegramapi)).
 #[derive(Clone, Debug, Serialize)]
 pub struct TransactionPartnerTelegramApi {
@@ -28828,6 +29719,7 @@ pub struct TransactionPartnerTelegramApi {
     pub request_count: i64,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for TransactionPartnerTelegramApi {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -28844,8 +29736,8 @@ impl<'de> Deserialize<'de> for TransactionPartnerTelegramApi {
                 let mut f_request_count = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "request_count" => f_request_count = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "request_count" => f_request_count = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -28862,6 +29754,7 @@ impl<'de> Deserialize<'de> for TransactionPartnerTelegramApi {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `TransactionPartnerOther` object ([Bot API](https://core.telegram.org/bots/api#transactionpartnerother)).
 #[derive(Clone, Debug, Serialize)]
 pub struct TransactionPartnerOther {
@@ -28870,6 +29763,7 @@ pub struct TransactionPartnerOther {
     pub kind: String,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for TransactionPartnerOther {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -28885,7 +29779,7 @@ impl<'de> Deserialize<'de> for TransactionPartnerOther {
                 let mut f_type = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -28900,6 +29794,7 @@ impl<'de> Deserialize<'de> for TransactionPartnerOther {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `StarTransaction` object ([Bot API](https://core.telegram.org/bots/api#startransaction)).
 #[derive(Clone, Debug, Serialize)]
 pub struct StarTransaction {
@@ -28920,6 +29815,7 @@ pub struct StarTransaction {
     pub receiver: Option<TransactionPartner>,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for StarTransaction {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -28937,12 +29833,12 @@ impl<'de> Deserialize<'de> for StarTransaction {
                 let mut f_receiver = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "id" => f_id = Some(map.next_value()?),
-                        "amount" => f_amount = Some(map.next_value()?),
-                        "nanostar_amount" => f_nanostar_amount = map.next_value()?,
-                        "date" => f_date = Some(map.next_value()?),
-                        "source" => f_source = map.next_value()?,
-                        "receiver" => f_receiver = map.next_value()?,
+                        "id" => f_id = Some(next(&mut map)?),
+                        "amount" => f_amount = Some(next(&mut map)?),
+                        "nanostar_amount" => f_nanostar_amount = next(&mut map)?,
+                        "date" => f_date = Some(next(&mut map)?),
+                        "source" => f_source = next(&mut map)?,
+                        "receiver" => f_receiver = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -28962,6 +29858,7 @@ impl<'de> Deserialize<'de> for StarTransaction {
     }
 }
 
+#[cfg(feature = "payments")]
 /// The `StarTransactions` object ([Bot API](https://core.telegram.org/bots/api#startransactions)).
 #[derive(Clone, Debug, Serialize)]
 pub struct StarTransactions {
@@ -28969,6 +29866,7 @@ pub struct StarTransactions {
     pub transactions: Vec<StarTransaction>,
 }
 
+#[cfg(feature = "payments")]
 impl<'de> Deserialize<'de> for StarTransactions {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -28984,7 +29882,7 @@ impl<'de> Deserialize<'de> for StarTransactions {
                 let mut f_transactions = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "transactions" => f_transactions = Some(map.next_value()?),
+                        "transactions" => f_transactions = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -29000,6 +29898,7 @@ impl<'de> Deserialize<'de> for StarTransactions {
     }
 }
 
+#[cfg(feature = "passport")]
 /// The `PassportData` object ([Bot API](https://core.telegram.org/bots/api#passportdata)).
 #[derive(Clone, Debug, Serialize)]
 pub struct PassportData {
@@ -29009,6 +29908,7 @@ pub struct PassportData {
     pub credentials: Box<EncryptedCredentials>,
 }
 
+#[cfg(feature = "passport")]
 impl<'de> Deserialize<'de> for PassportData {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -29022,8 +29922,8 @@ impl<'de> Deserialize<'de> for PassportData {
                 let mut f_credentials = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "data" => f_data = Some(map.next_value()?),
-                        "credentials" => f_credentials = Some(map.next_value()?),
+                        "data" => f_data = Some(next(&mut map)?),
+                        "credentials" => f_credentials = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -29040,6 +29940,7 @@ impl<'de> Deserialize<'de> for PassportData {
     }
 }
 
+#[cfg(feature = "passport")]
 /// The `PassportFile` object ([Bot API](https://core.telegram.org/bots/api#passportfile)).
 #[derive(Clone, Debug, Serialize)]
 pub struct PassportFile {
@@ -29053,6 +29954,7 @@ pub struct PassportFile {
     pub file_date: i64,
 }
 
+#[cfg(feature = "passport")]
 impl<'de> Deserialize<'de> for PassportFile {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -29068,10 +29970,10 @@ impl<'de> Deserialize<'de> for PassportFile {
                 let mut f_file_date = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "file_id" => f_file_id = Some(map.next_value()?),
-                        "file_unique_id" => f_file_unique_id = Some(map.next_value()?),
-                        "file_size" => f_file_size = Some(map.next_value()?),
-                        "file_date" => f_file_date = Some(map.next_value()?),
+                        "file_id" => f_file_id = Some(next(&mut map)?),
+                        "file_unique_id" => f_file_unique_id = Some(next(&mut map)?),
+                        "file_size" => f_file_size = Some(next(&mut map)?),
+                        "file_date" => f_file_date = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -29090,6 +29992,7 @@ impl<'de> Deserialize<'de> for PassportFile {
     }
 }
 
+#[cfg(feature = "passport")]
 /// The `EncryptedPassportElement` object ([Bot API](https://core.telegram.org/bots/api#encryptedpassportelement)).
 #[derive(Clone, Debug, Serialize)]
 pub struct EncryptedPassportElement {
@@ -29124,6 +30027,7 @@ pub struct EncryptedPassportElement {
     pub hash: String,
 }
 
+#[cfg(feature = "passport")]
 impl<'de> Deserialize<'de> for EncryptedPassportElement {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -29148,16 +30052,16 @@ impl<'de> Deserialize<'de> for EncryptedPassportElement {
                 let mut f_hash = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "type" => f_type = Some(map.next_value()?),
-                        "data" => f_data = map.next_value()?,
-                        "phone_number" => f_phone_number = map.next_value()?,
-                        "email" => f_email = map.next_value()?,
-                        "files" => f_files = map.next_value()?,
-                        "front_side" => f_front_side = map.next_value()?,
-                        "reverse_side" => f_reverse_side = map.next_value()?,
-                        "selfie" => f_selfie = map.next_value()?,
-                        "translation" => f_translation = map.next_value()?,
-                        "hash" => f_hash = Some(map.next_value()?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "data" => f_data = next(&mut map)?,
+                        "phone_number" => f_phone_number = next(&mut map)?,
+                        "email" => f_email = next(&mut map)?,
+                        "files" => f_files = next(&mut map)?,
+                        "front_side" => f_front_side = next(&mut map)?,
+                        "reverse_side" => f_reverse_side = next(&mut map)?,
+                        "selfie" => f_selfie = next(&mut map)?,
+                        "translation" => f_translation = next(&mut map)?,
+                        "hash" => f_hash = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -29181,6 +30085,7 @@ impl<'de> Deserialize<'de> for EncryptedPassportElement {
     }
 }
 
+#[cfg(feature = "passport")]
 /// The `EncryptedCredentials` object ([Bot API](https://core.telegram.org/bots/api#encryptedcredentials)).
 #[derive(Clone, Debug, Serialize)]
 pub struct EncryptedCredentials {
@@ -29192,6 +30097,7 @@ pub struct EncryptedCredentials {
     pub secret: String,
 }
 
+#[cfg(feature = "passport")]
 impl<'de> Deserialize<'de> for EncryptedCredentials {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -29209,9 +30115,9 @@ impl<'de> Deserialize<'de> for EncryptedCredentials {
                 let mut f_secret = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "data" => f_data = Some(map.next_value()?),
-                        "hash" => f_hash = Some(map.next_value()?),
-                        "secret" => f_secret = Some(map.next_value()?),
+                        "data" => f_data = Some(next(&mut map)?),
+                        "hash" => f_hash = Some(next(&mut map)?),
+                        "secret" => f_secret = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -29228,6 +30134,7 @@ impl<'de> Deserialize<'de> for EncryptedCredentials {
     }
 }
 
+#[cfg(feature = "passport")]
 /// The `PassportElementError` union: one of its member objects, told apart by `source` ([Bot API](https://core.telegram.org/bots/api#passportelementerror)).
 ///
 /// A kind this version does not know decodes as `Unknown`, never as an error.
@@ -29235,101 +30142,139 @@ impl<'de> Deserialize<'de> for EncryptedCredentials {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum PassportElementError {
+    #[cfg(feature = "passport")]
     /// Its [`PassportElementErrorDataField`] member (`"data"`).
     DataField(Box<PassportElementErrorDataField>),
+    #[cfg(feature = "passport")]
     /// Its [`PassportElementErrorFrontSide`] member (`"front_side"`).
     FrontSide(Box<PassportElementErrorFrontSide>),
+    #[cfg(feature = "passport")]
     /// Its [`PassportElementErrorReverseSide`] member (`"reverse_side"`).
     ReverseSide(Box<PassportElementErrorReverseSide>),
+    #[cfg(feature = "passport")]
     /// Its [`PassportElementErrorSelfie`] member (`"selfie"`).
     Selfie(Box<PassportElementErrorSelfie>),
+    #[cfg(feature = "passport")]
     /// Its [`PassportElementErrorFile`] member (`"file"`).
     File(Box<PassportElementErrorFile>),
+    #[cfg(feature = "passport")]
     /// Its [`PassportElementErrorFiles`] member (`"files"`).
     Files(Box<PassportElementErrorFiles>),
+    #[cfg(feature = "passport")]
     /// Its [`PassportElementErrorTranslationFile`] member (`"translation_file"`).
     TranslationFile(Box<PassportElementErrorTranslationFile>),
+    #[cfg(feature = "passport")]
     /// Its [`PassportElementErrorTranslationFiles`] member (`"translation_files"`).
     TranslationFiles(Box<PassportElementErrorTranslationFiles>),
+    #[cfg(feature = "passport")]
     /// Its [`PassportElementErrorUnspecified`] member (`"unspecified"`).
     Unspecified(Box<PassportElementErrorUnspecified>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
 }
 
+#[cfg(feature = "passport")]
 impl<'de> Deserialize<'de> for PassportElementError {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = raw(deserializer)?;
         let json = raw.get();
         Ok(match field_of::<String>(json, "source").as_deref() {
+            #[cfg(feature = "passport")]
             Some("data") => Self::DataField(member(json)?),
+            #[cfg(feature = "passport")]
             Some("front_side") => Self::FrontSide(member(json)?),
+            #[cfg(feature = "passport")]
             Some("reverse_side") => Self::ReverseSide(member(json)?),
+            #[cfg(feature = "passport")]
             Some("selfie") => Self::Selfie(member(json)?),
+            #[cfg(feature = "passport")]
             Some("file") => Self::File(member(json)?),
+            #[cfg(feature = "passport")]
             Some("files") => Self::Files(member(json)?),
+            #[cfg(feature = "passport")]
             Some("translation_file") => Self::TranslationFile(member(json)?),
+            #[cfg(feature = "passport")]
             Some("translation_files") => Self::TranslationFiles(member(json)?),
+            #[cfg(feature = "passport")]
             Some("unspecified") => Self::Unspecified(member(json)?),
             _ => Self::Unknown(member(json)?),
         })
     }
 }
 
+#[cfg(feature = "passport")]
+#[cfg(feature = "passport")]
 impl From<PassportElementErrorDataField> for PassportElementError {
     fn from(member: PassportElementErrorDataField) -> Self {
         PassportElementError::DataField(Box::new(member))
     }
 }
 
+#[cfg(feature = "passport")]
+#[cfg(feature = "passport")]
 impl From<PassportElementErrorFrontSide> for PassportElementError {
     fn from(member: PassportElementErrorFrontSide) -> Self {
         PassportElementError::FrontSide(Box::new(member))
     }
 }
 
+#[cfg(feature = "passport")]
+#[cfg(feature = "passport")]
 impl From<PassportElementErrorReverseSide> for PassportElementError {
     fn from(member: PassportElementErrorReverseSide) -> Self {
         PassportElementError::ReverseSide(Box::new(member))
     }
 }
 
+#[cfg(feature = "passport")]
+#[cfg(feature = "passport")]
 impl From<PassportElementErrorSelfie> for PassportElementError {
     fn from(member: PassportElementErrorSelfie) -> Self {
         PassportElementError::Selfie(Box::new(member))
     }
 }
 
+#[cfg(feature = "passport")]
+#[cfg(feature = "passport")]
 impl From<PassportElementErrorFile> for PassportElementError {
     fn from(member: PassportElementErrorFile) -> Self {
         PassportElementError::File(Box::new(member))
     }
 }
 
+#[cfg(feature = "passport")]
+#[cfg(feature = "passport")]
 impl From<PassportElementErrorFiles> for PassportElementError {
     fn from(member: PassportElementErrorFiles) -> Self {
         PassportElementError::Files(Box::new(member))
     }
 }
 
+#[cfg(feature = "passport")]
+#[cfg(feature = "passport")]
 impl From<PassportElementErrorTranslationFile> for PassportElementError {
     fn from(member: PassportElementErrorTranslationFile) -> Self {
         PassportElementError::TranslationFile(Box::new(member))
     }
 }
 
+#[cfg(feature = "passport")]
+#[cfg(feature = "passport")]
 impl From<PassportElementErrorTranslationFiles> for PassportElementError {
     fn from(member: PassportElementErrorTranslationFiles) -> Self {
         PassportElementError::TranslationFiles(Box::new(member))
     }
 }
 
+#[cfg(feature = "passport")]
+#[cfg(feature = "passport")]
 impl From<PassportElementErrorUnspecified> for PassportElementError {
     fn from(member: PassportElementErrorUnspecified) -> Self {
         PassportElementError::Unspecified(Box::new(member))
     }
 }
 
+#[cfg(feature = "passport")]
 /// The `PassportElementErrorDataField` object ([Bot API](https://core.telegram.org/bots/api#passportelementerrordatafield)).
 #[derive(Clone, Debug, Serialize)]
 pub struct PassportElementErrorDataField {
@@ -29346,6 +30291,7 @@ pub struct PassportElementErrorDataField {
     pub message: String,
 }
 
+#[cfg(feature = "passport")]
 impl<'de> Deserialize<'de> for PassportElementErrorDataField {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -29365,11 +30311,11 @@ impl<'de> Deserialize<'de> for PassportElementErrorDataField {
                 let mut f_message = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "source" => f_source = Some(map.next_value()?),
-                        "type" => f_type = Some(map.next_value()?),
-                        "field_name" => f_field_name = Some(map.next_value()?),
-                        "data_hash" => f_data_hash = Some(map.next_value()?),
-                        "message" => f_message = Some(map.next_value()?),
+                        "source" => f_source = Some(next(&mut map)?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "field_name" => f_field_name = Some(next(&mut map)?),
+                        "data_hash" => f_data_hash = Some(next(&mut map)?),
+                        "message" => f_message = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -29389,6 +30335,7 @@ impl<'de> Deserialize<'de> for PassportElementErrorDataField {
     }
 }
 
+#[cfg(feature = "passport")]
 impl PassportElementErrorDataField {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(
@@ -29407,6 +30354,7 @@ impl PassportElementErrorDataField {
     }
 }
 
+#[cfg(feature = "passport")]
 /// The `PassportElementErrorFrontSide` object ([Bot API](https://core.telegram.org/bots/api#passportelementerrorfrontside)).
 #[derive(Clone, Debug, Serialize)]
 pub struct PassportElementErrorFrontSide {
@@ -29421,6 +30369,7 @@ pub struct PassportElementErrorFrontSide {
     pub message: String,
 }
 
+#[cfg(feature = "passport")]
 impl<'de> Deserialize<'de> for PassportElementErrorFrontSide {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -29439,10 +30388,10 @@ impl<'de> Deserialize<'de> for PassportElementErrorFrontSide {
                 let mut f_message = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "source" => f_source = Some(map.next_value()?),
-                        "type" => f_type = Some(map.next_value()?),
-                        "file_hash" => f_file_hash = Some(map.next_value()?),
-                        "message" => f_message = Some(map.next_value()?),
+                        "source" => f_source = Some(next(&mut map)?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "file_hash" => f_file_hash = Some(next(&mut map)?),
+                        "message" => f_message = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -29460,6 +30409,7 @@ impl<'de> Deserialize<'de> for PassportElementErrorFrontSide {
     }
 }
 
+#[cfg(feature = "passport")]
 impl PassportElementErrorFrontSide {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(
@@ -29476,6 +30426,7 @@ impl PassportElementErrorFrontSide {
     }
 }
 
+#[cfg(feature = "passport")]
 /// The `PassportElementErrorReverseSide` object ([Bot API](https://core.telegram.org/bots/api#passportelementerrorreverseside)).
 #[derive(Clone, Debug, Serialize)]
 pub struct PassportElementErrorReverseSide {
@@ -29490,6 +30441,7 @@ pub struct PassportElementErrorReverseSide {
     pub message: String,
 }
 
+#[cfg(feature = "passport")]
 impl<'de> Deserialize<'de> for PassportElementErrorReverseSide {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -29508,10 +30460,10 @@ impl<'de> Deserialize<'de> for PassportElementErrorReverseSide {
                 let mut f_message = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "source" => f_source = Some(map.next_value()?),
-                        "type" => f_type = Some(map.next_value()?),
-                        "file_hash" => f_file_hash = Some(map.next_value()?),
-                        "message" => f_message = Some(map.next_value()?),
+                        "source" => f_source = Some(next(&mut map)?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "file_hash" => f_file_hash = Some(next(&mut map)?),
+                        "message" => f_message = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -29529,6 +30481,7 @@ impl<'de> Deserialize<'de> for PassportElementErrorReverseSide {
     }
 }
 
+#[cfg(feature = "passport")]
 impl PassportElementErrorReverseSide {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(
@@ -29545,6 +30498,7 @@ impl PassportElementErrorReverseSide {
     }
 }
 
+#[cfg(feature = "passport")]
 /// The `PassportElementErrorSelfie` object ([Bot API](https://core.telegram.org/bots/api#passportelementerrorselfie)).
 #[derive(Clone, Debug, Serialize)]
 pub struct PassportElementErrorSelfie {
@@ -29559,6 +30513,7 @@ pub struct PassportElementErrorSelfie {
     pub message: String,
 }
 
+#[cfg(feature = "passport")]
 impl<'de> Deserialize<'de> for PassportElementErrorSelfie {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -29577,10 +30532,10 @@ impl<'de> Deserialize<'de> for PassportElementErrorSelfie {
                 let mut f_message = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "source" => f_source = Some(map.next_value()?),
-                        "type" => f_type = Some(map.next_value()?),
-                        "file_hash" => f_file_hash = Some(map.next_value()?),
-                        "message" => f_message = Some(map.next_value()?),
+                        "source" => f_source = Some(next(&mut map)?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "file_hash" => f_file_hash = Some(next(&mut map)?),
+                        "message" => f_message = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -29598,6 +30553,7 @@ impl<'de> Deserialize<'de> for PassportElementErrorSelfie {
     }
 }
 
+#[cfg(feature = "passport")]
 impl PassportElementErrorSelfie {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(
@@ -29614,6 +30570,7 @@ impl PassportElementErrorSelfie {
     }
 }
 
+#[cfg(feature = "passport")]
 /// The `PassportElementErrorFile` object ([Bot API](https://core.telegram.org/bots/api#passportelementerrorfile)).
 #[derive(Clone, Debug, Serialize)]
 pub struct PassportElementErrorFile {
@@ -29628,6 +30585,7 @@ pub struct PassportElementErrorFile {
     pub message: String,
 }
 
+#[cfg(feature = "passport")]
 impl<'de> Deserialize<'de> for PassportElementErrorFile {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -29646,10 +30604,10 @@ impl<'de> Deserialize<'de> for PassportElementErrorFile {
                 let mut f_message = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "source" => f_source = Some(map.next_value()?),
-                        "type" => f_type = Some(map.next_value()?),
-                        "file_hash" => f_file_hash = Some(map.next_value()?),
-                        "message" => f_message = Some(map.next_value()?),
+                        "source" => f_source = Some(next(&mut map)?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "file_hash" => f_file_hash = Some(next(&mut map)?),
+                        "message" => f_message = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -29667,6 +30625,7 @@ impl<'de> Deserialize<'de> for PassportElementErrorFile {
     }
 }
 
+#[cfg(feature = "passport")]
 impl PassportElementErrorFile {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(
@@ -29683,6 +30642,7 @@ impl PassportElementErrorFile {
     }
 }
 
+#[cfg(feature = "passport")]
 /// The `PassportElementErrorFiles` object ([Bot API](https://core.telegram.org/bots/api#passportelementerrorfiles)).
 #[derive(Clone, Debug, Serialize)]
 pub struct PassportElementErrorFiles {
@@ -29697,6 +30657,7 @@ pub struct PassportElementErrorFiles {
     pub message: String,
 }
 
+#[cfg(feature = "passport")]
 impl<'de> Deserialize<'de> for PassportElementErrorFiles {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -29715,10 +30676,10 @@ impl<'de> Deserialize<'de> for PassportElementErrorFiles {
                 let mut f_message = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "source" => f_source = Some(map.next_value()?),
-                        "type" => f_type = Some(map.next_value()?),
-                        "file_hashes" => f_file_hashes = Some(map.next_value()?),
-                        "message" => f_message = Some(map.next_value()?),
+                        "source" => f_source = Some(next(&mut map)?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "file_hashes" => f_file_hashes = Some(next(&mut map)?),
+                        "message" => f_message = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -29737,6 +30698,7 @@ impl<'de> Deserialize<'de> for PassportElementErrorFiles {
     }
 }
 
+#[cfg(feature = "passport")]
 impl PassportElementErrorFiles {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(
@@ -29753,6 +30715,7 @@ impl PassportElementErrorFiles {
     }
 }
 
+#[cfg(feature = "passport")]
 /// The `PassportElementErrorTranslationFile` object ([Bot API](https://core.telegram.org/bots/api#passportelementerrortranslationfile)).
 #[derive(Clone, Debug, Serialize)]
 pub struct PassportElementErrorTranslationFile {
@@ -29767,6 +30730,7 @@ pub struct PassportElementErrorTranslationFile {
     pub message: String,
 }
 
+#[cfg(feature = "passport")]
 impl<'de> Deserialize<'de> for PassportElementErrorTranslationFile {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -29785,10 +30749,10 @@ impl<'de> Deserialize<'de> for PassportElementErrorTranslationFile {
                 let mut f_message = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "source" => f_source = Some(map.next_value()?),
-                        "type" => f_type = Some(map.next_value()?),
-                        "file_hash" => f_file_hash = Some(map.next_value()?),
-                        "message" => f_message = Some(map.next_value()?),
+                        "source" => f_source = Some(next(&mut map)?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "file_hash" => f_file_hash = Some(next(&mut map)?),
+                        "message" => f_message = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -29806,6 +30770,7 @@ impl<'de> Deserialize<'de> for PassportElementErrorTranslationFile {
     }
 }
 
+#[cfg(feature = "passport")]
 impl PassportElementErrorTranslationFile {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(
@@ -29822,6 +30787,7 @@ impl PassportElementErrorTranslationFile {
     }
 }
 
+#[cfg(feature = "passport")]
 /// The `PassportElementErrorTranslationFiles` object ([Bot API](https://core.telegram.org/bots/api#passportelementerrortranslationfiles)).
 #[derive(Clone, Debug, Serialize)]
 pub struct PassportElementErrorTranslationFiles {
@@ -29836,6 +30802,7 @@ pub struct PassportElementErrorTranslationFiles {
     pub message: String,
 }
 
+#[cfg(feature = "passport")]
 impl<'de> Deserialize<'de> for PassportElementErrorTranslationFiles {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -29854,10 +30821,10 @@ impl<'de> Deserialize<'de> for PassportElementErrorTranslationFiles {
                 let mut f_message = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "source" => f_source = Some(map.next_value()?),
-                        "type" => f_type = Some(map.next_value()?),
-                        "file_hashes" => f_file_hashes = Some(map.next_value()?),
-                        "message" => f_message = Some(map.next_value()?),
+                        "source" => f_source = Some(next(&mut map)?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "file_hashes" => f_file_hashes = Some(next(&mut map)?),
+                        "message" => f_message = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -29876,6 +30843,7 @@ impl<'de> Deserialize<'de> for PassportElementErrorTranslationFiles {
     }
 }
 
+#[cfg(feature = "passport")]
 impl PassportElementErrorTranslationFiles {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(
@@ -29892,6 +30860,7 @@ impl PassportElementErrorTranslationFiles {
     }
 }
 
+#[cfg(feature = "passport")]
 /// The `PassportElementErrorUnspecified` object ([Bot API](https://core.telegram.org/bots/api#passportelementerrorunspecified)).
 #[derive(Clone, Debug, Serialize)]
 pub struct PassportElementErrorUnspecified {
@@ -29906,6 +30875,7 @@ pub struct PassportElementErrorUnspecified {
     pub message: String,
 }
 
+#[cfg(feature = "passport")]
 impl<'de> Deserialize<'de> for PassportElementErrorUnspecified {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -29924,10 +30894,10 @@ impl<'de> Deserialize<'de> for PassportElementErrorUnspecified {
                 let mut f_message = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "source" => f_source = Some(map.next_value()?),
-                        "type" => f_type = Some(map.next_value()?),
-                        "element_hash" => f_element_hash = Some(map.next_value()?),
-                        "message" => f_message = Some(map.next_value()?),
+                        "source" => f_source = Some(next(&mut map)?),
+                        "type" => f_type = Some(next(&mut map)?),
+                        "element_hash" => f_element_hash = Some(next(&mut map)?),
+                        "message" => f_message = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -29946,6 +30916,7 @@ impl<'de> Deserialize<'de> for PassportElementErrorUnspecified {
     }
 }
 
+#[cfg(feature = "passport")]
 impl PassportElementErrorUnspecified {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(
@@ -29962,6 +30933,7 @@ impl PassportElementErrorUnspecified {
     }
 }
 
+#[cfg(feature = "games")]
 /// The `Game` object ([Bot API](https://core.telegram.org/bots/api#game)).
 #[derive(Clone, Debug, Serialize)]
 pub struct Game {
@@ -29982,6 +30954,7 @@ pub struct Game {
     pub animation: Option<Box<Animation>>,
 }
 
+#[cfg(feature = "games")]
 impl<'de> Deserialize<'de> for Game {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -29999,12 +30972,12 @@ impl<'de> Deserialize<'de> for Game {
                 let mut f_animation = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "title" => f_title = Some(map.next_value()?),
-                        "description" => f_description = Some(map.next_value()?),
-                        "photo" => f_photo = Some(map.next_value()?),
-                        "text" => f_text = map.next_value()?,
-                        "text_entities" => f_text_entities = map.next_value()?,
-                        "animation" => f_animation = map.next_value()?,
+                        "title" => f_title = Some(next(&mut map)?),
+                        "description" => f_description = Some(next(&mut map)?),
+                        "photo" => f_photo = Some(next(&mut map)?),
+                        "text" => f_text = next(&mut map)?,
+                        "text_entities" => f_text_entities = next(&mut map)?,
+                        "animation" => f_animation = next(&mut map)?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -30025,10 +30998,12 @@ impl<'de> Deserialize<'de> for Game {
     }
 }
 
+#[cfg(feature = "games")]
 /// The `CallbackGame` object ([Bot API](https://core.telegram.org/bots/api#callbackgame)).
 #[derive(Clone, Debug, Serialize)]
 pub struct CallbackGame {}
 
+#[cfg(feature = "games")]
 impl<'de> Deserialize<'de> for CallbackGame {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -30052,6 +31027,7 @@ impl<'de> Deserialize<'de> for CallbackGame {
     }
 }
 
+#[cfg(feature = "games")]
 impl CallbackGame {
     /// The object with the required fields given and the optional ones unset.
     pub fn new() -> Self {
@@ -30059,6 +31035,7 @@ impl CallbackGame {
     }
 }
 
+#[cfg(feature = "games")]
 /// The `GameHighScore` object ([Bot API](https://core.telegram.org/bots/api#gamehighscore)).
 #[derive(Clone, Debug, Serialize)]
 pub struct GameHighScore {
@@ -30070,6 +31047,7 @@ pub struct GameHighScore {
     pub score: i64,
 }
 
+#[cfg(feature = "games")]
 impl<'de> Deserialize<'de> for GameHighScore {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -30084,9 +31062,9 @@ impl<'de> Deserialize<'de> for GameHighScore {
                 let mut f_score = None;
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match key.as_str() {
-                        "position" => f_position = Some(map.next_value()?),
-                        "user" => f_user = Some(map.next_value()?),
-                        "score" => f_score = Some(map.next_value()?),
+                        "position" => f_position = Some(next(&mut map)?),
+                        "user" => f_user = Some(next(&mut map)?),
+                        "score" => f_score = Some(next(&mut map)?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
