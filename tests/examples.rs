@@ -1,0 +1,124 @@
+//! The examples' bots against the testkit: each does what its header says,
+//! checked by the requests it sends (see: #12).
+
+mod common;
+
+// Each example is `bot()` (what these tests run) and `main` (what they do not).
+#[allow(dead_code, reason = "the tests run the example's bot, not its main")]
+#[path = "../examples/files.rs"]
+mod files;
+
+use std::path::{Path, PathBuf};
+
+use common::DEADLINE;
+use serde_json::Value;
+use smolgram::api::types::ChatId;
+use smolgram::testkit::{Digest, FakeApi, TestBot};
+
+const CHAT: ChatId = ChatId(7);
+
+/// A directory of this test's own, removed with what is in it on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("smolgram-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn files_answers_downloads_with_their_size_and_sends_a_document_back_from_disk() {
+    let api = FakeApi::start();
+    let inbox = TempDir::new("examples-files");
+    let dir = inbox.path().to_owned();
+    let bot = TestBot::start(&api, move || files::bot(dir));
+
+    let report: Vec<u8> = (0..50_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    let id = api.add_file("report.pdf", report.clone());
+    api.push_document(CHAT, &id, "report.pdf");
+    api.wait_until("the size, then the document back", DEADLINE, |api| {
+        api.sent_to(CHAT) == 1 && api.uploads().len() == 1
+    });
+    assert_eq!(api.calls("getFile")[0]["file_id"], id.as_str());
+    assert_eq!(
+        api.sent()[0].text,
+        "report.pdf: 50000 bytes; here it is back"
+    );
+    let back = api.upload("report.pdf").expect("the document went back");
+    assert_eq!(back.method, "senddocument");
+    assert_eq!((back.len, back.digest), (50_000, Digest::of(&report)));
+    // Saved under the file's unique id (the fake's is `u-<file_id>`), not the sender's name.
+    let saved = std::fs::read(inbox.path().join(format!("u-{id}"))).unwrap();
+    assert_eq!(Digest::of(&saved), Digest::of(&report));
+
+    let photo = vec![0xd8; 3_000];
+    let id = api.add_file("photo.jpg", photo);
+    api.push_photo(CHAT, &id, None);
+    api.wait_until("the photo's size", DEADLINE, |api| api.sent_to(CHAT) == 2);
+    assert_eq!(api.sent()[1].text, "photo 640×480: 3000 bytes");
+    assert_eq!(api.uploads().len(), 1, "a photo is only answered");
+
+    let summary = bot.stop().unwrap();
+    assert_eq!((summary.handled, summary.failed), (2, 0));
+}
+
+#[test]
+fn files_refuses_a_file_over_the_cap_before_downloading_it() {
+    let api = FakeApi::start();
+    let inbox = TempDir::new("examples-cap");
+    let dir = inbox.path().to_owned();
+    let bot = TestBot::start(&api, move || files::bot(dir));
+
+    let id = api.add_file("big.iso", vec![0; files::CAP as usize + 1]);
+    api.push_document(CHAT, &id, "big.iso");
+    api.wait_until("the refusal", DEADLINE, |api| api.sent_to(CHAT) == 1);
+    assert_eq!(
+        api.sent()[0].text,
+        format!("too big: I take files up to {} bytes", files::CAP)
+    );
+    assert!(api.uploads().is_empty(), "nothing is sent back");
+    let left: Vec<_> = std::fs::read_dir(inbox.path()).unwrap().collect();
+    assert!(left.is_empty(), "no part of it is saved: {left:?}");
+    assert_eq!(bot.stop().unwrap().failed, 0);
+}
+
+#[test]
+fn files_cat_uploads_the_compiled_in_photo_byte_for_byte() {
+    let api = FakeApi::start();
+    let inbox = TempDir::new("examples-cat");
+    let dir = inbox.path().to_owned();
+    let bot = TestBot::start(&api, move || files::bot(dir));
+
+    api.push_text(CHAT, "/cat");
+    api.wait_until("the photo", DEADLINE, |api| api.uploads().len() == 1);
+    let cat = api.upload("cat.png").expect("an upload named cat.png");
+    assert_eq!(cat.method, "sendphoto");
+    assert_eq!(
+        (cat.len, cat.digest),
+        (files::CAT.len() as u64, Digest::of(files::CAT))
+    );
+    assert!(
+        files::CAT.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "a PNG Telegram takes"
+    );
+    let call = &api.calls("sendPhoto")[0];
+    // A form's fields are text; the reply names the user's /cat, message 1.
+    assert_eq!(call["chat_id"], "7");
+    assert_eq!(call["photo"], "attach://file0");
+    let reply: Value = serde_json::from_str(call["reply_parameters"].as_str().unwrap()).unwrap();
+    assert_eq!(reply["message_id"], 1);
+    assert_eq!(bot.stop().unwrap().failed, 0);
+}
