@@ -7,11 +7,14 @@ mod common;
 #[allow(dead_code, reason = "the tests run the example's bot, not its main")]
 #[path = "../examples/files.rs"]
 mod files;
+#[allow(dead_code, reason = "the tests run the example's bot, not its main")]
+#[path = "../examples/reply_keyboard.rs"]
+mod reply_keyboard;
 
 use std::path::{Path, PathBuf};
 
 use common::DEADLINE;
-use serde_json::Value;
+use serde_json::{json, Value};
 use smolgram::api::types::ChatId;
 use smolgram::testkit::{Digest, FakeApi, TestBot};
 
@@ -120,5 +123,46 @@ fn files_cat_uploads_the_compiled_in_photo_byte_for_byte() {
     assert_eq!(call["photo"], "attach://file0");
     let reply: Value = serde_json::from_str(call["reply_parameters"].as_str().unwrap()).unwrap();
     assert_eq!(reply["message_id"], 1);
+    assert_eq!(bot.stop().unwrap().failed, 0);
+}
+
+#[test]
+fn reply_keyboard_offers_rows_then_removes_them_after_a_choice() {
+    let api = FakeApi::start();
+    let bot = TestBot::start(&api, reply_keyboard::bot);
+
+    api.push_text(CHAT, "/start");
+    api.push_text(CHAT, "Durian");
+    api.push_text(CHAT, "Banana");
+    api.wait_until("three answers", DEADLINE, |api| api.sent_to(CHAT) == 3);
+    let sent = api.sent();
+
+    assert_eq!(sent[0].text, "Pick a fruit:");
+    let offer = &sent[0].params["reply_markup"];
+    let labels: Vec<Vec<&str>> = offer["keyboard"]
+        .as_array()
+        .expect("a reply keyboard")
+        .iter()
+        .map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b["text"].as_str().unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(labels, [["Apple", "Banana"], ["Cherry", "Cancel"]]);
+    assert_eq!(offer["resize_keyboard"], true);
+    assert_eq!(offer["one_time_keyboard"], true);
+
+    // Text that is no button: asked again, the keyboard left where it is.
+    assert_eq!(sent[1].text, "Tap a button, or /start to see them again.");
+    assert_eq!(sent[1].params.get("reply_markup"), None);
+
+    assert_eq!(sent[2].text, "Banana it is.");
+    assert_eq!(
+        sent[2].params["reply_markup"],
+        json!({"remove_keyboard": true})
+    );
     assert_eq!(bot.stop().unwrap().failed, 0);
 }
