@@ -8,6 +8,9 @@ mod common;
 #[path = "../examples/files.rs"]
 mod files;
 #[allow(dead_code, reason = "the tests run the example's bot, not its main")]
+#[path = "../examples/inline_query.rs"]
+mod inline_query;
+#[allow(dead_code, reason = "the tests run the example's bot, not its main")]
 #[path = "../examples/reply_keyboard.rs"]
 mod reply_keyboard;
 
@@ -15,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use common::DEADLINE;
 use serde_json::{json, Value};
-use smolgram::api::types::ChatId;
+use smolgram::api::types::{ChatId, UserId};
 use smolgram::testkit::{Digest, FakeApi, TestBot};
 
 const CHAT: ChatId = ChatId(7);
@@ -165,4 +168,48 @@ fn reply_keyboard_offers_rows_then_removes_them_after_a_choice() {
         json!({"remove_keyboard": true})
     );
     assert_eq!(bot.stop().unwrap().failed, 0);
+}
+
+#[test]
+fn inline_query_answers_with_an_article_per_change_of_the_text() {
+    let api = FakeApi::start();
+    let bot = TestBot::start(&api, inline_query::bot);
+
+    api.push_inline_query(UserId(5), "Hello smol");
+    api.wait_until("the answer", DEADLINE, |api| {
+        api.calls("answerInlineQuery").len() == 1
+    });
+    let answer = &api.calls("answerInlineQuery")[0];
+    assert_eq!(answer["inline_query_id"], "testkit-inline-1");
+    assert_eq!(answer["cache_time"], 300);
+    let results = answer["results"].as_array().expect("results");
+    let offered: Vec<(&str, &str, &str)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["type"].as_str().unwrap(),
+                r["id"].as_str().unwrap(),
+                r["input_message_content"]["message_text"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        offered,
+        [
+            ("article", "upper", "HELLO SMOL"),
+            ("article", "lower", "hello smol"),
+            ("article", "reversed", "loms olleH"),
+        ]
+    );
+
+    // Nothing to change: no results, since a message needs text.
+    api.push_inline_query(UserId(5), "  ");
+    api.wait_until("the second answer", DEADLINE, |api| {
+        api.calls("answerInlineQuery").len() == 2
+    });
+    let empty = &api.calls("answerInlineQuery")[1];
+    assert_eq!(empty["inline_query_id"], "testkit-inline-2");
+    assert_eq!(empty["results"], json!([]));
+    let summary = bot.stop().unwrap();
+    assert_eq!((summary.handled, summary.failed), (2, 0));
 }
