@@ -5,6 +5,9 @@ mod common;
 
 // Each example is `bot()` (what these tests run) and `main` (what they do not).
 #[allow(dead_code, reason = "the tests run the example's bot, not its main")]
+#[path = "../examples/edit_callback.rs"]
+mod edit_callback;
+#[allow(dead_code, reason = "the tests run the example's bot, not its main")]
 #[path = "../examples/files.rs"]
 mod files;
 #[allow(dead_code, reason = "the tests run the example's bot, not its main")]
@@ -212,4 +215,59 @@ fn inline_query_answers_with_an_article_per_change_of_the_text() {
     assert_eq!(empty["results"], json!([]));
     let summary = bot.stop().unwrap();
     assert_eq!((summary.handled, summary.failed), (2, 0));
+}
+
+/// The `callback_data` of each button of a keyboard's first row.
+fn first_row_data(markup: &Value) -> Vec<&str> {
+    markup["inline_keyboard"][0]
+        .as_array()
+        .expect("an inline keyboard")
+        .iter()
+        .map(|b| b["callback_data"].as_str().expect("a callback button"))
+        .collect()
+}
+
+#[test]
+fn edit_callback_edits_the_pressed_message_in_place_and_answers_the_press() {
+    let api = FakeApi::start();
+    let bot = TestBot::start(&api, edit_callback::bot);
+
+    api.push_text(CHAT, "/start");
+    api.wait_until("the counter", DEADLINE, |api| api.sent_to(CHAT) == 1);
+    let counter = &api.sent()[0];
+    assert_eq!(counter.text, "Count: 0");
+    assert_eq!(
+        first_row_data(&counter.params["reply_markup"]),
+        ["count:-1", "count:1"]
+    );
+
+    // The fake puts a press under the bot's last message in the chat: the
+    // counter, message 2 (the user's /start was 1; ids count per chat).
+    let presses = [
+        ("count:1", "Count: 1", ["count:0", "count:2"]),
+        ("count:2", "Count: 2", ["count:1", "count:3"]),
+        ("count:1", "Count: 1", ["count:0", "count:2"]),
+    ];
+    for (press, (data, text, buttons)) in presses.into_iter().enumerate() {
+        api.push_callback(CHAT, data);
+        api.wait_until(&format!("edit {}", press + 1), DEADLINE, |api| {
+            api.calls("editMessageText").len() == press + 1
+                && api.calls("answerCallbackQuery").len() == press + 1
+        });
+        let edit = &api.calls("editMessageText")[press];
+        assert_eq!(
+            (&edit["chat_id"], &edit["message_id"]),
+            (&json!(7), &json!(2))
+        );
+        assert_eq!(edit["text"], text);
+        assert_eq!(first_row_data(&edit["reply_markup"]), buttons);
+        let answer = &api.calls("answerCallbackQuery")[press];
+        assert_eq!(
+            answer["callback_query_id"],
+            format!("testkit-{}", press + 1)
+        );
+    }
+    assert_eq!(api.sent_to(CHAT), 1, "edited in place, never sent again");
+    let summary = bot.stop().unwrap();
+    assert_eq!((summary.handled, summary.failed), (4, 0));
 }
