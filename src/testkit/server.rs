@@ -146,6 +146,7 @@ async fn answer(shared: &Shared, req: &Request, form: Option<Form>) -> Option<Re
         }
         "editmessagetext" => edit_message_text(shared, &params),
         "answercallbackquery"
+        | "answerinlinequery"
         | "deletewebhook"
         | "setmycommands"
         | "sendchataction"
