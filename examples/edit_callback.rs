@@ -13,8 +13,7 @@
 
 use std::process::ExitCode;
 
-use smolgram::api::methods::{EditMessageText, SendMessage};
-use smolgram::api::types::MaybeInaccessibleMessage;
+use smolgram::api::methods::SendMessage;
 use smolgram::keyboard::{Button, InlineKeyboard};
 use smolgram::Bot;
 
@@ -42,19 +41,9 @@ pub fn bot() -> Bot {
             let count: i64 = ctx.args().parse()?;
             // Until it is answered, the user's app shows the press as pending.
             ctx.answer_callback_query(None).await?;
-            // The message the button is under; one too old to show is left as it is.
-            let Some(MaybeInaccessibleMessage::Message(message)) =
-                ctx.callback_query().and_then(|q| q.message.as_ref())
-            else {
-                return Ok(());
-            };
-            // Not `ctx.edit_text`: an edit keeps only the buttons it sends again.
-            let edit = EditMessageText::new()
-                .chat_id(message.chat.id)
-                .message_id(message.message_id)
-                .text(format!("Count: {count}"))
-                .reply_markup(keyboard(count));
-            ctx.send(&edit).await?;
+            // An edit keeps only the buttons it sends again.
+            ctx.edit_text_with_keyboard(format!("Count: {count}"), keyboard(count))
+                .await?;
             Ok(())
         })
 }

@@ -24,8 +24,7 @@ pub const CAT: &[u8] = include_bytes!("cat.png");
 pub fn bot(inbox: PathBuf) -> Bot {
     Bot::new()
         .command("cat", |ctx| async move {
-            ctx.reply_photo(Upload::bytes("cat.png", CAT).into())
-                .await?;
+            ctx.reply_photo(Upload::bytes("cat.png", CAT)).await?;
             Ok(())
         })
         .photo(|ctx| async move {
@@ -59,7 +58,7 @@ pub fn bot(inbox: PathBuf) -> Bot {
                     .await?;
                 // Streamed from the disk, under the name it came with.
                 let back = Upload::path(path).file_name(name);
-                ctx.reply_document(back.into()).await?;
+                ctx.reply_document(back).await?;
                 Ok(())
             }
         })

@@ -44,7 +44,7 @@ pub fn answer(query: &InlineQuery) -> AnswerInlineQuery {
 
 pub fn bot() -> Bot {
     Bot::new().inline_query(|ctx| async move {
-        let Some(query) = ctx.update().inline_query.as_deref() else {
+        let Some(query) = ctx.inline_query() else {
             return Ok(());
         };
         ctx.send(&answer(query)).await?;

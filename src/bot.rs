@@ -35,8 +35,8 @@ use crate::api::generated::methods::{
 use crate::api::generated::types::{MessageOrTrue, ReplyParameters, UPDATE_KINDS};
 use crate::api::generated::{InputFile, Method};
 use crate::api::types::{
-    CallbackQuery, Chat, ChatId, MaybeInaccessibleMessage, Message, MessageId, Received, Update,
-    UpdateKind, User,
+    CallbackQuery, Chat, ChatId, InlineKeyboardMarkup, InlineQuery, MaybeInaccessibleMessage,
+    Message, MessageId, Received, Update, UpdateKind, User,
 };
 use crate::api::Client;
 use crate::Error;
@@ -554,8 +554,8 @@ macro_rules! reply_with_file {
         ///
         /// # Errors
         /// [`Error::NoChat`] if the update has no chat; otherwise as [`Client::send`].
-        pub async fn $fn(&self, file: InputFile) -> Result<Message, Error> {
-            let mut method = $method::new(self.require_chat()?, file);
+        pub async fn $fn(&self, file: impl Into<InputFile>) -> Result<Message, Error> {
+            let mut method = $method::new(self.require_chat()?, file.into());
             if let Some(reply) = self.reply_parameters() {
                 method = method.reply_parameters(reply);
             }
@@ -618,6 +618,11 @@ impl Context {
     /// The callback query, for button presses.
     pub fn callback_query(&self) -> Option<&CallbackQuery> {
         self.update().callback_query.as_deref()
+    }
+
+    /// The inline query, for updates of that kind.
+    pub fn inline_query(&self) -> Option<&InlineQuery> {
+        self.update().inline_query.as_deref()
     }
 
     /// The pressed button's `callback_data`.
@@ -733,12 +738,29 @@ impl Context {
     /// [`Error::NoChat`] if the update has no message; otherwise as
     /// [`Client::send`].
     pub async fn edit_text(&self, text: impl Into<String>) -> Result<MessageOrTrue, Error> {
+        self.client.send(&self.text_edit(text)?).await
+    }
+
+    /// [`edit_text`](Context::edit_text) that sends the message's inline
+    /// keyboard with the new text: the way to update a menu and keep it.
+    ///
+    /// # Errors
+    /// As [`edit_text`](Context::edit_text).
+    pub async fn edit_text_with_keyboard(
+        &self,
+        text: impl Into<String>,
+        keyboard: impl Into<InlineKeyboardMarkup>,
+    ) -> Result<MessageOrTrue, Error> {
+        let edit = self.text_edit(text)?.reply_markup(keyboard.into());
+        self.client.send(&edit).await
+    }
+
+    fn text_edit(&self, text: impl Into<String>) -> Result<EditMessageText, Error> {
         let (chat, message) = self.target_message()?;
-        let edit = EditMessageText::new()
+        Ok(EditMessageText::new()
             .chat_id(chat)
             .message_id(message)
-            .text(text);
-        self.client.send(&edit).await
+            .text(text))
     }
 
     /// Deletes the update's message (for a button press, the message the
