@@ -993,21 +993,17 @@ fn struct_decode(out: &mut String, name: &str, fields: &[Field], cfgs: &[Cfg], g
     out.push_str("                while let Some(key) = map.next_key::<Key<'de>>()? {\n                    match key.as_str() {\n");
     for (local, f, cfg) in &locals {
         out.push_str(&areas::line(cfg, "                        "));
-        if f.required {
-            writeln!(
-                out,
-                "                        \"{}\" => {local} = Some(next(&mut map)?),",
-                f.name
-            )
-            .unwrap();
+        let value = if f.required {
+            "Some(next(&mut map)?)"
         } else {
-            writeln!(
-                out,
-                "                        \"{}\" => {local} = next(&mut map)?,",
-                f.name
-            )
-            .unwrap();
-        }
+            "next(&mut map)?"
+        };
+        writeln!(
+            out,
+            "                        \"{}\" => {local} = {value},",
+            f.name
+        )
+        .unwrap();
     }
     out.push_str("                        _ => {\n                            map.next_value::<IgnoredAny>()?;\n                        }\n                    }\n                }\n");
     writeln!(out, "                Ok({name} {{").unwrap();
