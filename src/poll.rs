@@ -11,13 +11,21 @@
 //! interval, at a cost of at most 20 → 1 `getUpdates` a second. Never a hot
 //! loop.
 //!
+//! Before its first `getUpdates` the loop calls `deleteWebhook` (keeping
+//! the pending updates): while a webhook is set, Telegram answers every
+//! `getUpdates` with a 409, so a bot that ran as a webhook would poll in
+//! vain forever. That call is tried until it answers, with the transient
+//! backoff; a refusal other than the token's only costs the call, since a
+//! 409 that names the webhook deletes it again (see: #13).
+//!
 //! Every error waits before the next try: `retry_after` exactly (plus a
 //! little jitter, never less); a 409 (another instance polls the same
 //! token) 1 s growing to 30 s, never an exit, so a deploy's new instance
-//! takes over once the old one stops; anything else jittered exponential
-//! backoff from 0.5 s to 30 s. A success resets both. 401 and 404 mean the
-//! token is wrong or revoked: fatal. One warning per episode, one line when
-//! it ends.
+//! takes over once the old one stops; a 409 that says a webhook is active
+//! (one was set while we poll) first deletes it, then waits the same;
+//! anything else jittered exponential backoff from 0.5 s to 30 s. A success
+//! resets both. 401 and 404 mean the token is wrong or revoked: fatal. One
+//! warning per episode, one line when it ends.
 //!
 //! Must not: run handlers (that is `dispatch`) or block the thread.
 
@@ -26,7 +34,7 @@ use std::time::Duration;
 use async_io::Timer;
 use futures_lite::future;
 
-use crate::api::retry::{self, Backoff};
+use crate::api::retry::{self, Backoff, Verdict};
 use crate::api::Client;
 use crate::dispatch::Dispatcher;
 use crate::metrics::{bump, Metrics};
@@ -65,6 +73,9 @@ pub(crate) async fn run(
     timeout: Duration,
 ) -> Result<Option<i64>, Error> {
     let Reports { metrics, readiness } = reports;
+    if !take_over(client, shutdown).await? {
+        return Ok(None);
+    }
     let mut backoff = Backoff::transient();
     // A deploy's overlap ends within seconds, so 409 retries stay near 1 s at
     // first; a second instance that stays still backs us off to 30 s.
@@ -110,16 +121,19 @@ pub(crate) async fn run(
         };
         let kind = Trouble::of(&error);
         bump(match kind {
-            Trouble::Conflict => &metrics.poll_conflicts,
+            // A 409 either way: the kind `conflict` counts both, as it always did.
+            Trouble::Conflict | Trouble::Webhook => &metrics.poll_conflicts,
             Trouble::RateLimited => &metrics.poll_rate_limited,
             Trouble::Failing => &metrics.poll_failures,
         });
-        // Another instance answers this bot's updates: `/readyz` says so until we poll again.
-        readiness.set_conflict(kind == Trouble::Conflict);
+        // Someone else gets this bot's updates: `/readyz` says so until we poll again.
+        readiness.set_conflict(matches!(kind, Trouble::Conflict | Trouble::Webhook));
         let delay = match (kind, error.retry_after()) {
             // Telegram's number, never less: an early retry only earns another 429.
             (_, Some(after)) => retry::after(after),
-            (Trouble::Conflict, None) => conflict_backoff.next(),
+            // Growing like a poller's 409: a webhook that keeps coming back
+            // (a webhook-mode instance that sets it again) is no hot loop.
+            (Trouble::Conflict | Trouble::Webhook, None) => conflict_backoff.next(),
             (_, None) => backoff.next(),
         };
         match &mut trouble {
@@ -133,11 +147,24 @@ pub(crate) async fn run(
                         "another instance polls this bot (409) error={error}; \
                          backing off 1s to 30s and taking over when it stops"
                     ),
+                    Trouble::Webhook => log::warn!(
+                        "a webhook is set for this bot (409) error={error}; \
+                         deleting it and polling again"
+                    ),
                     _ => log::warn!(
                         "getUpdates failed error={error}; retrying in={delay:.1?} with backoff"
                     ),
                 }
                 trouble = Some((kind, 1));
+            }
+        }
+        if kind == Trouble::Webhook {
+            // Once per 409: if this try fails, the next poll's 409 brings us back.
+            match shutdown.race(client.delete_webhook()).await {
+                None => return Ok(last_sent),
+                Some(Ok(())) => log::debug!("deleted the webhook; polling in={delay:.1?}"),
+                Some(Err(e)) if e.is_token_rejected() => return Err(e),
+                Some(Err(e)) => log::debug!("deleteWebhook failed error={e}; trying again"),
             }
         }
         if !shutdown.sleep(delay).await {
@@ -146,11 +173,56 @@ pub(crate) async fn run(
     }
 }
 
+/// `deleteWebhook` before the first poll, until it answers: `true` once it
+/// did (or refused for a reason retrying would not change), `false` if
+/// stopped first. Network trouble, 5xx and 429 are tried again like
+/// `getMe` at startup, one warning for the episode; a rejected token is
+/// the same fatal error as anywhere else.
+async fn take_over(client: &Client, shutdown: &Shutdown) -> Result<bool, Error> {
+    let mut backoff = Backoff::transient();
+    let mut failing = false;
+    loop {
+        let Some(result) = shutdown.race(client.delete_webhook()).await else {
+            return Ok(false);
+        };
+        let error = match result {
+            Ok(()) => {
+                if failing {
+                    log::info!("deleteWebhook answered; polling");
+                }
+                return Ok(true);
+            }
+            Err(e) if e.is_token_rejected() => return Err(e),
+            Err(e) => e,
+        };
+        let delay = match retry::verdict(&error) {
+            Verdict::After(after) => retry::after(after),
+            Verdict::Backoff => backoff.next(),
+            Verdict::Never => {
+                // A webhook still set shows as a 409 naming it, which deletes it.
+                log::warn!("deleteWebhook refused error={error}; polling anyway");
+                return Ok(true);
+            }
+        };
+        if failing {
+            log::debug!("deleteWebhook failed again error={error}; retrying in={delay:.1?}");
+        } else {
+            log::warn!("deleteWebhook failed error={error}; retrying in={delay:.1?} with backoff");
+            failing = true;
+        }
+        if !shutdown.sleep(delay).await {
+            return Ok(false);
+        }
+    }
+}
+
 /// A `getUpdates` failure episode; a change of kind is logged, a repeat is not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Trouble {
-    /// 409: another poller (or a webhook) holds the token.
+    /// 409: another poller holds the token.
     Conflict,
+    /// 409 because a webhook is set: deleting it ends the episode.
+    Webhook,
     /// 429: Telegram asked us to wait.
     RateLimited,
     /// 5xx, a proxy's page, the network, a body that is not JSON.
@@ -160,6 +232,7 @@ enum Trouble {
 impl Trouble {
     fn of(error: &Error) -> Trouble {
         match error.status() {
+            Some(409) if webhook_is_set(error) => Trouble::Webhook,
             Some(409) => Trouble::Conflict,
             Some(429) => Trouble::RateLimited,
             _ => Trouble::Failing,
@@ -171,10 +244,22 @@ impl std::fmt::Display for Trouble {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Trouble::Conflict => "conflict",
+            Trouble::Webhook => "webhook",
             Trouble::RateLimited => "rate-limited",
             Trouble::Failing => "failing",
         })
     }
+}
+
+/// Whether a 409 says a webhook is set. Telegram's words: "Conflict: can't
+/// use getUpdates method while webhook is active; use deleteWebhook to
+/// delete the webhook first" (older servers stop after "active"). Its other
+/// 409, "terminated by other getUpdates request", is another poller; so is
+/// the old "terminated by other long poll or webhook", which names no
+/// webhook that is set.
+fn webhook_is_set(error: &Error) -> bool {
+    matches!(error, Error::Api { code: 409, description, .. }
+        if description.to_ascii_lowercase().contains("webhook is active"))
 }
 
 /// Waits until a poll can bring something new: room for three quarters of
@@ -201,4 +286,45 @@ async fn wait_for_room(dispatcher: &Dispatcher<'_>, nothing_new: bool, refresh: 
         Timer::after(refresh).await;
     };
     future::or(woken, refresh).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conflict(description: &str) -> Error {
+        Error::Api {
+            method: "getUpdates".into(),
+            code: 409,
+            description: description.into(),
+            retry_after: None,
+            migrate_to: None,
+        }
+    }
+
+    #[test]
+    fn a_409_is_a_webhook_only_when_it_says_one_is_active() {
+        for webhook in [
+            "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+            "Conflict: can't use getUpdates method while webhook is active",
+        ] {
+            assert_eq!(Trouble::of(&conflict(webhook)), Trouble::Webhook, "{webhook}");
+        }
+        for poller in [
+            "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+            "Conflict: terminated by other long poll or webhook",
+            "",
+        ] {
+            assert_eq!(Trouble::of(&conflict(poller)), Trouble::Conflict, "{poller}");
+        }
+        let page = Error::Http {
+            method: "getUpdates".into(),
+            status: 409,
+        };
+        assert_eq!(
+            Trouble::of(&page),
+            Trouble::Conflict,
+            "no description to go by"
+        );
+    }
 }

@@ -4,9 +4,9 @@
 //! Ready means: a `getUpdates` succeeded within the staleness bound (a long
 //! poll answers at least once per poll timeout, so twice that plus slack
 //! without a success is "deaf"), no 409 episode is under way (another
-//! instance holds the token), and no stop has been requested. The poller
-//! writes the first two, the run's [`Shutdown`] is the third; the health
-//! listener only reads.
+//! instance holds the token, or a webhook is set), and no stop has been
+//! requested. The poller writes the first two, the run's [`Shutdown`] is
+//! the third; the health listener only reads.
 //!
 //! One thread owns it, so `Cell`s: no locks, nothing held across `.await`.
 //!
@@ -23,7 +23,8 @@ pub(crate) struct Readiness {
     /// When a `getUpdates` last succeeded: for the staleness check, and the
     /// wall-clock time for `/metrics`.
     polled_at: Cell<Option<(Instant, SystemTime)>>,
-    /// A 409 episode is under way: another instance holds the token.
+    /// A 409 episode is under way: another instance holds the token, or a
+    /// webhook is set (the poller is deleting it).
     conflict: Cell<bool>,
     /// Not ready when no `getUpdates` has succeeded for this long.
     stale: Duration,
@@ -66,7 +67,7 @@ impl Readiness {
             return Some("shutting down".into());
         }
         if self.conflict.get() {
-            return Some("another instance is polling this bot (409)".into());
+            return Some("409: another instance polls this bot, or a webhook is set".into());
         }
         match self.polled_at.get() {
             None => Some("no getUpdates has succeeded yet".into()),

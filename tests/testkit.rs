@@ -365,11 +365,89 @@ fn raw_updates_are_queued_verbatim_with_the_next_id() {
 }
 
 #[test]
+fn a_webhook_is_kept_refuses_polls_and_is_deleted_keeping_updates_unless_asked() {
+    let api = FakeApi::start();
+    let agent = agent();
+    let kept = api.push_text(ChatId(1), "kept");
+    let webhook_409 = json!({"ok": false, "error_code": 409, "description":
+        "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first"});
+    let params = json!({"url": "https://example.org/hook", "secret_token": "s3",
+        "allowed_updates": ["message"], "max_connections": 5});
+    let (status, body) = call(&agent, &api, "setWebhook", params);
+    assert_eq!((status, &body), (200, &json!({"ok": true, "result": true})));
+    let webhook = api.webhook().expect("set");
+    assert_eq!(
+        (webhook.url.as_str(), webhook.secret_token.as_deref()),
+        ("https://example.org/hook", Some("s3"))
+    );
+    assert_eq!(webhook.allowed_updates, Some(vec!["message".to_owned()]));
+    let (_, info) = call(&agent, &api, "getWebhookInfo", json!({}));
+    assert_eq!(
+        info["result"],
+        json!({"url": "https://example.org/hook", "has_custom_certificate": false,
+            "pending_update_count": 1, "max_connections": 5, "allowed_updates": ["message"]})
+    );
+    // Every getUpdates is refused, and confirms nothing.
+    let (status, body) = call(&agent, &api, "getUpdates", json!({"offset": kept + 1}));
+    assert_eq!((status, &body), (409, &webhook_409));
+    assert_eq!((api.pending(), api.confirmed_offset()), (1, None));
+    // Deleted without dropping: the update is there for the next poll.
+    let (status, _) = call(
+        &agent,
+        &api,
+        "deleteWebhook",
+        json!({"drop_pending_updates": false}),
+    );
+    assert_eq!((status, api.webhook()), (200, None));
+    let (_, info) = call(&agent, &api, "getWebhookInfo", json!({}));
+    assert_eq!(
+        info["result"],
+        json!({"url": "", "has_custom_certificate": false, "pending_update_count": 1})
+    );
+    let (_, body) = call(&agent, &api, "getUpdates", json!({}));
+    assert_eq!(update_ids(&body), [kept]);
+    // A waiting long poll is ended by a webhook set meanwhile.
+    let waiting = {
+        let agent = agent.clone();
+        let url = method_url(&api, "getUpdates");
+        thread::spawn(move || {
+            let offset = (kept + 1).to_string();
+            let query = [("timeout", "30"), ("offset", offset.as_str())];
+            let mut resp = agent.get(&url).query_pairs(query).call().unwrap();
+            (
+                resp.status().as_u16(),
+                resp.body_mut().read_to_string().unwrap(),
+            )
+        })
+    };
+    // It confirmed on arrival: then it waits.
+    api.wait_until("the long poll", DEADLINE, |api| {
+        api.confirmed_offset() == Some(kept + 1)
+    });
+    api.set_webhook("https://example.org/other");
+    let (status, body) = waiting.join().unwrap();
+    assert_eq!(
+        (status, serde_json::from_str::<Value>(&body).unwrap()),
+        (409, webhook_409)
+    );
+    // Deleted with dropping (as a form): the queue is gone.
+    api.push_text(ChatId(1), "dropped");
+    let resp = agent
+        .post(method_url(&api, "deleteWebhook"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send("drop_pending_updates=true")
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!((api.webhook(), api.pending()), (None, 0));
+    assert_eq!(api.calls("deleteWebhook").len(), 2, "calls are recorded");
+    assert_eq!(api.calls("setWebhook").len(), 1, "set_webhook is no call");
+}
+
+#[test]
 fn methods_that_only_acknowledge_answer_true() {
     let api = FakeApi::start();
     let agent = agent();
     for method in [
-        "deleteWebhook",
         "setMyCommands",
         "sendChatAction",
         "deleteMessage",

@@ -35,7 +35,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use generated::methods::{AnswerCallbackQuery, GetMe, SendMessage};
+use generated::methods::{AnswerCallbackQuery, DeleteWebhook, GetMe, SendMessage};
 pub(crate) use io::IoPool;
 use multipart::Body;
 pub use multipart::Upload;
@@ -339,6 +339,17 @@ impl Client {
             timeout + POLL_SLACK
         };
         self.request("getUpdates", Body::Json(body), Some(deadline), parse)
+            .await
+    }
+
+    /// `deleteWebhook` with `drop_pending_updates` false, once: the poller's
+    /// own call (a webhook makes every `getUpdates` a 409), tried again by
+    /// its policy, not this client's, and like `getUpdates` not counted as
+    /// a failed call. Pending updates are kept: polling gets them next.
+    pub(crate) async fn delete_webhook(&self) -> Result<(), Error> {
+        let keep = DeleteWebhook::new().drop_pending_updates(false);
+        let body = encode("deleteWebhook", &keep)?;
+        self.request("deleteWebhook", Body::Json(body), None, |_: bool| ())
             .await
     }
 

@@ -5,6 +5,9 @@
 //! a bot needs (`getMe`, long-polling `getUpdates` with offsets and 409
 //! conflicts, `sendMessage`, a few methods that answer `true`) over real
 //! HTTP/1.1, so the code under test runs its real client, sockets and all.
+//! It keeps a webhook (`setWebhook`, `deleteWebhook`, `getWebhookInfo`, or
+//! [`FakeApi::set_webhook`] from the test), and while one is set answers
+//! `getUpdates` with Telegram's 409 for it; it never calls the URL.
 //! The single-file sends (`sendPhoto`, `sendDocument`, …) answer a message
 //! holding the file, `editMessageText` the edited message, `deleteMessage`
 //! `true`; every other kind of update can be pushed, with a builder
@@ -56,8 +59,8 @@ const BOT_ID: i64 = 123_456_789;
 /// names are case-insensitive); parameters come from the query string or a
 /// JSON or form body; `getUpdates` confirms below `offset`, hands out up to
 /// `limit` pending updates, long-polls up to `timeout` seconds, and answers
-/// an older waiting call 409 when a newer one arrives; `sendMessage` returns
-/// a `Message`. Update ids run from 1; message ids count per chat, shared by
+/// an older waiting call 409 when a newer one arrives, and every call 409
+/// while a webhook is set; `sendMessage` returns a `Message`. Update ids run from 1; message ids count per chat, shared by
 /// the user and the bot, as in Telegram.
 ///
 /// Dropping it stops the server and joins its thread, even in the middle of
@@ -146,6 +149,35 @@ pub enum Fault {
         /// The status, e.g. 502.
         code: u16,
     },
+}
+
+/// A webhook set on the fake, with `setWebhook` or
+/// [`FakeApi::set_webhook`]. While one is set, every `getUpdates` answers
+/// 409 with Telegram's words for it, and updates stay queued (the fake
+/// delivers nothing to the URL) until `deleteWebhook`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Webhook {
+    /// `url`.
+    pub url: String,
+    /// `secret_token`, if one was given.
+    pub secret_token: Option<String>,
+    /// `allowed_updates`, if given.
+    pub allowed_updates: Option<Vec<String>>,
+    /// `max_connections`, if given.
+    pub max_connections: Option<u32>,
+}
+
+impl Webhook {
+    /// A webhook to `url`, with nothing else set.
+    pub fn new(url: &str) -> Webhook {
+        Webhook {
+            url: url.to_owned(),
+            secret_token: None,
+            allowed_updates: None,
+            max_connections: None,
+        }
+    }
 }
 
 /// One `sendMessage` the fake accepted.
@@ -406,6 +438,39 @@ impl FakeApi {
     pub fn unserved_faults(&self, method: &str) -> usize {
         let method = method.to_ascii_lowercase();
         self.shared.with(|s| s.unserved_faults(&method))
+    }
+
+    /// Sets a webhook to `url`, as a `setWebhook` from elsewhere would (a
+    /// deploy of the bot in webhook mode, say): from now on every
+    /// `getUpdates` answers 409, a waiting long poll at once. Recorded as
+    /// no call. An empty `url` removes the webhook.
+    ///
+    /// # Examples
+    /// ```
+    /// use smolgram::testkit::FakeApi;
+    ///
+    /// let api = FakeApi::start();
+    /// api.set_webhook("https://example.org/hook");
+    /// let poll = format!("{}/bot{}/getUpdates", api.url(), FakeApi::TOKEN);
+    /// let err = ureq::get(&poll).call().unwrap_err();
+    /// assert!(matches!(err, ureq::Error::StatusCode(409)));
+    /// assert_eq!(api.webhook().unwrap().url, "https://example.org/hook");
+    ///
+    /// let delete = format!("{}/bot{}/deleteWebhook", api.url(), FakeApi::TOKEN);
+    /// ureq::get(&delete).call().unwrap();
+    /// assert_eq!(api.webhook(), None);
+    /// assert!(ureq::get(&poll).call().is_ok());
+    /// ```
+    pub fn set_webhook(&self, url: &str) {
+        self.shared
+            .with(|s| s.set_webhook(Webhook::new(url), false));
+        // A waiting long poll looks again, and answers the 409.
+        self.shared.wake_polls();
+    }
+
+    /// The webhook set now, if any.
+    pub fn webhook(&self) -> Option<Webhook> {
+        self.shared.with(|s| s.webhook().cloned())
     }
 
     /// How many connections the server has accepted so far: what a client

@@ -24,7 +24,7 @@ use serde_json::{json, Map, Value};
 use super::http::{self, Conn, ReadError, Request, Response};
 use super::multipart::{self, Form, Received};
 use super::state::{bot_json, Poll, Shared};
-use super::{FakeApi, Fault};
+use super::{FakeApi, Fault, Webhook};
 use crate::api::types::{ChatId, MessageId};
 
 type Params = Map<String, Value>;
@@ -32,6 +32,9 @@ type Params = Map<String, Value>;
 /// Telegram's exact words for a `getUpdates` that another one replaced.
 const CONFLICT: &str =
     "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running";
+
+/// Telegram's exact words for a `getUpdates` while a webhook is set.
+const WEBHOOK_ACTIVE: &str = "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first";
 
 /// Starts the server thread on `listener`; it runs until `shared.stop` is requested.
 pub(crate) fn spawn(listener: TcpListener, shared: Arc<Shared>) -> io::Result<JoinHandle<()>> {
@@ -145,9 +148,15 @@ async fn answer(shared: &Shared, req: &Request, form: Option<Form>) -> Option<Re
             return shared.with(|s| multipart::send_media(s, upload, &params, form))
         }
         "editmessagetext" => edit_message_text(shared, &params),
+        "setwebhook" => set_webhook(shared, &params),
+        "deletewebhook" => {
+            let drop_pending = bool_param(&params, "drop_pending_updates");
+            shared.with(|s| s.delete_webhook(drop_pending));
+            ok(Value::Bool(true))
+        }
+        "getwebhookinfo" => ok(shared.with(|s| s.webhook_info())),
         "answercallbackquery"
         | "answerinlinequery"
-        | "deletewebhook"
         | "setmycommands"
         | "sendchataction"
         | "deletemessage"
@@ -202,7 +211,10 @@ async fn serve_fault(fault: Fault) -> Faulted {
 
 /// Long poll: confirm below `offset`, then answer at once if anything is
 /// pending, else wait up to `timeout` seconds for a push. A newer
-/// `getUpdates` ends the wait with 409, as Telegram does. A fault armed for
+/// `getUpdates` ends the wait with 409, as Telegram does; while a webhook
+/// is set, every `getUpdates` is a 409 that confirms nothing, and one set
+/// during the wait ends it so (how Telegram ends a waiting poll then, the
+/// fake does not claim to know; the next poll's 409 is its). A fault armed for
 /// `getUpdates` while the poll waits is served to it at once, as a proxy in
 /// front of the Bot API may fail a pending request (a [`Fault::Delay`]
 /// holds it that much longer). `None`: close without a word.
@@ -216,13 +228,17 @@ async fn get_updates(shared: &Shared, params: &Params, mut faultable: bool) -> O
     // NaN and negatives mean "do not wait"; a day is more than any test needs.
     let timeout = Duration::try_from_secs_f64(timeout.clamp(0.0, 86_400.0)).unwrap_or_default();
     let deadline = Instant::now() + timeout;
-    let generation = shared.with(|s| s.begin_poll(offset));
+    let Some(generation) = shared.with(|s| s.webhook().is_none().then(|| s.begin_poll(offset)))
+    else {
+        return Some(api_error(409, WEBHOOK_ACTIVE, None));
+    };
     shared.wake_polls(); // an older poll, if one waits, now sees it lost
     loop {
         // Listen before looking, so that a push in between still wakes us.
         let listener = shared.listen_polls();
         match shared.with(|s| s.poll(generation, limit, faultable)) {
             Poll::Conflict => return Some(api_error(409, CONFLICT, None)),
+            Poll::Webhook => return Some(api_error(409, WEBHOOK_ACTIVE, None)),
             Poll::Fault(fault) => {
                 faultable = false;
                 match serve_fault(fault).await {
@@ -293,6 +309,29 @@ fn edit_message_text(shared: &Shared, params: &Params) -> Response {
     }
 }
 
+/// `setWebhook`: keeps `url` (empty removes the webhook), `secret_token`,
+/// `allowed_updates` and `max_connections`; `drop_pending_updates` forgets
+/// the queue. Wakes a waiting long poll, which then answers 409.
+fn set_webhook(shared: &Shared, params: &Params) -> Response {
+    let text = |key: &str| params.get(key).and_then(Value::as_str).map(str::to_owned);
+    let allowed_updates = match params.get("allowed_updates") {
+        // A form sends the list as JSON text.
+        Some(Value::String(s)) => serde_json::from_str(s).ok(),
+        Some(list) => serde_json::from_value(list.clone()).ok(),
+        None => None,
+    };
+    let webhook = Webhook {
+        url: text("url").unwrap_or_default(),
+        secret_token: text("secret_token").filter(|t| !t.is_empty()),
+        allowed_updates,
+        max_connections: int_param(params, "max_connections").and_then(|n| u32::try_from(n).ok()),
+    };
+    let drop_pending = bool_param(params, "drop_pending_updates");
+    shared.with(|s| s.set_webhook(webhook, drop_pending));
+    shared.wake_polls();
+    ok(Value::Bool(true))
+}
+
 /// The query string and the body, merged (the body wins).
 fn params(req: &Request) -> Result<Params, &'static str> {
     let mut params: Params = http::parse_form(&req.query)
@@ -326,6 +365,16 @@ fn int_param(params: &Params, key: &str) -> Option<i64> {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
+    }
+}
+
+/// A boolean parameter, sent as JSON or as text (`true`, `1`); absent is false.
+fn bool_param(params: &Params, key: &str) -> bool {
+    match params.get(key) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => matches!(s.trim(), "true" | "True" | "1"),
+        Some(Value::Number(n)) => n.as_i64() == Some(1),
+        _ => false,
     }
 }
 

@@ -1,6 +1,6 @@
 //! The fake's memory: the update queue and its confirmation, the message ids
 //! per chat, every call the bot made, the messages it sent, the connections
-//! it accepted, and the scripted faults.
+//! it accepted, the webhook, and the scripted faults.
 //!
 //! Two threads touch it: the server thread answering requests and the test
 //! thread pushing updates and waiting for effects. So it sits behind one
@@ -10,8 +10,8 @@
 //! calls also fire an `Event`, which wakes the long poll waiting on the
 //! server's executor.
 //!
-//! One mechanism, one file: the state is some 420 lines; the rest is its
-//! tests, which pin down Telegram's offset and conflict rules.
+//! One mechanism, one file: the state is some 470 lines; the rest is its
+//! tests, which pin down Telegram's offset, conflict and webhook rules.
 //!
 //! Must not: do I/O, or hold the lock while anything waits.
 
@@ -23,7 +23,7 @@ use event_listener::{Event, EventListener};
 use serde_json::{json, Value};
 
 use super::multipart::Files;
-use super::{Fault, Sent, BOT_ID};
+use super::{Fault, Sent, Webhook, BOT_ID};
 use crate::api::types::{ChatId, MessageId, UserId};
 use crate::Shutdown;
 
@@ -112,6 +112,9 @@ struct Rule {
 pub(crate) enum Poll {
     /// A newer `getUpdates` took over: answer 409.
     Conflict,
+    /// A webhook was set while this poll waited: answer 409, as every
+    /// `getUpdates` is while one is set.
+    Webhook,
     /// A fault armed for `getUpdates` while this poll waited: serve it.
     Fault(Fault),
     /// Updates to hand out now; empty when there are none.
@@ -145,6 +148,8 @@ pub(crate) struct State {
     pub(crate) files: Files,
     /// Connections the accept loop took, ever.
     connections: usize,
+    /// The webhook `setWebhook` set, until `deleteWebhook`.
+    webhook: Option<Webhook>,
 }
 
 impl Default for State {
@@ -166,6 +171,7 @@ impl Default for State {
             faults: VecDeque::new(),
             files: Files::default(),
             connections: 0,
+            webhook: None,
         }
     }
 }
@@ -401,11 +407,15 @@ impl State {
     }
 
     /// What the poll of `generation` answers now, if anything: a newer poll
-    /// ends it first, then a fault armed for `getUpdates` (if `faultable`:
-    /// a call takes one fault at most), and only then updates.
+    /// ends it first, then a webhook set meanwhile, then a fault armed for
+    /// `getUpdates` (if `faultable`: a call takes one fault at most), and
+    /// only then updates.
     pub(crate) fn poll(&mut self, generation: u64, limit: usize, faultable: bool) -> Poll {
         if generation != self.poll_generation {
             return Poll::Conflict;
+        }
+        if self.webhook.is_some() {
+            return Poll::Webhook;
         }
         if let Some(fault) = faultable.then(|| self.take_fault("getupdates")).flatten() {
             return Poll::Fault(fault);
@@ -423,6 +433,48 @@ impl State {
             self.touch();
         }
         Poll::Batch(batch)
+    }
+
+    /// Sets the webhook (an empty `url` removes it, as Telegram does);
+    /// with `drop_pending`, forgets the queued updates too.
+    pub(crate) fn set_webhook(&mut self, webhook: Webhook, drop_pending: bool) {
+        self.webhook = Some(webhook).filter(|w| !w.url.is_empty());
+        if drop_pending {
+            self.queue.clear();
+        }
+        self.touch();
+    }
+
+    /// Removes the webhook, if any; with `drop_pending`, forgets the queued
+    /// updates too (without it they stay, for the next `getUpdates`).
+    pub(crate) fn delete_webhook(&mut self, drop_pending: bool) {
+        self.webhook = None;
+        if drop_pending {
+            self.queue.clear();
+        }
+        self.touch();
+    }
+
+    pub(crate) fn webhook(&self) -> Option<&Webhook> {
+        self.webhook.as_ref()
+    }
+
+    /// `getWebhookInfo`'s answer, in the Bot API's shape: `url` empty when
+    /// none is set; `pending_update_count` the queued updates either way.
+    pub(crate) fn webhook_info(&self) -> Value {
+        let mut info = json!({
+            "url": self.webhook.as_ref().map_or("", |w| w.url.as_str()),
+            "has_custom_certificate": false,
+            "pending_update_count": self.queue.len(),
+        });
+        if let Some(webhook) = &self.webhook {
+            // Telegram reports its default when setWebhook named none.
+            info["max_connections"] = webhook.max_connections.unwrap_or(40).into();
+            if let Some(allowed) = &webhook.allowed_updates {
+                info["allowed_updates"] = allowed.clone().into();
+            }
+        }
+        info
     }
 
     /// Notes `id` as the bot's last message in `chat`, the one a pushed
@@ -648,6 +700,29 @@ mod tests {
         assert_eq!(s.deliveries(1), 0, "a faulted poll delivers nothing");
         assert_eq!(ids(s.poll(new, 100, true)), [1]);
         assert_eq!(s.unserved_faults("getupdates"), 0);
+    }
+
+    #[test]
+    fn a_webhook_refuses_polls_and_its_deletion_keeps_the_queue_unless_asked() {
+        let mut s = State::default();
+        s.push(json!({}));
+        let waiting = s.begin_poll(None);
+        s.set_webhook(Webhook::new("https://example.org/hook"), false);
+        assert_eq!(s.poll(waiting, 100, true), Poll::Webhook);
+        assert_eq!(s.webhook_info()["url"], "https://example.org/hook");
+        assert_eq!(s.webhook_info()["pending_update_count"], 1);
+        s.delete_webhook(false);
+        assert_eq!((s.webhook(), s.pending()), (None, 1), "kept");
+        assert_eq!(ids(s.poll(waiting, 100, true)), [1]);
+        s.set_webhook(Webhook::new("https://example.org/hook"), false);
+        s.delete_webhook(true);
+        assert_eq!(s.pending(), 0, "dropped when asked");
+        s.set_webhook(Webhook::new(""), false);
+        assert_eq!(s.webhook(), None, "an empty url is no webhook");
+        assert_eq!(
+            s.webhook_info(),
+            json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0})
+        );
     }
 
     #[test]
