@@ -9,7 +9,6 @@ mod common;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use smolgram::api::generated::methods::{SendDocument, SendMediaGroup, SendPhoto};
@@ -18,7 +17,7 @@ use smolgram::api::{types::ChatId, Client, RetryPolicy, Token, Upload};
 use smolgram::testkit::{Digest, FakeApi, Fault};
 use smolgram::{Error, Runtime};
 
-use common::secret;
+use common::{secret, Logs};
 
 const CHAT: ChatId = ChatId(7);
 
@@ -435,31 +434,9 @@ fn the_cap_refuses_an_oversized_file_by_its_size_and_while_streaming() {
     assert!(!to.exists(), "a refused download leaves nothing behind");
 }
 
-/// Every record the process logs, as smolgram's own logger would print
-/// them: it drops `ureq`'s records above `info`, whose URLs hold the token
-/// (src/logger.rs, tested there).
-struct Capture(Mutex<Vec<String>>);
-
-static LOGS: Capture = Capture(Mutex::new(Vec::new()));
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        if record.target().starts_with("ureq") && record.level() > log::Level::Info {
-            return;
-        }
-        let line = format!("{} {} {}", record.level(), record.target(), record.args());
-        self.0.lock().unwrap().push(line);
-    }
-    fn flush(&self) {}
-}
-
 #[test]
 fn the_token_appears_in_no_error_or_log_line_of_the_download_path() {
-    let _ = log::set_logger(&LOGS);
-    log::set_max_level(log::LevelFilter::Trace);
+    let logs = Logs::capture();
     let api = FakeApi::start();
     let client = client(&api);
     let rt = Runtime::new();
@@ -538,12 +515,11 @@ fn the_token_appears_in_no_error_or_log_line_of_the_download_path() {
             assert!(!shown.contains("/file/bot"), "the URL leaked: {shown}");
         }
     }
-    let logs = LOGS.0.lock().unwrap();
+    let downloads = logs.matching("download file_id=");
     assert!(
-        logs.iter().any(|l| l.contains("download file_id=")),
-        "the downloads were logged: {logs:?}"
+        !downloads.is_empty(),
+        "the downloads were logged: {:?}",
+        logs.lines()
     );
-    for line in logs.iter() {
-        assert!(!line.contains(secret()), "the token leaked: {line}");
-    }
+    logs.assert_no_token();
 }

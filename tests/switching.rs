@@ -9,9 +9,7 @@
 
 mod common;
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
-use common::{api_error, http_get, secret, Bin, DEADLINE};
+use common::{api_error, http_get, secret, Bin, Logs, DEADLINE};
 use serde_json::json;
 use smolgram::api::types::ChatId;
 use smolgram::testkit::{FakeApi, Fault, TestBot};
@@ -29,75 +27,6 @@ fn echo() -> Bot {
         ctx.reply(text).await?;
         Ok(())
     })
-}
-
-/// Every record logged in this process, as smolgram's logger would let it
-/// through (it drops `ureq`'s records above `info`: their URLs hold the
-/// token; src/logger.rs, tested there).
-struct Capture(Mutex<Vec<String>>);
-
-static LINES: Capture = Capture(Mutex::new(Vec::new()));
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        if record.target().starts_with("ureq") && record.level() > log::Level::Info {
-            return;
-        }
-        let line = format!("{} {} {}", record.level(), record.target(), record.args());
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(line);
-    }
-    fn flush(&self) {}
-}
-
-/// This test's log lines, at every level; held for the test's whole run.
-struct Logs(#[allow(dead_code, reason = "held, not read")] MutexGuard<'static, ()>);
-
-impl Logs {
-    fn capture() -> Logs {
-        // A test that failed while holding it must not fail the others.
-        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
-        let _ = log::set_logger(&LINES);
-        log::set_max_level(log::LevelFilter::Trace);
-        LINES
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clear();
-        Logs(turn)
-    }
-
-    fn lines(&self) -> Vec<String> {
-        LINES
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// The lines that contain `needle`.
-    fn matching(&self, needle: &str) -> Vec<String> {
-        self.lines()
-            .into_iter()
-            .filter(|l| l.contains(needle))
-            .collect()
-    }
-
-    /// Fails if any line holds the token's secret half.
-    #[track_caller]
-    fn assert_no_token(&self) {
-        let lines = self.lines();
-        assert!(!lines.is_empty(), "the capture saw nothing");
-        for line in lines {
-            assert!(!line.contains(secret()), "the token leaked: {line}");
-        }
-    }
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -223,4 +223,74 @@ pub fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     answer
+}
+
+/// Every record logged in this process, as smolgram's logger would let it
+/// through (it drops `ureq`'s records above `info`: their URLs hold the
+/// token; src/logger.rs, tested there).
+struct Capture(Mutex<Vec<String>>);
+
+static LINES: Capture = Capture(Mutex::new(Vec::new()));
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        if record.target().starts_with("ureq") && record.level() > log::Level::Info {
+            return;
+        }
+        let line = format!("{} {} {}", record.level(), record.target(), record.args());
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(line);
+    }
+    fn flush(&self) {}
+}
+
+/// This test's log lines, at every level; held for the test's whole run,
+/// so that tests which capture logs run one at a time.
+pub struct Logs(#[allow(dead_code, reason = "held, not read")] MutexGuard<'static, ()>);
+
+impl Logs {
+    pub fn capture() -> Logs {
+        // A test that failed while holding it must not fail the others.
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = log::set_logger(&LINES);
+        log::set_max_level(log::LevelFilter::Trace);
+        LINES
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        Logs(turn)
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        LINES
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Fails if any line holds the token's secret half, or if there is none.
+    #[track_caller]
+    pub fn assert_no_token(&self) {
+        let lines = self.lines();
+        assert!(!lines.is_empty(), "the capture saw nothing");
+        for line in lines {
+            assert!(!line.contains(secret()), "the token leaked: {line}");
+        }
+    }
+
+    /// The lines that contain `needle`.
+    pub fn matching(&self, needle: &str) -> Vec<String> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l.contains(needle))
+            .collect()
+    }
 }
