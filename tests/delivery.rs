@@ -448,13 +448,7 @@ fn updates_without_a_chat_are_ordered_per_user() {
 #[test]
 fn a_burst_is_fetched_in_few_polls() {
     let api = FakeApi::start();
-    let bot = TestBot::start(&api, || {
-        Bot::new().text(|ctx| async move {
-            let text = ctx.text().unwrap_or_default().to_owned();
-            ctx.reply(text).await?;
-            Ok(())
-        })
-    });
+    let bot = TestBot::start(&api, common::echo);
     let before = api.calls("getUpdates").len();
     let started = std::time::Instant::now();
     for i in 0..1500 {

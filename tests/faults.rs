@@ -10,21 +10,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{api_error, survive_poll_faults, DEADLINE};
+use common::{api_error, echo, survive_poll_faults, DEADLINE};
 use smolgram::api::types::ChatId;
 use smolgram::api::RetryPolicy;
 use smolgram::testkit::{FakeApi, Fault, TestBot};
 use smolgram::{Bot, Error};
 
 const CHAT: ChatId = ChatId(5);
-
-fn echo() -> Bot {
-    Bot::new().text(|ctx| async move {
-        let text = ctx.text().unwrap_or_default().to_owned();
-        ctx.reply(text).await?;
-        Ok(())
-    })
-}
 
 #[test]
 fn transient_get_updates_failures_are_survived() {

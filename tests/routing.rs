@@ -176,13 +176,7 @@ fn allowed_updates_follow_the_handlers_and_are_always_sent() {
 #[test]
 fn a_malformed_or_too_deep_update_is_counted_and_skipped_and_its_neighbours_delivered() {
     let api = FakeApi::start();
-    let bot = TestBot::start(&api, || {
-        Bot::new().text(|ctx| async move {
-            let text = ctx.text().unwrap_or_default().to_owned();
-            ctx.reply(text).await?;
-            Ok(())
-        })
-    });
+    let bot = TestBot::start(&api, common::echo);
     let message = |inner: Value| {
         json!({"message_id": 1, "date": 1, "chat": {"id": 2, "type": "private"},
             "text": "deep", "reply_to_message": inner})

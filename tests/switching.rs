@@ -9,25 +9,17 @@
 
 mod common;
 
-use common::{api_error, http_get, secret, Bin, Logs, DEADLINE};
+use common::{api_error, echo, http_get, secret, Bin, Logs, DEADLINE};
 use serde_json::json;
 use smolgram::api::types::ChatId;
 use smolgram::testkit::{FakeApi, Fault, TestBot};
-use smolgram::{Bot, Error};
+use smolgram::Error;
 
 const CHAT: ChatId = ChatId(5);
 
 /// Telegram's 409 for a second poller.
 const ANOTHER_POLLER: &str =
     "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running";
-
-fn echo() -> Bot {
-    Bot::new().text(|ctx| async move {
-        let text = ctx.text().unwrap_or_default().to_owned();
-        ctx.reply(text).await?;
-        Ok(())
-    })
-}
 
 #[test]
 fn a_webhook_left_set_is_deleted_before_the_first_poll_and_nothing_pending_is_lost() {

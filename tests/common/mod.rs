@@ -13,6 +13,15 @@ use std::time::{Duration, Instant};
 use smolgram::api::types::ChatId;
 use smolgram::testkit::{FakeApi, Fault};
 
+/// A bot that echoes every text as a reply: what most tests drive.
+pub fn echo() -> smolgram::Bot {
+    smolgram::Bot::new().text(|ctx| async move {
+        let text = ctx.text().unwrap_or_default().to_owned();
+        ctx.reply(text).await?;
+        Ok(())
+    })
+}
+
 /// Every wait in these tests gives up after this long, unless it says why not.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
