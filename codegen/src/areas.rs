@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::graph;
 use crate::spec::{Method, Spec, Type};
 
 /// One area: its feature, and the sections and name words that put a type
@@ -91,7 +92,7 @@ fn area_of(section: &str, name: &str) -> Option<&'static str> {
 
 /// The named types a type expression mentions.
 fn mentioned<'e>(expr: &'e str, known: &BTreeMap<&str, &Type>) -> Vec<&'e str> {
-    expr.split(|c: char| !c.is_ascii_alphanumeric())
+    graph::words_of(expr)
         .filter(|word| known.contains_key(word))
         .collect()
 }
@@ -169,7 +170,7 @@ impl Gates {
 
     /// The features a type expression needs beyond `owner`.
     fn needs(&self, expr: &str, owner: &Features) -> Features {
-        expr.split(|c: char| !c.is_ascii_alphanumeric())
+        graph::words_of(expr)
             .flat_map(|name| self.of_type(name))
             .filter(|feature| !owner.contains(feature))
             .collect()

@@ -7,11 +7,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::spec::Type;
 
+/// The words of a type expression (`Array of PhotoSize`): the type names
+/// it mentions are among them.
+pub fn words_of(expr: &str) -> impl Iterator<Item = &str> {
+    expr.split(|c: char| !c.is_ascii_alphanumeric())
+}
+
 /// The named types each type refers to directly.
 pub fn edges(types: &[Type]) -> BTreeMap<&str, BTreeSet<&str>> {
     let known: BTreeSet<&str> = types.iter().map(|t| t.name.as_str()).collect();
     let names = |expr: &str| -> Vec<&str> {
-        expr.split(|c: char| !c.is_ascii_alphanumeric())
+        words_of(expr)
             .filter_map(|word| known.get(word).copied())
             .collect()
     };
