@@ -48,6 +48,119 @@ pub struct Config {
     pub handler_timeout: Duration,
     /// The `RUST_LOG` filter.
     pub log_filter: String,
+    /// Webhook mode: Telegram calls the health listener instead of being
+    /// polled. `None` (the default) polls.
+    pub webhook: Option<WebhookConfig>,
+}
+
+/// How the bot takes its updates as a webhook: `$TELEGRAM_WEBHOOK_URL`
+/// and the `--webhook-*` flags.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct WebhookConfig {
+    /// The public URL Telegram calls; its path is the route on the health
+    /// listener. Checked: https (unless the API is not Telegram's), a
+    /// port Telegram calls, a path that is not a health route.
+    pub url: String,
+    /// The `secret_token` Telegram sends with every call:
+    /// `$TELEGRAM_WEBHOOK_SECRET`, else one generated at each start.
+    pub secret: Option<WebhookSecret>,
+    /// `setWebhook`'s `max_connections` (1-100); `None`: Telegram's default, 40.
+    pub max_connections: Option<u32>,
+    /// Whether `setWebhook` drops the updates waiting at Telegram.
+    pub drop_pending_updates: bool,
+    /// How long a webhook request waits for its handler before it is
+    /// answered 503 (Telegram then sends it again; it is not run twice).
+    pub wait: Duration,
+    /// How often `getWebhookInfo` is asked whether Telegram can deliver.
+    pub check_every: Duration,
+}
+
+impl WebhookConfig {
+    /// Webhook mode on `url`, as given (the flags check it; this does not).
+    pub fn new(url: &str) -> WebhookConfig {
+        WebhookConfig {
+            url: url.to_owned(),
+            secret: None,
+            max_connections: None,
+            drop_pending_updates: false,
+            // Under the Bot API server's 60 s per request and Heroku-style
+            // proxies' 30 s: a slower handler's request is answered 503 and
+            // sent again, never dropped (see README "Webhook mode").
+            wait: Duration::from_secs(25),
+            check_every: Duration::from_secs(60),
+        }
+    }
+
+    /// The route: the URL's path, `/` if it has none.
+    pub fn path(&self) -> &str {
+        let rest = self.url.split_once("://").map_or(&*self.url, |(_, r)| r);
+        let rest = rest.split(['?', '#']).next().unwrap_or("");
+        match rest.find('/') {
+            Some(at) => &rest[at..],
+            None => "/",
+        }
+    }
+}
+
+/// A webhook's `secret_token`: 1-256 of `A-Za-z0-9_-`, as Telegram
+/// allows. Its `Debug` shows `***`; it is never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookSecret(String);
+
+impl WebhookSecret {
+    /// Checks `secret`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming `TELEGRAM_WEBHOOK_SECRET`, never the value.
+    pub fn parse(secret: &str) -> Result<WebhookSecret, Error> {
+        let fits = (1..=256).contains(&secret.len())
+            && secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if fits {
+            Ok(WebhookSecret(secret.to_owned()))
+        } else {
+            Err(config_error(
+                "TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -".into(),
+            ))
+        }
+    }
+
+    /// 43 random characters (256 bits) from the OS.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if the OS has no randomness to give.
+    pub fn generate() -> Result<WebhookSecret, Error> {
+        use std::io::Read;
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut bytes = [0u8; 43];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut bytes))
+            .map_err(|e| Error::Io {
+                what: "reading /dev/urandom for the webhook secret",
+                kind: e.kind(),
+            })?;
+        // 64 letters: each byte's low 6 bits pick one, uniformly.
+        Ok(WebhookSecret(
+            bytes
+                .iter()
+                .map(|b| ALPHABET[usize::from(b & 63)] as char)
+                .collect(),
+        ))
+    }
+
+    /// The secret itself, for `setWebhook` and the route's check only.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecret(***)")
+    }
 }
 
 impl Config {
@@ -68,6 +181,7 @@ impl Config {
             max_handlers: 64,
             handler_timeout: Duration::from_secs(60),
             log_filter: "info".to_owned(),
+            webhook: None,
         }
     }
 }
@@ -115,6 +229,10 @@ pub fn parse_over(
     let mut health_flag = None;
     let mut no_health = false;
     let mut api_flag = None;
+    let mut webhook_flag = None;
+    let mut max_connections = None;
+    let mut drop_pending = false;
+    let mut webhook_wait = None;
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((flag, value)) if flag.starts_with("--") => (flag, Some(value)),
@@ -156,6 +274,12 @@ pub fn parse_over(
                     _ => limits.group_per_min = rate,
                 }
             }
+            "--webhook-url" => webhook_flag = Some(value()?),
+            "--webhook-max-connections" => {
+                max_connections = Some(number(flag, &value()?, 1, 100)? as u32);
+            }
+            "--webhook-wait" => webhook_wait = Some(seconds(flag, &value()?, 1, 59)?),
+            "--drop-pending-updates" => drop_pending = true,
             "--send-attempts" => config.retry.attempts = number(flag, &value()?, 1, 100)? as u32,
             "--send-retry-within" => config.retry.within = seconds(flag, &value()?, 0, 3600)?,
             _ => {
@@ -189,6 +313,34 @@ pub fn parse_over(
         Some(SocketAddr::from(([0, 0, 0, 0], port)))
     } else {
         config.health
+    };
+    let url = webhook_flag.or_else(|| env("TELEGRAM_WEBHOOK_URL").filter(|u| !u.trim().is_empty()));
+    config.webhook = match url {
+        Some(url) => {
+            let mut webhook = config
+                .webhook
+                .take()
+                .unwrap_or_else(|| WebhookConfig::new(""));
+            webhook.url = webhook_url(&url, config.api_url == DEFAULT_API_URL)?;
+            if let Some(secret) = env("TELEGRAM_WEBHOOK_SECRET") {
+                webhook.secret = Some(WebhookSecret::parse(secret.trim())?);
+            }
+            webhook.max_connections = max_connections.or(webhook.max_connections);
+            webhook.drop_pending_updates |= drop_pending;
+            webhook.wait = webhook_wait.unwrap_or(webhook.wait);
+            if config.health.is_none() {
+                return Err(config_error(
+                    "--webhook-url needs the health listener, which takes the webhook's requests; drop --no-health".into(),
+                ));
+            }
+            Some(webhook)
+        }
+        None if max_connections.is_some() || drop_pending || webhook_wait.is_some() => {
+            return Err(config_error(
+                "--webhook-max-connections, --webhook-wait and --drop-pending-updates need --webhook-url (or TELEGRAM_WEBHOOK_URL)".into(),
+            ))
+        }
+        None => config.webhook,
     };
     Ok(config)
 }
@@ -241,6 +393,48 @@ fn api_url(url: &str) -> Result<String, Error> {
         return Err(config_error(
             "TELEGRAM_API_URL must be a base URL like https://api.telegram.org".into(),
         ));
+    }
+    Ok(url.to_owned())
+}
+
+/// Checks a webhook URL: `https://HOST[:PORT]/PATH`, on a port Telegram
+/// calls (443, 80, 88, 8443), the path not a health route. With an API that
+/// is not Telegram's (a local Bot API server, the testkit), `http://` and any
+/// port are allowed too. The URL is never repeated in an error: its path
+/// may be a secret of its own.
+fn webhook_url(url: &str, telegram: bool) -> Result<String, Error> {
+    let url = url.trim();
+    let bad = |why: &str| config_error(format!("TELEGRAM_WEBHOOK_URL (--webhook-url) {why}"));
+    let rest = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+        (Some(rest), _) => rest,
+        (None, Some(rest)) if !telegram => rest,
+        (None, Some(_)) => return Err(bad("must be https:// (Telegram calls no plain http)")),
+        (None, None) => return Err(bad("must start with https://")),
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || url.contains(char::is_whitespace) || url.contains('#') {
+        return Err(bad("must look like https://bot.example.com/telegram"));
+    }
+    // The port follows the last colon unless that is inside an IPv6 `[…]`.
+    let port = authority
+        .rsplit_once(':')
+        .filter(|(_, port)| !port.contains(']'))
+        .map(|(_, port)| port);
+    if telegram {
+        match port {
+            None | Some("443" | "80" | "88" | "8443") => {}
+            Some(_) => {
+                return Err(bad(
+                    "must use port 443, 80, 88 or 8443: Telegram calls no other",
+                ))
+            }
+        }
+    }
+    if matches!(
+        WebhookConfig::new(url).path(),
+        "/healthz" | "/readyz" | "/metrics"
+    ) {
+        return Err(bad("path must not be /healthz, /readyz or /metrics"));
     }
     Ok(url.to_owned())
 }
@@ -425,5 +619,120 @@ mod tests {
             Some("0.0.0.0:3000".parse().unwrap())
         );
         assert_eq!(over(&["--no-health"], &[]).health, None);
+    }
+
+    #[test]
+    fn webhook_flags_and_env_make_webhook_mode() {
+        let env = [
+            ("TELEGRAM_BOT_TOKEN", TOKEN),
+            (
+                "TELEGRAM_WEBHOOK_URL",
+                "https://bot.example.org:8443/tg/hook?x=1",
+            ),
+            ("TELEGRAM_WEBHOOK_SECRET", "s3cr3t_-"),
+        ];
+        let c = run(
+            &["--webhook-max-connections", "7", "--drop-pending-updates"],
+            &env,
+        )
+        .unwrap();
+        let webhook = c.webhook.unwrap();
+        assert_eq!(webhook.path(), "/tg/hook");
+        assert_eq!(webhook.max_connections, Some(7));
+        assert!(webhook.drop_pending_updates);
+        assert_eq!(webhook.secret.unwrap().expose(), "s3cr3t_-");
+        assert_eq!(webhook.wait, Duration::from_secs(25));
+        assert!(run(&[], &[("TELEGRAM_BOT_TOKEN", TOKEN)])
+            .unwrap()
+            .webhook
+            .is_none());
+        let bare = run(&["--webhook-url", "https://bot.example.org"], &env[..1]).unwrap();
+        assert_eq!(bare.webhook.unwrap().path(), "/");
+        // A local Bot API server or the testkit may call plain http on any port.
+        let local = run(
+            &[
+                "--webhook-url",
+                "http://127.0.0.1:9000/hook",
+                "--api-url",
+                "http://127.0.0.1:8081",
+            ],
+            &env[..1],
+        )
+        .unwrap();
+        assert_eq!(local.webhook.unwrap().path(), "/hook");
+    }
+
+    #[test]
+    fn bad_webhook_settings_are_one_line_without_the_secret_or_the_url() {
+        let token = ("TELEGRAM_BOT_TOKEN", TOKEN);
+        for (args, secret, expected) in [
+            (
+                &["--webhook-url", "http://bot.example.org/HIDDENPATH"][..],
+                None,
+                "https",
+            ),
+            (
+                &["--webhook-url", "ftp://bot.example.org/HIDDENPATH"],
+                None,
+                "https",
+            ),
+            (
+                &["--webhook-url", "https:///HIDDENPATH"],
+                None,
+                "must look like",
+            ),
+            (
+                &["--webhook-url", "https://bot.example.org:9999/HIDDENPATH"],
+                None,
+                "port",
+            ),
+            (
+                &["--webhook-url", "https://bot.example.org/metrics"],
+                None,
+                "/metrics",
+            ),
+            (
+                &[
+                    "--webhook-url",
+                    "https://b.example/HIDDENPATH",
+                    "--no-health",
+                ],
+                None,
+                "--no-health",
+            ),
+            (&["--webhook-wait", "60"], None, "--webhook-wait"),
+            (&["--drop-pending-updates"], None, "need --webhook-url"),
+            (
+                &["--webhook-url", "https://b.example/HIDDENPATH"],
+                Some("HIDDEN with spaces"),
+                "TELEGRAM_WEBHOOK_SECRET",
+            ),
+            (
+                &["--webhook-url", "https://b.example/HIDDENPATH"],
+                Some(""),
+                "TELEGRAM_WEBHOOK_SECRET",
+            ),
+        ] {
+            let mut env = vec![token];
+            if let Some(secret) = secret {
+                env.push(("TELEGRAM_WEBHOOK_SECRET", secret));
+            }
+            let line = run(args, &env).unwrap_err().to_string();
+            assert!(line.contains(expected), "{line:?} lacks {expected:?}");
+            assert!(!line.contains("HIDDEN") && !line.contains('\n'), "{line:?}");
+        }
+        let long = "a".repeat(257);
+        let env = [token, ("TELEGRAM_WEBHOOK_SECRET", long.as_str())];
+        assert!(run(&["--webhook-url", "https://b.example/x"], &env).is_err());
+    }
+
+    #[test]
+    fn a_generated_secret_is_43_url_safe_characters_and_new_each_time() {
+        let a = WebhookSecret::generate().unwrap();
+        let b = WebhookSecret::generate().unwrap();
+        assert_eq!(a.expose().len(), 43);
+        assert!(WebhookSecret::parse(a.expose()).is_ok());
+        assert_ne!(a, b);
+        assert_eq!(format!("{a:?}"), "WebhookSecret(***)");
     }
 }
