@@ -34,7 +34,7 @@ use std::time::Duration;
 use async_io::Timer;
 use futures_lite::future;
 
-use crate::api::retry::{self, Backoff, Verdict};
+use crate::api::retry::{self, Backoff};
 use crate::api::Client;
 use crate::dispatch::Dispatcher;
 use crate::metrics::{bump, Metrics};
@@ -176,42 +176,17 @@ pub(crate) async fn run(
 /// `deleteWebhook` before the first poll, until it answers: `true` once it
 /// did (or refused for a reason retrying would not change), `false` if
 /// stopped first. Network trouble, 5xx and 429 are tried again like
-/// `getMe` at startup, one warning for the episode; a rejected token is
-/// the same fatal error as anywhere else.
+/// `getMe` at startup; a rejected token is the same fatal error as
+/// anywhere else.
 async fn take_over(client: &Client, shutdown: &Shutdown) -> Result<bool, Error> {
-    let mut backoff = Backoff::transient();
-    let mut failing = false;
-    loop {
-        let Some(result) = shutdown.race(client.delete_webhook()).await else {
-            return Ok(false);
-        };
-        let error = match result {
-            Ok(()) => {
-                if failing {
-                    log::info!("deleteWebhook answered; polling");
-                }
-                return Ok(true);
-            }
-            Err(e) if e.is_token_rejected() => return Err(e),
-            Err(e) => e,
-        };
-        let delay = match retry::verdict(&error) {
-            Verdict::After(after) => retry::after(after),
-            Verdict::Backoff => backoff.next(),
-            Verdict::Never => {
-                // A webhook still set shows as a 409 naming it, which deletes it.
-                log::warn!("deleteWebhook refused error={error}; polling anyway");
-                return Ok(true);
-            }
-        };
-        if failing {
-            log::debug!("deleteWebhook failed again error={error}; retrying in={delay:.1?}");
-        } else {
-            log::warn!("deleteWebhook failed error={error}; retrying in={delay:.1?} with backoff");
-            failing = true;
-        }
-        if !shutdown.sleep(delay).await {
-            return Ok(false);
+    match retry::persist(shutdown, "deleteWebhook", || client.delete_webhook()).await {
+        None => Ok(false),
+        Some(Ok(())) => Ok(true),
+        Some(Err(e)) if e.is_token_rejected() => Err(e),
+        Some(Err(e)) => {
+            // A webhook still set shows as a 409 naming it, which deletes it.
+            log::warn!("deleteWebhook refused error={e}; polling anyway");
+            Ok(true)
         }
     }
 }

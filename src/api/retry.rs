@@ -14,9 +14,10 @@
 //! Must not: retry `getUpdates` (the poller has its own policy) or sleep
 //! the thread.
 
+use std::future::Future;
 use std::time::Duration;
 
-use crate::Error;
+use crate::{Error, Shutdown};
 
 /// How many times, and for how long, a failed call is tried.
 ///
@@ -140,6 +141,49 @@ impl Backoff {
     /// After a success: start again from the first delay.
     pub(crate) fn reset(&mut self) {
         self.ceiling = self.first;
+    }
+}
+
+/// Calls `call` until it answers, for a call a run cannot start without
+/// (`deleteWebhook` before polling, `setWebhook` before a webhook): network
+/// trouble, 5xx and 429 are tried again, after the transient backoff or
+/// Telegram's `retry_after`, with one warning for the episode and a line
+/// when it ends. `None` if `shutdown` came first; `Some(Err)` for an answer
+/// that trying again would not change (a rejected token among them).
+pub(crate) async fn persist<T, F>(
+    shutdown: &Shutdown,
+    method: &str,
+    mut call: impl FnMut() -> F,
+) -> Option<Result<T, Error>>
+where
+    F: Future<Output = Result<T, Error>>,
+{
+    let mut backoff = Backoff::transient();
+    let mut failing = false;
+    loop {
+        let error = match shutdown.race(call()).await? {
+            Ok(answer) => {
+                if failing {
+                    log::info!("{method} answered");
+                }
+                return Some(Ok(answer));
+            }
+            Err(e) => e,
+        };
+        let delay = match verdict(&error) {
+            Verdict::After(wait) => after(wait),
+            Verdict::Backoff => backoff.next(),
+            Verdict::Never => return Some(Err(error)),
+        };
+        if failing {
+            log::debug!("{method} failed again error={error}; retrying in={delay:.1?}");
+        } else {
+            log::warn!("{method} failed error={error}; retrying in={delay:.1?} with backoff");
+            failing = true;
+        }
+        if !shutdown.sleep(delay).await {
+            return None;
+        }
     }
 }
 
