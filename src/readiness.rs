@@ -1,18 +1,23 @@
 //! Readiness: whether this instance is doing its job right now, as
 //! `/readyz` and `smolgram_ready` report it.
 //!
-//! Ready means: a `getUpdates` succeeded within the staleness bound (a long
-//! poll answers at least once per poll timeout, so twice that plus slack
-//! without a success is "deaf"), no 409 episode is under way (another
-//! instance holds the token, or a webhook is set), and no stop has been
-//! requested. The poller writes the first two, the run's [`Shutdown`] is
-//! the third; the health listener only reads.
+//! Ready means, when polling: a `getUpdates` succeeded within the staleness
+//! bound (a long poll answers at least once per poll timeout, so twice that
+//! plus slack without a success is "deaf"), no 409 episode is under way
+//! (another instance holds the token, or a webhook is set), and no stop has
+//! been requested. The poller writes the first two, the run's [`Shutdown`]
+//! is the third; the health listener only reads.
+//!
+//! In webhook mode: `setWebhook` succeeded, Telegram reports no delivery
+//! trouble (`getWebhookInfo`'s last error, newer than our last good
+//! answer), and no stop has been requested. The webhook module writes the
+//! first two.
 //!
 //! One thread owns it, so `Cell`s: no locks, nothing held across `.await`.
 //!
 //! Must not: count anything (that is `metrics`) or decide what the poller does.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::Shutdown;
@@ -30,6 +35,9 @@ pub(crate) struct Readiness {
     stale: Duration,
     /// A stop in progress makes the bot not ready.
     shutdown: Shutdown,
+    /// In webhook mode: whether `setWebhook` succeeded, and what Telegram
+    /// reports as its trouble delivering to us.
+    webhook: Option<(Cell<bool>, RefCell<Option<String>>)>,
 }
 
 impl Readiness {
@@ -41,6 +49,30 @@ impl Readiness {
             conflict: Cell::new(false),
             stale,
             shutdown,
+            webhook: None,
+        }
+    }
+
+    /// Webhook mode: not ready until [`webhook_set`](Self::webhook_set),
+    /// nor while Telegram reports trouble, nor once `shutdown` is requested.
+    pub(crate) fn webhook(shutdown: Shutdown) -> Readiness {
+        Readiness {
+            webhook: Some((Cell::new(false), RefCell::new(None))),
+            ..Readiness::new(Duration::MAX, shutdown)
+        }
+    }
+
+    /// `setWebhook` succeeded.
+    pub(crate) fn webhook_set(&self) {
+        if let Some((set, _)) = &self.webhook {
+            set.set(true);
+        }
+    }
+
+    /// What Telegram reports it cannot do delivering to us, or `None` once all is well.
+    pub(crate) fn set_delivery_trouble(&self, trouble: Option<String>) {
+        if let Some((_, now)) = &self.webhook {
+            *now.borrow_mut() = trouble;
         }
     }
 
@@ -65,6 +97,15 @@ impl Readiness {
     pub(crate) fn not_ready(&self) -> Option<String> {
         if self.shutdown.is_requested() {
             return Some("shutting down".into());
+        }
+        if let Some((set, trouble)) = &self.webhook {
+            if !set.get() {
+                return Some("setWebhook has not succeeded yet".into());
+            }
+            return trouble
+                .borrow()
+                .as_ref()
+                .map(|why| format!("Telegram cannot deliver to the webhook: {why}"));
         }
         if self.conflict.get() {
             return Some("409: another instance polls this bot, or a webhook is set".into());
@@ -107,5 +148,24 @@ mod tests {
         let stale = Readiness::new(Duration::ZERO, Shutdown::new());
         stale.polled();
         assert!(stale.not_ready().unwrap().contains("for"));
+    }
+
+    #[test]
+    fn a_webhook_is_ready_once_set_and_while_telegram_reports_no_trouble() {
+        let shutdown = Shutdown::new();
+        let r = Readiness::webhook(shutdown.clone());
+        assert!(r.not_ready().unwrap().contains("setWebhook"));
+        r.webhook_set();
+        assert_eq!(r.not_ready(), None, "no poll is needed");
+        r.set_delivery_trouble(Some("Connection timed out".into()));
+        let why = r.not_ready().unwrap();
+        assert!(
+            why.contains("cannot deliver") && why.contains("Connection timed out"),
+            "{why}"
+        );
+        r.set_delivery_trouble(None);
+        assert!(r.is_ready());
+        shutdown.request();
+        assert!(r.not_ready().unwrap().contains("shutting down"));
     }
 }

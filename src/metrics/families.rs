@@ -12,7 +12,7 @@
 use std::cell::Cell;
 use std::fmt::{self, Write as _};
 
-use super::{process, unix, Metrics, BUCKETS, RESULTS};
+use super::{process, unix, Answered, Metrics, BUCKETS, RESULTS};
 use crate::readiness::Readiness;
 
 /// One family of the exposition.
@@ -55,7 +55,7 @@ pub(super) enum Samples {
 }
 
 /// Every family, in the order `/metrics` writes them.
-pub(super) static FAMILIES: [Family; 18] = [
+pub(super) static FAMILIES: [Family; 20] = [
     Family {
         name: "smolgram_updates_received_total",
         help: "New updates taken from getUpdates.",
@@ -153,6 +153,33 @@ pub(super) static FAMILIES: [Family; 18] = [
                 ("failing", |m| &m.poll_failures),
             ],
         ),
+    },
+    Family {
+        name: "smolgram_webhook_requests_total",
+        help: "Webhook requests by how they were answered.",
+        kind: Kind::Counter,
+        samples: Samples::Cells(
+            "outcome",
+            &[
+                ("ok", |m| &m.webhook[Answered::Ok as usize]),
+                ("skipped", |m| &m.webhook[Answered::Skipped as usize]),
+                ("unauthorized", |m| {
+                    &m.webhook[Answered::Unauthorized as usize]
+                }),
+                ("too_large", |m| &m.webhook[Answered::TooLarge as usize]),
+                ("bad_request", |m| &m.webhook[Answered::BadRequest as usize]),
+                ("unavailable", |m| {
+                    &m.webhook[Answered::Unavailable as usize]
+                }),
+                ("slow", |m| &m.webhook[Answered::Slow as usize]),
+            ],
+        ),
+    },
+    Family {
+        name: "smolgram_webhook_pending_updates",
+        help: "Updates waiting at Telegram, as getWebhookInfo last said.",
+        kind: Kind::Gauge,
+        samples: Samples::Cell(|m| &m.webhook_pending),
     },
     Family {
         name: "smolgram_last_poll_success_timestamp_seconds",
@@ -265,7 +292,7 @@ mod tests {
 
     /// The published families, in order. Written out again on purpose: a
     /// typo or a reordering in the table must fail here, not on a dashboard.
-    const PUBLISHED: [(&str, Kind); 18] = [
+    const PUBLISHED: [(&str, Kind); 20] = [
         ("smolgram_updates_received_total", Kind::Counter),
         ("smolgram_updates_handled_total", Kind::Counter),
         ("smolgram_updates_failed_total", Kind::Counter),
@@ -280,6 +307,8 @@ mod tests {
         ("smolgram_rate_limit_waits_total", Kind::Counter),
         ("smolgram_rate_limit_wait_seconds_total", Kind::Counter),
         ("smolgram_poll_errors_total", Kind::Counter),
+        ("smolgram_webhook_requests_total", Kind::Counter),
+        ("smolgram_webhook_pending_updates", Kind::Gauge),
         ("smolgram_last_poll_success_timestamp_seconds", Kind::Gauge),
         ("smolgram_ready", Kind::Gauge),
         ("smolgram_build_info", Kind::Gauge),

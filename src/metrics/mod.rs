@@ -64,6 +64,37 @@ pub(crate) struct Metrics {
     pub(crate) poll_conflicts: Cell<u64>,
     pub(crate) poll_rate_limited: Cell<u64>,
     pub(crate) poll_failures: Cell<u64>,
+    /// Webhook requests by how they were answered, indexed by [`Answered`].
+    pub(crate) webhook: [Cell<u64>; 7],
+    /// Updates waiting at Telegram, as the last `getWebhookInfo` said.
+    pub(crate) webhook_pending: Cell<u64>,
+}
+
+/// How a webhook request was answered: the `outcome` label of
+/// `smolgram_webhook_requests_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Answered {
+    /// 200: its handler finished (or it had already).
+    Ok,
+    /// 200: JSON that breaks the schema, skipped as in polling.
+    Skipped,
+    /// 401: no or a wrong secret token.
+    Unauthorized,
+    /// 413: a body over the cap.
+    TooLarge,
+    /// 400, 405 or 411: not JSON, not a POST, no length.
+    BadRequest,
+    /// 503: not running yet, stopping, or too many updates held.
+    Unavailable,
+    /// 503: its handler did not finish within the wait; Telegram sends it again.
+    Slow,
+}
+
+impl Metrics {
+    /// Counts one webhook answer.
+    pub(crate) fn answered(&self, how: Answered) {
+        bump(&self.webhook[how as usize]);
+    }
 }
 
 /// One Bot API method's requests by result.
@@ -112,6 +143,8 @@ impl Default for Metrics {
             poll_conflicts: Cell::default(),
             poll_rate_limited: Cell::default(),
             poll_failures: Cell::default(),
+            webhook: Default::default(),
+            webhook_pending: Cell::default(),
         }
     }
 }
