@@ -253,6 +253,38 @@ impl<'rt> Dispatcher<'rt> {
     pub(crate) async fn idle(&self) {
         self.until(|| self.held() == 0).await;
     }
+
+    /// A handle that waits for one update to finish, for a task of its own
+    /// (a webhook request waiting to answer).
+    pub(crate) fn tracker(&self) -> Tracker {
+        Tracker(Rc::clone(&self.shared))
+    }
+
+    /// Forgets all but the newest `keep` finished updates. Polling needs no
+    /// such cap (each offset sent forgets those below it); a webhook sends
+    /// no offset, so it keeps the newest for resends and forgets the rest.
+    pub(crate) fn trim_done(&self, keep: usize) {
+        let mut state = self.shared.state.borrow_mut();
+        while state.done.len() > keep {
+            state.done.pop_first();
+        }
+    }
+}
+
+/// Waits for updates of a [`Dispatcher`] to finish; see [`Dispatcher::tracker`].
+#[derive(Clone)]
+pub(crate) struct Tracker(Rc<Shared>);
+
+impl Tracker {
+    /// Waits until `id` is not held: its handler finished, timed out or
+    /// failed, or it was never taken (a repeat of a finished one).
+    pub(crate) async fn finished(&self, id: i64) {
+        let shared = &self.0;
+        wait::until(&shared.changed, || {
+            !shared.state.borrow().held.contains(&id)
+        })
+        .await;
+    }
 }
 
 impl fmt::Debug for Dispatcher<'_> {

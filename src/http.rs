@@ -86,6 +86,27 @@ pub(crate) async fn read_head(
     }
 }
 
+/// Reads from `conn` into `buf` until it holds `end` bytes (a head and the
+/// body its `Content-Length` declares, say); bytes already there count.
+/// `false` if the stream ended or failed first. Reads at most what is
+/// missing, so `buf` never holds more than `end` bytes of this request
+/// plus what the head read brought; no deadline of its own.
+pub(crate) async fn read_body(
+    conn: &mut (impl AsyncRead + Unpin),
+    buf: &mut Vec<u8>,
+    end: usize,
+) -> bool {
+    let mut chunk = [0u8; 8 * CHUNK];
+    while buf.len() < end {
+        let want = chunk.len().min(end - buf.len());
+        match conn.read(&mut chunk[..want]).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    true
+}
+
 /// The length of the head in `buf`, up to and including its empty line,
 /// looking for it from `from` on; a bare `\n` ends a line as well as `\r\n`.
 fn head_len(buf: &[u8], from: usize) -> Option<usize> {
@@ -224,7 +245,7 @@ impl<'a> Head<'a> {
     }
 
     /// The request's HTTP version.
-    // Only tests read it yet; the webhook route (DESIGN.md, planned) will.
+    // Only tests read it yet.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn version(&self) -> Version {
         self.version
@@ -240,9 +261,6 @@ impl<'a> Head<'a> {
     }
 
     /// The value of the first header called `name`, in any case.
-    // Only tests read one yet; the webhook route (planned) will read its
-    // secret-token header.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn header(&self, name: &str) -> Option<&'a str> {
         self.headers()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
