@@ -33,6 +33,7 @@
 //! client, or stop the bot because the port is busy.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
@@ -49,6 +50,7 @@ use log::{debug, info, warn};
 use crate::http::{self, BodyLength, Connection, Head, HeadRead, Response};
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
+use crate::webhook::Inlet;
 use crate::{wait, Error, Runtime};
 
 /// How often a listener whose port was busy tries to bind it again.
@@ -65,6 +67,15 @@ pub(crate) const DEADLINE: Duration = Duration::from_secs(5);
 /// client that sends more is not a probe.
 pub(crate) const MAX_HEAD: usize = 8 * 1024;
 
+/// How long a webhook connection may wait for its next request: the Bot
+/// API server's own idle timeout, so that it is the one to close.
+const KEEP_ALIVE: Duration = Duration::from_secs(60);
+
+/// The largest body of a refused webhook request read before the answer,
+/// so that closing with it unread does not reset the answer away; a larger
+/// one is left unread.
+const MAX_DISCARD: usize = 64 * 1024;
+
 /// How long to pause after a failed `accept` (out of file descriptors, say)
 /// so that a persistent failure does not spin the executor thread.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
@@ -76,6 +87,8 @@ pub(crate) struct Probe {
     pub(crate) metrics: Rc<Metrics>,
     /// Whether the run is ready, and why not.
     pub(crate) readiness: Rc<Readiness>,
+    /// The webhook route, in webhook mode.
+    pub(crate) inlet: Option<Rc<Inlet>>,
 }
 
 /// The health listener: bound (or waiting for its port) and ready to
@@ -145,11 +158,15 @@ impl HealthListener {
             Some((listener, _)) => listener,
             None => rebind(self.addr).await,
         };
+        // Room for as many webhook requests as Telegram sends at once.
+        let max_connections =
+            self.max_connections + probe.inlet.as_ref().map_or(0, |i| i.max_connections());
         let probe = Rc::new(probe);
-        // The tasks of the connections being handled, oldest first. Keeping
-        // the handles (not detaching) bounds them and cancels them when
-        // `serve` is dropped; finished ones are swept on each accept.
-        let mut open: VecDeque<Task<()>> = VecDeque::new();
+        // The tasks of the connections being handled, oldest first, each
+        // with its mark as a webhook connection. Keeping the handles (not
+        // detaching) bounds them and cancels them when `serve` is dropped;
+        // finished ones are swept on each accept.
+        let mut open: VecDeque<(Task<()>, Rc<Cell<bool>>)> = VecDeque::new();
         let mut at_cap = false;
         let mut accept_failing: Option<io::ErrorKind> = None;
         loop {
@@ -167,25 +184,31 @@ impl HealthListener {
                     continue;
                 }
             };
-            open.retain(|task| !task.is_finished());
-            if open.len() >= self.max_connections {
+            open.retain(|(task, _)| !task.is_finished());
+            if open.len() >= max_connections {
                 if !at_cap {
                     warn!(
-                        "health connections at cap max={}; closing the oldest for each new one",
-                        self.max_connections
+                        "health connections at cap max={max_connections}; closing the oldest for each new one"
                     );
                     at_cap = true;
                 }
+                // The oldest that is not Telegram's, unless all are.
+                let oldest = open.iter().position(|(_, webhook)| !webhook.get());
                 // Dropping the task cancels it and closes its socket.
-                drop(open.pop_front());
+                drop(open.remove(oldest.unwrap_or(0)));
             } else if at_cap {
-                info!(
-                    "health connections below cap again max={}",
-                    self.max_connections
-                );
+                info!("health connections below cap again max={max_connections}");
                 at_cap = false;
             }
-            open.push_back(rt.spawn(handle(stream, peer, self.deadline, Rc::clone(&probe))));
+            let webhook = Rc::new(Cell::new(false));
+            let task = handle(
+                stream,
+                peer,
+                self.deadline,
+                Rc::clone(&probe),
+                Rc::clone(&webhook),
+            );
+            open.push_back((rt.spawn(task), webhook));
             // Let the new connection read its request before the next accept:
             // a backlog of connections must not push a waiting probe out.
             future::yield_now().await;
@@ -262,64 +285,125 @@ async fn rebind(addr: SocketAddr) -> Listener {
     }
 }
 
-/// Reads one request, answers it and closes; each step within `deadline`.
-async fn handle(mut stream: TcpStream, peer: SocketAddr, deadline: Duration, probe: Rc<Probe>) {
+/// Reads a request, answers it and closes; each step within `deadline`.
+/// A webhook request (see `webhook`) may keep its connection for the next,
+/// which may then be up to [`KEEP_ALIVE`] in coming; `webhook` marks the
+/// connection as one, so that the cap closes it last.
+async fn handle(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    deadline: Duration,
+    probe: Rc<Probe>,
+    webhook: Rc<Cell<bool>>,
+) {
     let mut buf = Vec::new();
-    let head = match wait::within(deadline, http::read_head(&mut stream, &mut buf, MAX_HEAD)).await
-    {
-        None => {
-            debug!("health closing silent connection peer={peer} deadline={deadline:?}");
-            return;
+    loop {
+        let idle = if webhook.get() { KEEP_ALIVE } else { deadline };
+        let len = match wait::within(idle, http::read_head(&mut stream, &mut buf, MAX_HEAD)).await {
+            None => {
+                debug!("health closing silent connection peer={peer} deadline={idle:?}");
+                return;
+            }
+            // The client closed or broke the connection before sending a head:
+            // there is nobody to answer.
+            Some(HeadRead::Closed | HeadRead::Failed) => return,
+            Some(HeadRead::Cut) => Err("connection closed mid-head"),
+            Some(HeadRead::TooLarge) => Err("head over the size cap"),
+            Some(HeadRead::Complete(len)) => Ok(len),
+        };
+        let head = len.and_then(|len| Ok((len, Head::parse(&buf[..len])?)));
+        let inlet = match &head {
+            Ok((_, request)) => probe.inlet.as_ref().filter(|i| i.path() == request.path()),
+            Err(_) => None,
+        };
+        let (response, with_body, keep, answering) = match (head, inlet) {
+            (Ok((len, request)), Some(inlet)) => {
+                let keep = request.keep_alive();
+                let declared = match request.body_length() {
+                    BodyLength::Fixed(n) => usize::try_from(n).unwrap_or(usize::MAX),
+                    BodyLength::Encoded => usize::MAX,
+                };
+                match inlet.admit(&request) {
+                    Err((response, how)) => {
+                        probe.metrics.answered(how);
+                        // A small body is read first, so that closing with it
+                        // unread does not reset the answer away.
+                        if declared <= MAX_DISCARD {
+                            let body = http::read_body(&mut stream, &mut buf, len + declared);
+                            let _ = wait::within(deadline, body).await;
+                        }
+                        (response, true, false, None)
+                    }
+                    Ok(length) => {
+                        webhook.set(true);
+                        let end = len + length;
+                        let body = http::read_body(&mut stream, &mut buf, end);
+                        if wait::within(deadline, body).await != Some(true) {
+                            debug!("webhook body cut or late peer={peer}");
+                            return;
+                        }
+                        let (response, answering) = inlet.answer(&buf[len..end]).await;
+                        buf.drain(..end);
+                        debug!("webhook request peer={peer} status={}", response.status);
+                        (response, true, keep && inlet.keeps(), Some(answering))
+                    }
+                }
+            }
+            (Ok((_, request)), None) => {
+                let response = match request_policy(&request) {
+                    Ok(()) => route(request.method(), request.path(), &probe),
+                    Err(reason) => {
+                        debug!("health bad request peer={peer} reason={reason}");
+                        bad_request()
+                    }
+                };
+                debug!(
+                    "health request peer={peer} method={} path={} status={}",
+                    request.method(),
+                    request.path(),
+                    response.status
+                );
+                // HEAD gets the headers of GET, Content-Length included.
+                (response, request.method() != "HEAD", false, None)
+            }
+            (Err(reason), _) => {
+                debug!("health bad request peer={peer} reason={reason}");
+                (bad_request(), true, false, None)
+            }
+        };
+        let connection = if keep {
+            Connection::KeepAlive
+        } else {
+            Connection::Close
+        };
+        let bytes = response.encode(with_body, connection);
+        let written = wait::within(deadline, async {
+            stream.write_all(&bytes).await?;
+            if !keep {
+                // Sends FIN after the answer, so the client reads it to the end.
+                stream.close().await?;
+            }
+            Ok::<_, io::Error>(())
+        })
+        .await;
+        drop(answering);
+        match written {
+            Some(Ok(())) if keep => continue,
+            Some(Ok(())) => {}
+            Some(Err(e)) => debug!("health write failed peer={peer} error={e}"),
+            None => debug!("health write timed out peer={peer} deadline={deadline:?}"),
         }
-        // The client closed or broke the connection before sending a head:
-        // there is nobody to answer.
-        Some(HeadRead::Closed | HeadRead::Failed) => return,
-        Some(HeadRead::Cut) => Err("connection closed mid-head"),
-        Some(HeadRead::TooLarge) => Err("head over the size cap"),
-        // Bytes after the head would be a body or a second request;
-        // `request` refuses the first, `Connection: close` the second.
-        Some(HeadRead::Complete(len)) => request(&buf[..len]),
-    };
-    let (response, with_body) = match head {
-        Ok(request) => {
-            let response = route(request.method(), request.path(), &probe);
-            debug!(
-                "health request peer={peer} method={} path={} status={}",
-                request.method(),
-                request.path(),
-                response.status
-            );
-            // HEAD gets the headers of GET, Content-Length included.
-            (response, request.method() != "HEAD")
-        }
-        Err(reason) => {
-            debug!("health bad request peer={peer} reason={reason}");
-            (bad_request(), true)
-        }
-    };
-    // One request per connection keeps the listener simple and bounded.
-    let bytes = response.encode(with_body, Connection::Close);
-    let written = wait::within(deadline, async {
-        stream.write_all(&bytes).await?;
-        // Sends FIN after the answer, so the client reads it to the end.
-        stream.close().await
-    })
-    .await;
-    match written {
-        Some(Ok(())) => {}
-        Some(Err(e)) => debug!("health write failed peer={peer} error={e}"),
-        None => debug!("health write timed out peer={peer} deadline={deadline:?}"),
+        return;
     }
 }
 
-/// Parses a head under the listener's policy: no request bodies. A body
-/// would have to be read (or left unread, which turns our close into a
-/// reset that can eat the answer), and no probe sends one; so a
-/// `Content-Length` other than 0, or any `Transfer-Encoding`, is refused.
-fn request(head: &[u8]) -> Result<Head<'_>, &'static str> {
-    let head = Head::parse(head)?;
+/// The health routes' policy: no request bodies. A body would have to be
+/// read (or left unread, which turns our close into a reset that can eat
+/// the answer), and no probe sends one; so a `Content-Length` other than 0,
+/// or any `Transfer-Encoding`, is refused.
+fn request_policy(head: &Head<'_>) -> Result<(), &'static str> {
     match head.body_length() {
-        BodyLength::Fixed(0) => Ok(head),
+        BodyLength::Fixed(0) => Ok(()),
         BodyLength::Fixed(_) | BodyLength::Encoded => Err("request has a body"),
     }
 }
@@ -371,6 +455,13 @@ mod tests {
     const WAIT: Duration = Duration::from_secs(5);
 
     // ---- policy and routing, no sockets ----
+
+    /// Parses `head` under the health routes' policy.
+    fn request(head: &[u8]) -> Result<Head<'_>, &'static str> {
+        let head = Head::parse(head)?;
+        request_policy(&head)?;
+        Ok(head)
+    }
 
     #[test]
     fn requests_with_a_body_are_refused_and_an_empty_one_is_not() {
@@ -430,6 +521,7 @@ mod tests {
         let probe = Probe {
             metrics: Rc::default(),
             readiness: Rc::new(readiness),
+            inlet: None,
         };
         (probe, shutdown)
     }
@@ -454,6 +546,7 @@ mod tests {
         let never = Probe {
             metrics: Rc::default(),
             readiness: Rc::new(Readiness::new(Duration::from_secs(60), Shutdown::new())),
+            inlet: None,
         };
         assert_eq!(route("HEAD", "/readyz", &never).status, 503);
 

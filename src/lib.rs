@@ -104,6 +104,7 @@ mod shutdown; // signals → Shutdown; racing work against it
 pub mod testkit; // in-process fake Bot API: our tests, `demo`, users' tests
 pub mod text; // parse modes, escaping, UTF-16 limits, splitting with entities
 mod wait; // within a deadline; until a condition
+mod webhook; // the webhook route: secret, body cap, answer after the handler; setWebhook
 
 pub use async_executor::Task;
 pub use bot::{Bot, Content, Context, Filter, HandlerError, HandlerResult};

@@ -13,6 +13,9 @@
 //! On stop: no new `getUpdates`; running handlers get up to the drain
 //! timeout; then one `getUpdates` with `timeout=0` confirms what finished.
 //! Updates still running are left unconfirmed, so the next start gets them.
+//! In webhook mode the route answers 503 to new requests instead, and the
+//! requests of the handlers that finished are answered 200 before the
+//! listener goes; the webhook stays set.
 //!
 //! Must not: contain routing, polling or listener logic of its own.
 
@@ -28,13 +31,18 @@ use crate::api::retry::{self, Backoff};
 use crate::api::types::BotCommand;
 use crate::api::types::User;
 use crate::api::Client;
-use crate::config::Config;
+use crate::config::{Config, WebhookSecret};
 use crate::dispatch::{Dispatcher, Limits};
 use crate::health::{HealthListener, Probe};
 use crate::metrics::Metrics;
 use crate::poll::{self, Reports};
 use crate::readiness::Readiness;
+use crate::webhook::{self, Inlet};
 use crate::{wait, Bot, Error, RateLimits, Runtime, Shutdown};
+
+/// How long a stop in webhook mode gives the finished handlers' requests
+/// to write their answers, after the drain.
+const SETTLE: Duration = Duration::from_secs(1);
 
 /// A bot ready to run: health port bound (or retrying).
 ///
@@ -68,7 +76,11 @@ impl Service {
     /// only with `require_health`).
     pub fn new(bot: Bot, config: &Config) -> Result<Service, Error> {
         let health = match config.health {
-            Some(addr) => Some(HealthListener::bind(addr, config.require_health)?),
+            // A webhook's requests come through it: its port is required.
+            Some(addr) => Some(HealthListener::bind(
+                addr,
+                config.require_health || config.webhook.is_some(),
+            )?),
             None => None,
         };
         Ok(Service {
@@ -98,7 +110,26 @@ impl Service {
         // A long poll answers at least once per poll timeout; twice that
         // (plus the request's own slack) without a success is "deaf".
         let stale = config.poll_timeout * 2 + Duration::from_secs(10);
-        let readiness = Rc::new(Readiness::new(stale, shutdown.clone()));
+        let readiness = Rc::new(match config.webhook {
+            Some(_) => Readiness::webhook(shutdown.clone()),
+            None => Readiness::new(stale, shutdown.clone()),
+        });
+        let inlet = match &config.webhook {
+            Some(webhook) => {
+                let secret = match &webhook.secret {
+                    Some(secret) => secret.clone(),
+                    None => WebhookSecret::generate()?,
+                };
+                let metrics = Rc::clone(&metrics);
+                Some(Rc::new(Inlet::new(
+                    webhook,
+                    secret,
+                    metrics,
+                    shutdown.clone(),
+                )))
+            }
+            None => None,
+        };
         let client = Client::with_metrics(
             &config.api_url,
             &config.token,
@@ -112,6 +143,7 @@ impl Service {
         let probe = Probe {
             metrics: Rc::clone(&metrics),
             readiness: Rc::clone(&readiness),
+            inlet: inlet.clone(),
         };
         let listener = async {
             if let Some(health) = health {
@@ -125,7 +157,12 @@ impl Service {
             };
             let username = me.username.unwrap_or_default();
             let health = health_addr.map_or_else(|| "off-or-busy".to_owned(), |a| a.to_string());
-            log::info!("ready bot=@{username} health={health}");
+            let mode = if inlet.is_some() {
+                "webhook"
+            } else {
+                "polling"
+            };
+            log::info!("ready bot=@{username} health={health} mode={mode}");
             register_commands(&client, &bot).await;
             let limits = Limits {
                 max_in_flight: config.max_handlers,
@@ -139,15 +176,35 @@ impl Service {
                 limits,
                 Rc::clone(&metrics),
             );
-            let reports = Reports {
-                metrics: &metrics,
-                readiness: &readiness,
+            let unfinished = match (&inlet, &config.webhook) {
+                (Some(inlet), Some(webhook)) => {
+                    let run = webhook::Run {
+                        client: &client,
+                        config: webhook,
+                        readiness: &readiness,
+                        shutdown,
+                    };
+                    webhook::run(inlet, &dispatcher, run).await?;
+                    drain(&dispatcher, config.drain_timeout).await;
+                    // The finished handlers' requests write their 200 now;
+                    // the unfinished ones' are cut, and Telegram sends them again.
+                    inlet.settled(SETTLE).await;
+                    dispatcher.held() as u64
+                }
+                _ => {
+                    let reports = Reports {
+                        metrics: &metrics,
+                        readiness: &readiness,
+                    };
+                    let last_sent =
+                        poll::run(&client, &dispatcher, shutdown, reports, config.poll_timeout)
+                            .await?;
+                    drain(&dispatcher, config.drain_timeout).await;
+                    let unfinished = dispatcher.held() as u64;
+                    confirm(&client, &dispatcher, last_sent).await;
+                    unfinished
+                }
             };
-            let last_sent =
-                poll::run(&client, &dispatcher, shutdown, reports, config.poll_timeout).await?;
-            drain(&dispatcher, config.drain_timeout).await;
-            let unfinished = dispatcher.held() as u64;
-            confirm(&client, &dispatcher, last_sent).await;
             let summary = Summary::of(&metrics, unfinished);
             log::info!("stopped {summary}");
             Ok(summary)
