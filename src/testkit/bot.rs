@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::state::Shared;
 use super::FakeApi;
 use crate::api::Token;
-use crate::config::Config;
+use crate::config::{Config, WebhookConfig};
 use crate::{Bot, Error, Runtime, Service, Shutdown, Summary};
 
 /// How long [`TestBot::stop`] waits for the bot to stop before it panics.
@@ -78,11 +78,27 @@ impl TestBot {
         }
     }
 
+    /// [`TestBot::config`] in webhook mode: Telegram is to call
+    /// `http://bot.test/telegram` (the fake posts to the bot's listener
+    /// whatever the host), with a secret generated at start and a 0.2 s
+    /// `getWebhookInfo` check.
+    pub fn webhook_config(api: &FakeApi) -> Config {
+        let mut config = TestBot::config(api);
+        let mut webhook = WebhookConfig::new("http://bot.test/telegram");
+        webhook.check_every = Duration::from_millis(200);
+        config.webhook = Some(webhook);
+        config
+    }
+
     /// Starts the bot that `make` builds with `config` (made from
     /// [`TestBot::config`]`(api)`), and returns once its first `getUpdates`
     /// reached `api`. The bot is then in its long poll (or handling what that
     /// poll brought), so a fault armed now meets that poll (see
     /// [`FakeApi::fault`]), and no wait for "the first poll" is needed.
+    /// In webhook mode (`config.webhook`, see [`TestBot::webhook_config`])
+    /// it points the fake's posts at the bot's listener
+    /// ([`FakeApi::deliver_webhooks_to`]) and returns once the bot's
+    /// `setWebhook` reached `api`.
     ///
     /// # Errors
     /// What [`Service::new`] returns (a bad config, a health bind error), or
@@ -96,11 +112,24 @@ impl TestBot {
         config: Config,
         make: impl FnOnce() -> Bot + Send + 'static,
     ) -> Result<TestBot, Error> {
-        let polls = |api: &FakeApi| api.shared.with(|s| s.calls("getupdates").count());
+        let first = if config.webhook.is_some() {
+            "setwebhook"
+        } else {
+            "getupdates"
+        };
+        let webhook = config.webhook.is_some();
+        // In webhook mode: once the webhook is set, not only asked for.
+        let polls = |api: &FakeApi| {
+            api.shared
+                .with(|s| s.calls(first).count() * usize::from(!webhook || s.webhook().is_some()))
+        };
         let before = polls(api);
         let ended = Arc::new(AtomicBool::new(false));
         let watch = Some((Arc::clone(&api.shared), Arc::clone(&ended)));
         let bot = TestBot::spawn(config, make, watch)?;
+        if let (true, Some(addr)) = (webhook, bot.health) {
+            api.deliver_webhooks_to(addr);
+        }
         let polled = api.wait_for(START_DEADLINE, |api| {
             polls(api) > before || ended.load(Ordering::SeqCst)
         });

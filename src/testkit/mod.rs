@@ -7,7 +7,9 @@
 //! HTTP/1.1, so the code under test runs its real client, sockets and all.
 //! It keeps a webhook (`setWebhook`, `deleteWebhook`, `getWebhookInfo`, or
 //! [`FakeApi::set_webhook`] from the test), and while one is set answers
-//! `getUpdates` with Telegram's 409 for it; it never calls the URL.
+//! `getUpdates` with Telegram's 409 for it; once told where the bot listens
+//! ([`FakeApi::deliver_webhooks_to`]) it POSTs the queued updates there as
+//! Telegram would, and records each answer ([`FakeApi::webhook_answers`]).
 //! The single-file sends (`sendPhoto`, `sendDocument`, …) answer a message
 //! holding the file, `editMessageText` the edited message, `deleteMessage`
 //! `true`; every other kind of update can be pushed, with a builder
@@ -29,6 +31,7 @@
 //! or accept anything but its own, obviously fake, token.
 
 mod bot;
+mod deliver;
 mod http;
 mod multipart;
 mod server;
@@ -471,6 +474,25 @@ impl FakeApi {
     /// The webhook set now, if any.
     pub fn webhook(&self) -> Option<Webhook> {
         self.shared.with(|s| s.webhook().cloned())
+    }
+
+    /// Posts the webhook's updates to `addr` (the bot's listener) from now
+    /// on, whatever host and port its URL names (a test cannot know the
+    /// port before the bot binds it); the path and the `Host` header stay
+    /// the URL's. While a webhook is set, the queued updates go out as
+    /// Telegram sends them: up to its `max_connections` at once (default
+    /// 40), one chat's one at a time in order, with `secret_token` in the
+    /// `X-Telegram-Bot-Api-Secret-Token` header; a 2xx confirms one, any
+    /// other answer (or none within 60 s) sends it again after a short
+    /// wait, and `getWebhookInfo` reports the last failure.
+    pub fn deliver_webhooks_to(&self, addr: SocketAddr) {
+        self.shared.with(|s| s.deliver_to(addr));
+    }
+
+    /// Every webhook post so far, as `(update_id, status)` in the order
+    /// answered; status 0 when no answer came (a closed connection).
+    pub fn webhook_answers(&self) -> Vec<(i64, u16)> {
+        self.shared.with(|s| s.answers().to_vec())
     }
 
     /// How many connections the server has accepted so far: what a client

@@ -21,6 +21,7 @@ use async_net::{TcpListener, TcpStream};
 use futures_lite::future;
 use serde_json::{json, Map, Value};
 
+use super::deliver;
 use super::http::{self, Conn, ReadError, Request, Response};
 use super::multipart::{self, Form, Received};
 use super::state::{bot_json, Poll, Shared};
@@ -48,6 +49,10 @@ pub(crate) fn spawn(listener: TcpListener, shared: Arc<Shared>) -> io::Result<Jo
 }
 
 async fn accept_loop(ex: &LocalExecutor<'_>, listener: TcpListener, shared: Arc<Shared>) {
+    for slot in 0..deliver::MAX_CONNECTIONS {
+        ex.spawn(deliver::deliver(Arc::clone(&shared), slot))
+            .detach();
+    }
     loop {
         match shared.stop.race(listener.accept()).await {
             None => return,

@@ -15,9 +15,10 @@
 //!
 //! Must not: do I/O, or hold the lock while anything waits.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use event_listener::{Event, EventListener};
 use serde_json::{json, Value};
@@ -35,6 +36,8 @@ pub(crate) struct Shared {
     changed: Condvar,
     /// Wakes the waiting long poll: new updates, a newly armed fault, or a newer `getUpdates`.
     polls: Event,
+    /// Wakes the webhook deliverers: any change may give them work.
+    deliveries: Event,
     /// Ends the accept loop when the handle is dropped.
     pub(crate) stop: Shutdown,
 }
@@ -49,6 +52,7 @@ impl Shared {
         drop(state);
         if changed {
             self.changed.notify_all();
+            self.deliveries.notify(usize::MAX);
         }
         out
     }
@@ -86,6 +90,11 @@ impl Shared {
     /// A ticket for the next [`wake_polls`](Self::wake_polls); take it before checking the state.
     pub(crate) fn listen_polls(&self) -> EventListener {
         self.polls.listen()
+    }
+
+    /// A ticket for the next change, for a deliverer looking for work.
+    pub(crate) fn listen_deliveries(&self) -> EventListener {
+        self.deliveries.listen()
     }
 
     pub(crate) fn wake_polls(&self) {
@@ -150,6 +159,28 @@ pub(crate) struct State {
     connections: usize,
     /// The webhook `setWebhook` set, until `deleteWebhook`.
     webhook: Option<Webhook>,
+    /// Where the webhook's requests go, whatever its URL's host and port.
+    deliver_to: Option<SocketAddr>,
+    /// Updates being posted to the webhook now.
+    posting: HashSet<i64>,
+    /// Updates whose post failed: when to try again, and how often it failed.
+    retry: HashMap<i64, (Instant, u32)>,
+    /// Every post's update and answer status (0: no answer), in order.
+    answers: Vec<(i64, u16)>,
+    /// The last failed post, as `getWebhookInfo` reports it.
+    last_error: Option<(i64, String)>,
+}
+
+/// One post the webhook is to get.
+#[derive(Debug)]
+pub(crate) struct Post {
+    pub(crate) id: i64,
+    pub(crate) body: String,
+    pub(crate) to: SocketAddr,
+    /// The URL's host, for the `Host` header.
+    pub(crate) host: String,
+    pub(crate) path: String,
+    pub(crate) secret: Option<String>,
 }
 
 impl Default for State {
@@ -172,6 +203,11 @@ impl Default for State {
             files: Files::default(),
             connections: 0,
             webhook: None,
+            deliver_to: None,
+            posting: HashSet::new(),
+            retry: HashMap::new(),
+            answers: Vec::new(),
+            last_error: None,
         }
     }
 }
@@ -459,6 +495,83 @@ impl State {
         self.webhook.as_ref()
     }
 
+    /// Sends the webhook's posts to `addr` from now on.
+    pub(crate) fn deliver_to(&mut self, addr: SocketAddr) {
+        self.deliver_to = Some(addr);
+        self.touch();
+    }
+
+    /// The next post for deliverer `slot`, as Telegram picks them: the
+    /// oldest queued update whose chat has no older one queued, not being
+    /// posted, and not waiting to be tried again; at most `max_connections`
+    /// posts at once. `Err(Some(when))`: nothing before `when`.
+    pub(crate) fn next_post(&mut self, slot: usize, now: Instant) -> Result<Post, Option<Instant>> {
+        let (Some(webhook), Some(to)) = (&self.webhook, self.deliver_to) else {
+            return Err(None);
+        };
+        if slot >= webhook.max_connections.unwrap_or(40) as usize {
+            return Err(None);
+        }
+        let mut chats = HashSet::new();
+        let mut soonest: Option<Instant> = None;
+        let mut pick = None;
+        for (id, update) in &self.queue {
+            // Only a chat's oldest queued update may go: one at a time, in order.
+            let chat = chat_of(update);
+            if chat.is_some_and(|chat| !chats.insert(chat)) || self.posting.contains(id) {
+                continue;
+            }
+            match self.retry.get(id) {
+                Some((at, _)) if *at > now => soonest = Some(soonest.map_or(*at, |s| s.min(*at))),
+                _ => {
+                    pick = Some((*id, update.to_string()));
+                    break;
+                }
+            }
+        }
+        let Some((id, body)) = pick else {
+            return Err(soonest);
+        };
+        self.posting.insert(id);
+        *self.deliveries.entry(id).or_default() += 1;
+        let (host, path) = split_url(&webhook.url);
+        Ok(Post {
+            id,
+            body,
+            to,
+            host,
+            path,
+            secret: webhook.secret_token.clone(),
+        })
+    }
+
+    /// A post of `id` was answered `status` (0: no answer): a 2xx takes it
+    /// off the queue; anything else queues it again, 20 ms later, twice as
+    /// late after each further failure, up to 500 ms (Telegram's own waits
+    /// are 1 s and more; a test need not wait that long).
+    pub(crate) fn posted(&mut self, id: i64, status: u16) {
+        self.posting.remove(&id);
+        self.answers.push((id, status));
+        if (200..300).contains(&status) {
+            self.retry.remove(&id);
+            self.queue.retain(|(queued, _)| *queued != id);
+        } else {
+            let fails = self.retry.get(&id).map_or(0, |(_, f)| *f) + 1;
+            let wait = Duration::from_millis(20 << fails.min(5)).min(Duration::from_millis(500));
+            self.retry.insert(id, (Instant::now() + wait, fails));
+            let why = match status {
+                0 => "Connection closed".to_owned(),
+                status => format!("Wrong response from the webhook: {status}"),
+            };
+            self.last_error = Some((unix_now(), why));
+        }
+        self.touch();
+    }
+
+    pub(crate) fn answers(&self) -> &[(i64, u16)] {
+        &self.answers
+    }
+
     /// `getWebhookInfo`'s answer, in the Bot API's shape: `url` empty when
     /// none is set; `pending_update_count` the queued updates either way.
     pub(crate) fn webhook_info(&self) -> Value {
@@ -467,6 +580,10 @@ impl State {
             "has_custom_certificate": false,
             "pending_update_count": self.queue.len(),
         });
+        if let Some((at, message)) = &self.last_error {
+            info["last_error_date"] = (*at).into();
+            info["last_error_message"] = message.as_str().into();
+        }
         if let Some(webhook) = &self.webhook {
             // Telegram reports its default when setWebhook named none.
             info["max_connections"] = webhook.max_connections.unwrap_or(40).into();
@@ -543,6 +660,28 @@ impl State {
 
     pub(crate) fn deliveries(&self, update_id: i64) -> usize {
         self.deliveries.get(&update_id).copied().unwrap_or(0)
+    }
+}
+
+/// What orders an update's posts: its chat, else its sender, else nothing
+/// (it goes alone), as Telegram's queues do.
+fn chat_of(update: &Value) -> Option<i64> {
+    let object = update
+        .as_object()?
+        .iter()
+        .find(|(key, _)| *key != "update_id")?
+        .1;
+    ["/chat/id", "/message/chat/id", "/from/id", "/user/id"]
+        .iter()
+        .find_map(|at| object.pointer(at).and_then(Value::as_i64))
+}
+
+/// A URL's host (with its port, as the `Host` header has it) and path.
+fn split_url(url: &str) -> (String, String) {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    match rest.find('/') {
+        Some(at) => (rest[..at].to_owned(), rest[at..].to_owned()),
+        None => (rest.to_owned(), "/".to_owned()),
     }
 }
 
