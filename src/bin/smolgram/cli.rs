@@ -52,8 +52,14 @@ flags:
   --group-rate N           messages/min per group, burst 3 (default 20; 0 = no limit; implies on)
   --send-attempts N        tries of a handler's failed Bot API call, 1-100 (default 5; 1 = no retry)
   --send-retry-within SECS no retry of such a call starts later than this (default 60)
+  --webhook-url URL        webhook mode: Telegram POSTs updates to URL, whose path is served on the health
+                           listener (default $TELEGRAM_WEBHOOK_URL; unset: long polling)
+  --webhook-max-connections N  setWebhook's max_connections, 1-100 (default Telegram's 40)
+  --webhook-wait SECS      answer 503 (Telegram sends it again) if the handler takes longer, 1-59 (default 25)
+  --drop-pending-updates   setWebhook drops the updates waiting at Telegram (default: keep them)
 
-env: TELEGRAM_BOT_TOKEN (or TELEGRAM_BOT_TOKEN_FILE), TELEGRAM_API_URL, PORT, RUST_LOG (default info)
+env: TELEGRAM_BOT_TOKEN (or TELEGRAM_BOT_TOKEN_FILE), TELEGRAM_API_URL, PORT, RUST_LOG (default info),
+     TELEGRAM_WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET (1-256 of A-Za-z0-9_-; default: random at each start)
 exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad configuration or busy required port,
             3 token rejected by Telegram, 130/143 second SIGINT/SIGTERM";
 
