@@ -274,9 +274,16 @@ fn a_stop_answers_new_requests_503_lets_running_handlers_finish_and_keeps_the_we
     gate.store(1, Ordering::SeqCst);
     let summary = stopping.join().unwrap().unwrap();
     assert_eq!((summary.handled, summary.unfinished), (1, 0), "{summary:?}");
+    // The fake reads the answer on its own thread, maybe after the exit.
+    api.wait_until(
+        "the fake read the running update's answer",
+        DEADLINE,
+        |api| api.webhook_answers().iter().any(|(id, _)| *id == running),
+    );
     assert!(
         api.webhook_answers().contains(&(running, 200)),
-        "answered before the exit"
+        "answered 200 before the exit: {:?}",
+        api.webhook_answers()
     );
     assert_eq!(api.pending(), 0);
     assert_eq!(api.sent_count(), 1, "the late one never ran");
