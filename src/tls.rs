@@ -779,6 +779,10 @@ mod tests {
             "bad-key.pem",
             "-----BEGIN PRIVATE KEY-----\nTUlJQ1NFQ1JFVA==\n-----END PRIVATE KEY-----\n",
         );
+        let bad_cert = pair.file(
+            "bad-cert.pem",
+            "-----BEGIN CERTIFICATE-----\nTUlJQ1NFQ1JFVA==\n-----END CERTIFICATE-----\n",
+        );
         let cert = |path: &Path| TlsFiles {
             cert: path.to_owned(),
             key: pair.files.key.clone(),
@@ -810,6 +814,9 @@ mod tests {
         );
         let line = config_error(&key(&bad_key), &bad_key);
         assert!(line.contains("not a key rustls can use"), "{line}");
+
+        let line = config_error(&cert(&bad_cert), &bad_cert);
+        assert!(line.contains("not a valid X.509 certificate"), "{line}");
 
         let e = PinnedCert::load(&not_pem).expect_err("no certificate to pin");
         assert!(e.to_string().contains("no PEM certificate"), "{e}");
