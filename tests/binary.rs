@@ -534,3 +534,74 @@ fn sigterm_as_soon_as_the_health_port_is_up_is_a_clean_stop() {
         assert_eq!(status.code(), Some(0), "{args:?}: {out}");
     }
 }
+
+/// A self-signed certificate for `localhost` (PEM) and a TLS server thread
+/// on 127.0.0.1 that answers `connections` connections with a 200 and
+/// `close_notify`; the certificate's file and the server's address.
+fn tls_healthz(name: &str, connections: usize) -> (std::path::PathBuf, std::net::SocketAddr) {
+    use rustls::pki_types::{pem::PemObject, PrivateKeyDer};
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+
+    let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("smolgram-bin-tls-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = dir.join("cert.pem");
+    std::fs::write(&cert, pair.cert.pem()).unwrap();
+    let key = PrivateKeyDer::from_pem_slice(pair.signing_key.serialize_pem().as_bytes()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![pair.cert.der().clone()], key)
+        .unwrap();
+    let config = Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for _ in 0..connections {
+            let Ok((sock, _)) = listener.accept() else {
+                return;
+            };
+            sock.set_read_timeout(Some(DEADLINE)).unwrap();
+            let conn = rustls::ServerConnection::new(Arc::clone(&config)).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, sock);
+            // A refused handshake fails this read; the next connection follows.
+            let mut head = [0u8; 1024];
+            if tls.read(&mut head).is_ok() {
+                let _ = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n");
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            }
+        }
+    });
+    (cert, addr)
+}
+
+#[test]
+fn healthcheck_with_tls_cert_probes_over_https_and_trusts_only_that_certificate() {
+    let (cert, addr) = tls_healthz("pinned", 3);
+    let (other, _) = tls_healthz("other", 0);
+    let (addr, cert, other) = (
+        addr.to_string(),
+        cert.display().to_string(),
+        other.display().to_string(),
+    );
+    let probe = |env: &[(&str, &str)], extra: &[&str]| {
+        let args = [&["healthcheck", "--health-addr", &addr][..], extra].concat();
+        Bin::start(&args, env).wait_exit(DEADLINE)
+    };
+    let (status, out) = probe(&[], &["--tls-cert", &cert]);
+    assert_eq!(status.code(), Some(0), "{out}");
+    let (status, out) = probe(&[("TELEGRAM_TLS_CERT", &other)], &[]);
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains(&format!("https://{addr}/healthz")), "{out}");
+    assert!(out.contains(&format!("not the one in {other}")), "{out}");
+    // Plain http to a TLS port is no 200 either.
+    let (status, out) = probe(&[], &[]);
+    assert_eq!(status.code(), Some(1), "{out}");
+    for file in [cert, other] {
+        let _ = std::fs::remove_dir_all(std::path::Path::new(&file).parent().unwrap());
+    }
+}

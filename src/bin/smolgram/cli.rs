@@ -6,6 +6,8 @@
 //! Must not: parse a run flag itself, or read the environment but through
 //! the function it is given.
 
+use std::path::PathBuf;
+
 use smolgram::api::Token;
 use smolgram::config::{self, Config};
 use smolgram::testkit::FakeApi;
@@ -19,8 +21,12 @@ pub(crate) enum Command {
     /// Run the bot against the built-in fake Bot API with a scripted
     /// conversation; with `serve`, keep running until a signal.
     Demo { config: Config, serve: bool },
-    /// Probe the local health endpoint and exit 0 if it answers 200.
-    Healthcheck(Config),
+    /// Probe the local health endpoint and exit 0 if it answers 200; over
+    /// https, trusting only the certificate in `tls_cert`, when it is set.
+    Healthcheck {
+        config: Config,
+        tls_cert: Option<PathBuf>,
+    },
     /// Print the usage.
     Help,
     /// Print the version.
@@ -33,7 +39,8 @@ smolgram: a Telegram bot runtime for small machines
 
 usage: smolgram [run] [flags]      run the bot (needs TELEGRAM_BOT_TOKEN)
        smolgram demo [--serve]     the bot against a built-in fake Bot API, no token, no network
-       smolgram healthcheck        exit 0 if the local /healthz answers 200, else 1
+       smolgram healthcheck        exit 0 if the local /healthz answers 200, else 1;
+         [--tls-cert PEM]          over https, trusting only the certificate in PEM
        smolgram --help | --version
 
 flags:
@@ -59,7 +66,8 @@ flags:
   --drop-pending-updates   setWebhook drops the updates waiting at Telegram (default: keep them)
 
 env: TELEGRAM_BOT_TOKEN (or TELEGRAM_BOT_TOKEN_FILE), TELEGRAM_API_URL, PORT, RUST_LOG (default info),
-     TELEGRAM_WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET (1-256 of A-Za-z0-9_-; default: random at each start)
+     TELEGRAM_WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET (1-256 of A-Za-z0-9_-; default: random at each start),
+     TELEGRAM_TLS_CERT, TELEGRAM_TLS_KEY
 exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad configuration or busy required port,
             3 token rejected by Telegram, 130/143 second SIGINT/SIGTERM";
 
@@ -94,15 +102,41 @@ pub(crate) fn parse(
             Ok(Command::Demo { config, serve })
         }
         // The probe needs only the health address; it sends no Bot API call.
-        "healthcheck" => Ok(Command::Healthcheck(config::parse_over(
-            Config::new(fake_token()),
-            rest,
-            env,
-        )?)),
+        "healthcheck" => {
+            let (tls_cert, flags) = take_tls_cert(rest)?;
+            let tls_cert = tls_cert
+                .or_else(|| env("TELEGRAM_TLS_CERT"))
+                .map(PathBuf::from);
+            let config = config::parse_over(Config::new(fake_token()), &flags, &env)?;
+            Ok(Command::Healthcheck { config, tls_cert })
+        }
         _ => Err(Error::Config(format!(
             "unknown command {verb:?}; see --help"
         ))),
     }
+}
+
+/// `--tls-cert PEM` (or `--tls-cert=PEM`) out of `args`, and the rest.
+///
+/// Until the run's config parses the listener's `--tls-cert` (see: #13),
+/// the probe takes its own; the path names the certificate to trust.
+fn take_tls_cert(args: &[String]) -> Result<(Option<String>, Vec<String>), Error> {
+    let mut cert = None;
+    let mut rest = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if let Some(path) = arg.strip_prefix("--tls-cert=") {
+            cert = Some(path.to_owned());
+        } else if arg == "--tls-cert" {
+            let path = args
+                .next()
+                .ok_or_else(|| Error::Config("--tls-cert needs a value; see --help".to_owned()))?;
+            cert = Some(path.clone());
+        } else {
+            rest.push(arg.clone());
+        }
+    }
+    Ok((cert, rest))
 }
 
 /// The testkit's token: the demo's fake accepts it, and the health probe
@@ -168,14 +202,40 @@ mod tests {
 
     #[test]
     fn healthcheck_reads_the_health_address_like_a_run() {
-        let Ok(Command::Healthcheck(config)) = command(&["healthcheck"], &[("PORT", "3000")])
+        let Ok(Command::Healthcheck { config, tls_cert }) =
+            command(&["healthcheck"], &[("PORT", "3000")])
         else {
             panic!("healthcheck")
         };
         assert_eq!(config.health, Some("0.0.0.0:3000".parse().unwrap()));
-        let Ok(Command::Healthcheck(config)) = command(&["healthcheck"], &[]) else {
+        assert_eq!(tls_cert, None, "plain http unless told");
+        let Ok(Command::Healthcheck { config, .. }) = command(&["healthcheck"], &[]) else {
             panic!("healthcheck")
         };
         assert_eq!(config.health, Some("0.0.0.0:8080".parse().unwrap()));
+    }
+
+    #[test]
+    fn healthcheck_pins_the_certificate_of_the_flag_else_of_the_env() {
+        let cert = |args: &[&str], env: &[(&str, &str)]| match command(args, env) {
+            Ok(Command::Healthcheck { tls_cert, config }) => {
+                assert_eq!(config.health, Some("127.0.0.1:8443".parse().unwrap()));
+                tls_cert
+            }
+            other => panic!("{args:?}: {other:?}"),
+        };
+        let addr = ["--health-addr", "127.0.0.1:8443"];
+        let env = [("TELEGRAM_TLS_CERT", "/env.pem")];
+        let flag = [&["healthcheck", "--tls-cert", "/flag.pem"][..], &addr].concat();
+        assert_eq!(cert(&flag, &[]), Some("/flag.pem".into()));
+        assert_eq!(cert(&flag, &env), Some("/flag.pem".into()));
+        let inline = [&["healthcheck"][..], &addr, &["--tls-cert=/inline.pem"]].concat();
+        assert_eq!(cert(&inline, &[]), Some("/inline.pem".into()));
+        let plain = [&["healthcheck"][..], &addr].concat();
+        assert_eq!(cert(&plain, &env), Some("/env.pem".into()));
+        let e = command(&["healthcheck", "--tls-cert"], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--tls-cert needs a value"), "{e}");
     }
 }

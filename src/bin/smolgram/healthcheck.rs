@@ -1,16 +1,20 @@
 //! `smolgram healthcheck`: probes the local `/healthz` and exits 0 on a 200,
 //! 1 otherwise; for a `FROM scratch` image's HEALTHCHECK, which has no curl.
+//! With `--tls-cert` it probes over https, trusting only that certificate
+//! (the library's [`PinnedCert`]).
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use smolgram::config::Config;
+use smolgram::PinnedCert;
 
 const DEADLINE: Duration = Duration::from_secs(3);
 
-pub(crate) fn probe(config: &Config) -> ExitCode {
+pub(crate) fn probe(config: &Config, tls_cert: Option<&Path>) -> ExitCode {
     let Some(mut addr) = config.health else {
         eprintln!("smolgram: healthcheck: the health listener is off (--no-health)");
         return ExitCode::FAILURE;
@@ -23,24 +27,42 @@ pub(crate) fn probe(config: &Config) -> ExitCode {
         };
         addr = SocketAddr::new(loopback, addr.port());
     }
-    match get_healthz(addr) {
+    let (scheme, status) = match tls_cert {
+        None => ("http", get_healthz(addr)),
+        Some(cert) => match PinnedCert::load(cert) {
+            Ok(pin) => (
+                "https",
+                pin.connect(addr, DEADLINE).and_then(get_healthz_over),
+            ),
+            Err(e) => {
+                eprintln!("smolgram: healthcheck: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    match status {
         Ok(200) => ExitCode::SUCCESS,
         Ok(status) => {
-            eprintln!("smolgram: healthcheck: http://{addr}/healthz answered {status}");
+            eprintln!("smolgram: healthcheck: {scheme}://{addr}/healthz answered {status}");
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("smolgram: healthcheck: http://{addr}/healthz: {e}");
+            eprintln!("smolgram: healthcheck: {scheme}://{addr}/healthz: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// One `GET /healthz`; its status code.
+/// One `GET /healthz` over plain http; its status code.
 pub(crate) fn get_healthz(addr: SocketAddr) -> std::io::Result<u16> {
-    let mut stream = TcpStream::connect_timeout(&addr, DEADLINE)?;
+    let stream = TcpStream::connect_timeout(&addr, DEADLINE)?;
     stream.set_read_timeout(Some(DEADLINE))?;
     stream.set_write_timeout(Some(DEADLINE))?;
+    get_healthz_over(stream)
+}
+
+/// One `GET /healthz` over a connection; its status code.
+fn get_healthz_over(mut stream: impl Read + Write) -> std::io::Result<u16> {
     stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
     let mut head = [0u8; 64];
     let n = stream.read(&mut head)?;

@@ -38,7 +38,9 @@ fn main() -> ExitCode {
             smolgram::init_logging(&config.log_filter);
             demo::run(config, serve)
         }
-        Command::Healthcheck(config) => healthcheck::probe(&config),
+        Command::Healthcheck { config, tls_cert } => {
+            healthcheck::probe(&config, tls_cert.as_deref())
+        }
     }
 }
 
