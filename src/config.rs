@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::api::{RetryPolicy, Token};
-use crate::{Error, RateLimits};
+use crate::{Error, RateLimits, TlsFiles};
 
 /// The official Bot API.
 pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
@@ -51,6 +51,10 @@ pub struct Config {
     /// Webhook mode: Telegram calls the health listener instead of being
     /// polled. `None` (the default) polls.
     pub webhook: Option<WebhookConfig>,
+    /// The listener serves https with this certificate and key
+    /// (`--tls-cert`, `--tls-key`): webhook mode without a proxy. A
+    /// self-signed certificate is uploaded with `setWebhook`.
+    pub tls: Option<TlsFiles>,
 }
 
 /// How the bot takes its updates as a webhook: `$TELEGRAM_WEBHOOK_URL`
@@ -182,6 +186,7 @@ impl Config {
             handler_timeout: Duration::from_secs(60),
             log_filter: "info".to_owned(),
             webhook: None,
+            tls: None,
         }
     }
 }
@@ -233,6 +238,8 @@ pub fn parse_over(
     let mut max_connections = None;
     let mut drop_pending = false;
     let mut webhook_wait = None;
+    let mut tls_cert = None;
+    let mut tls_key = None;
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((flag, value)) if flag.starts_with("--") => (flag, Some(value)),
@@ -280,6 +287,8 @@ pub fn parse_over(
             }
             "--webhook-wait" => webhook_wait = Some(seconds(flag, &value()?, 1, 59)?),
             "--drop-pending-updates" => drop_pending = true,
+            "--tls-cert" => tls_cert = Some(value()?),
+            "--tls-key" => tls_key = Some(value()?),
             "--send-attempts" => config.retry.attempts = number(flag, &value()?, 1, 100)? as u32,
             "--send-retry-within" => config.retry.within = seconds(flag, &value()?, 0, 3600)?,
             _ => {
@@ -313,6 +322,22 @@ pub fn parse_over(
         Some(SocketAddr::from(([0, 0, 0, 0], port)))
     } else {
         config.health
+    };
+    let set = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    config.tls = match (
+        tls_cert.or_else(|| set("TELEGRAM_TLS_CERT")),
+        tls_key.or_else(|| set("TELEGRAM_TLS_KEY")),
+    ) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.trim().into(),
+            key: key.trim().into(),
+        }),
+        (None, None) => config.tls,
+        _ => {
+            return Err(config_error(
+                "--tls-cert and --tls-key (TELEGRAM_TLS_CERT, TELEGRAM_TLS_KEY) go together".into(),
+            ))
+        }
     };
     let url = webhook_flag.or_else(|| env("TELEGRAM_WEBHOOK_URL").filter(|u| !u.trim().is_empty()));
     config.webhook = match url {

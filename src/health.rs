@@ -38,20 +38,22 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_executor::Task;
 use async_io::{Async, Timer};
 use async_net::TcpStream;
 use futures_lite::future;
-use futures_lite::io::AsyncWriteExt;
+use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use log::{debug, info, warn};
+use rustls::ServerConfig;
 
 use crate::http::{self, BodyLength, Connection, Head, HeadRead, Response};
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
 use crate::webhook::Inlet;
-use crate::{wait, Error, Runtime};
+use crate::{tls, wait, Error, Runtime};
 
 /// How often a listener whose port was busy tries to bind it again.
 pub(crate) const RETRY: Duration = Duration::from_secs(2);
@@ -103,6 +105,8 @@ pub(crate) struct HealthListener {
     deadline: Duration,
     /// The most connections handled at once.
     max_connections: usize,
+    /// Serve https with this, not http.
+    tls: Option<Arc<ServerConfig>>,
 }
 
 impl HealthListener {
@@ -137,7 +141,15 @@ impl HealthListener {
             bound,
             deadline: DEADLINE,
             max_connections: MAX_CONNECTIONS,
+            tls: None,
         })
+    }
+
+    /// Serves https with `tls` instead of http: each connection's handshake
+    /// within the deadline, then the same requests over it.
+    pub(crate) fn with_tls(mut self, tls: Arc<ServerConfig>) -> HealthListener {
+        self.tls = Some(tls);
+        self
     }
 
     /// The bound address (the real port when 0 was asked for), or `None`
@@ -201,10 +213,11 @@ impl HealthListener {
                 at_cap = false;
             }
             let webhook = Rc::new(Cell::new(false));
-            let task = handle(
+            let task = connection(
                 stream,
                 peer,
                 self.deadline,
+                self.tls.clone(),
                 Rc::clone(&probe),
                 Rc::clone(&webhook),
             );
@@ -285,12 +298,32 @@ async fn rebind(addr: SocketAddr) -> Listener {
     }
 }
 
+/// One connection: its TLS handshake first (within `deadline`) if `tls`,
+/// then [`handle`].
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    deadline: Duration,
+    tls: Option<Arc<ServerConfig>>,
+    probe: Rc<Probe>,
+    webhook: Rc<Cell<bool>>,
+) {
+    let Some(tls) = tls else {
+        return handle(stream, peer, deadline, probe, webhook).await;
+    };
+    match wait::within(deadline, tls::accept(&tls, stream)).await {
+        Some(Ok(stream)) => handle(stream, peer, deadline, probe, webhook).await,
+        Some(Err(e)) => debug!("health tls handshake failed peer={peer} error={e}"),
+        None => debug!("health closing silent tls connection peer={peer} deadline={deadline:?}"),
+    }
+}
+
 /// Reads a request, answers it and closes; each step within `deadline`.
 /// A webhook request (see `webhook`) may keep its connection for the next,
 /// which may then be up to [`KEEP_ALIVE`] in coming; `webhook` marks the
 /// connection as one, so that the cap closes it last.
 async fn handle(
-    mut stream: TcpStream,
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
     peer: SocketAddr,
     deadline: Duration,
     probe: Rc<Probe>,

@@ -38,7 +38,7 @@ use crate::metrics::Metrics;
 use crate::poll::{self, Reports};
 use crate::readiness::Readiness;
 use crate::webhook::{self, Inlet};
-use crate::{wait, Bot, Error, RateLimits, Runtime, Shutdown};
+use crate::{tls, wait, Bot, Error, RateLimits, Runtime, Shutdown};
 
 /// How long a stop in webhook mode gives the finished handlers' requests
 /// to write their answers, after the drain.
@@ -75,12 +75,18 @@ impl Service {
     /// [`Error::Bind`] if the health address cannot be bound (a busy port
     /// only with `require_health`).
     pub fn new(bot: Bot, config: &Config) -> Result<Service, Error> {
+        // Bad files are a start-up error, before the port is taken.
+        let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
         let health = match config.health {
             // A webhook's requests come through it: its port is required.
-            Some(addr) => Some(HealthListener::bind(
-                addr,
-                config.require_health || config.webhook.is_some(),
-            )?),
+            Some(addr) => {
+                let listener =
+                    HealthListener::bind(addr, config.require_health || config.webhook.is_some())?;
+                Some(match tls {
+                    Some(tls) => listener.with_tls(tls),
+                    None => listener,
+                })
+            }
             None => None,
         };
         Ok(Service {
@@ -114,6 +120,11 @@ impl Service {
             Some(_) => Readiness::webhook(shutdown.clone()),
             None => Readiness::new(stale, shutdown.clone()),
         });
+        // A self-signed certificate goes with `setWebhook`; a CA's need not.
+        let certificate = match (&config.webhook, &config.tls) {
+            (Some(_), Some(files)) if tls::is_self_signed(files)? => Some(files.cert.clone()),
+            _ => None,
+        };
         let inlet = match &config.webhook {
             Some(webhook) => {
                 let secret = match &webhook.secret {
@@ -181,6 +192,7 @@ impl Service {
                     let run = webhook::Run {
                         client: &client,
                         config: webhook,
+                        certificate: certificate.as_deref(),
                         readiness: &readiness,
                         shutdown,
                     };

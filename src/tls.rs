@@ -82,8 +82,6 @@ pub struct TlsFiles {
 /// [`Error::Config`], one line naming the file: missing or unreadable, no
 /// certificate or no key in it, a key rustls cannot use, or a key that does
 /// not match the certificate.
-// Used by the listener once TLS mode is wired (see: #13).
-#[allow(dead_code)]
 pub(crate) fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, Error> {
     let chain = read_chain(&files.cert)?;
     let key = read_key(&files.key)?;
@@ -112,6 +110,54 @@ pub(crate) fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, Error
 }
 
 /// The certificates in the PEM file `path`, in order; at least one.
+/// Whether the first certificate of `files` names itself as its issuer: a
+/// self-signed one, which `setWebhook` must be given as `certificate`
+/// (Telegram has no issuer to trust it by). One from a CA is not uploaded.
+///
+/// # Errors
+/// As [`server_config`] for the certificate file.
+pub(crate) fn is_self_signed(files: &TlsFiles) -> Result<bool, Error> {
+    let chain = read_chain(&files.cert)?;
+    let names = chain.first().and_then(|leaf| issuer_and_subject(leaf));
+    Ok(names.is_some_and(|(issuer, subject)| issuer == subject))
+}
+
+/// A certificate's issuer and subject names, as DER bytes (RFC 5280
+/// §4.1: `Certificate` → `TBSCertificate` → version?, serial, signature,
+/// issuer, validity, subject).
+fn issuer_and_subject(der: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (_, certificate, _) = tlv(der)?;
+    let (_, tbs, _) = tlv(certificate)?;
+    let (tag, _, after_version) = tlv(tbs)?;
+    // The version is an explicit [0], left out for v1.
+    let fields = if tag == 0xa0 { after_version } else { tbs };
+    let (_, _, fields) = tlv(fields)?; // serialNumber
+    let (_, _, fields) = tlv(fields)?; // signature
+    let (_, issuer, fields) = tlv(fields)?;
+    let (_, _, fields) = tlv(fields)?; // validity
+    let (_, subject, _) = tlv(fields)?;
+    Some((issuer, subject))
+}
+
+/// One DER tag-length-value: the tag, the contents and what follows.
+fn tlv(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = der.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0, |len, b| len << 8 | usize::from(*b));
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
 fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
     let what = "tls certificate";
     let pem = read_pem(what, path)?;
@@ -177,8 +223,6 @@ fn pem_error(what: &str, path: &Path, e: &pem::Error) -> Error {
 /// Reading returns 0 after the client's `close_notify`; a client that
 /// closes the socket without one is an [`io::ErrorKind::UnexpectedEof`].
 /// Closing sends our `close_notify`, then closes `S`.
-// Used by the listener once TLS mode is wired (see: #13).
-#[allow(dead_code)]
 pub(crate) struct TlsStream<S> {
     /// The socket.
     io: S,
@@ -204,8 +248,6 @@ impl<S> fmt::Debug for TlsStream<S> {
 /// suite; the alert rustls has for it is sent first, if the socket takes
 /// it), and [`io::ErrorKind::UnexpectedEof`] when the client closes
 /// midway.
-// Used by the listener once TLS mode is wired (see: #13).
-#[allow(dead_code)]
 pub(crate) async fn accept<S>(config: &Arc<ServerConfig>, stream: S) -> io::Result<TlsStream<S>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -216,7 +258,6 @@ where
     Ok(tls)
 }
 
-#[allow(dead_code)] // used by the listener once TLS mode is wired (see: #13)
 impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream<S> {
     /// Reads and writes records until the handshake is done and its last
     /// records (TLS 1.3's session tickets) are sent.
@@ -747,6 +788,30 @@ mod tests {
     }
 
     /// `files`' error line; it must be one line naming `named`.
+    #[test]
+    fn a_self_signed_certificate_is_told_from_one_a_ca_issued() {
+        let own = Pair::new("self-signed", &PKCS_ECDSA_P256_SHA256);
+        assert!(is_self_signed(&own.files).unwrap());
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "smolgram test CA");
+        let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &issuer)
+            .unwrap();
+        let issued = Pair::new("ca-issued", &PKCS_ECDSA_P256_SHA256);
+        fs::write(&issued.files.cert, leaf.pem()).unwrap();
+        assert!(!is_self_signed(&issued.files).unwrap());
+        assert_eq!(tlv(&[0x30, 0x05, 1, 2]), None, "a length past the end");
+        assert_eq!(
+            tlv(&[0x30, 0x82, 0x00, 0x01, 7]),
+            Some((0x30, &[7][..], &[][..]))
+        );
+    }
+
     fn config_error(files: &TlsFiles, named: &Path) -> String {
         let e = server_config(files).expect_err("a bad pair");
         assert!(matches!(e, Error::Config(_)), "{e:?}");

@@ -31,6 +31,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -42,7 +43,7 @@ use serde_json::value::RawValue;
 use crate::api::methods::{GetWebhookInfo, SetWebhook};
 use crate::api::retry;
 use crate::api::types::{self, BadUpdate, Received};
-use crate::api::Client;
+use crate::api::{Client, Upload};
 use crate::config::{WebhookConfig, WebhookSecret};
 use crate::dispatch::{Dispatcher, Tracker};
 use crate::http::{BodyLength, Head, Response};
@@ -243,6 +244,8 @@ impl Drop for Answering {
 pub(crate) struct Run<'a> {
     pub(crate) client: &'a Client,
     pub(crate) config: &'a WebhookConfig,
+    /// A self-signed certificate the listener serves, for `setWebhook`.
+    pub(crate) certificate: Option<&'a Path>,
     pub(crate) readiness: &'a Readiness,
     pub(crate) shutdown: &'a Shutdown,
 }
@@ -315,13 +318,22 @@ async fn register(
     if let Some(max) = config.max_connections {
         call = call.max_connections(i64::from(max));
     }
+    if let Some(path) = run.certificate {
+        // Re-opened on each try, like any upload.
+        call = call.certificate(Upload::path(path));
+    }
     let client = run.client.without_retries();
     match retry::persist(run.shutdown, "setWebhook", || client.send(&call)).await {
         None => Ok(false),
         Some(Ok(_)) => {
             log::info!(
-                "webhook set max_connections={} drop_pending_updates={drop_pending}",
-                inlet.max_connections
+                "webhook set max_connections={} drop_pending_updates={drop_pending} certificate={}",
+                inlet.max_connections,
+                if run.certificate.is_some() {
+                    "uploaded"
+                } else {
+                    "none"
+                },
             );
             run.readiness.webhook_set();
             Ok(true)

@@ -538,7 +538,10 @@ fn sigterm_as_soon_as_the_health_port_is_up_is_a_clean_stop() {
 /// A self-signed certificate for `localhost` (PEM) and a TLS server thread
 /// on 127.0.0.1 that answers `connections` connections with a 200 and
 /// `close_notify`; the certificate's file and the server's address.
-fn tls_healthz(name: &str, connections: usize) -> (std::path::PathBuf, std::net::SocketAddr) {
+fn tls_healthz(
+    name: &str,
+    connections: usize,
+) -> (std::path::PathBuf, std::path::PathBuf, std::net::SocketAddr) {
     use rustls::pki_types::{pem::PemObject, PrivateKeyDer};
     use std::io::{Read, Write};
     use std::sync::Arc;
@@ -548,6 +551,8 @@ fn tls_healthz(name: &str, connections: usize) -> (std::path::PathBuf, std::net:
     std::fs::create_dir_all(&dir).unwrap();
     let cert = dir.join("cert.pem");
     std::fs::write(&cert, pair.cert.pem()).unwrap();
+    let key_file = dir.join("key.pem");
+    std::fs::write(&key_file, pair.signing_key.serialize_pem()).unwrap();
     let key = PrivateKeyDer::from_pem_slice(pair.signing_key.serialize_pem().as_bytes()).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
@@ -576,25 +581,35 @@ fn tls_healthz(name: &str, connections: usize) -> (std::path::PathBuf, std::net:
             }
         }
     });
-    (cert, addr)
+    (cert, key_file, addr)
+}
+
+fn path(file: &std::path::Path) -> String {
+    file.display().to_string()
 }
 
 #[test]
 fn healthcheck_with_tls_cert_probes_over_https_and_trusts_only_that_certificate() {
-    let (cert, addr) = tls_healthz("pinned", 3);
-    let (other, _) = tls_healthz("other", 0);
-    let (addr, cert, other) = (
+    let (cert, key, addr) = tls_healthz("pinned", 3);
+    let (other, other_key, _) = tls_healthz("other", 0);
+    let [addr, cert, key, other, other_key] = [
         addr.to_string(),
-        cert.display().to_string(),
-        other.display().to_string(),
-    );
+        path(&cert),
+        path(&key),
+        path(&other),
+        path(&other_key),
+    ];
     let probe = |env: &[(&str, &str)], extra: &[&str]| {
         let args = [&["healthcheck", "--health-addr", &addr][..], extra].concat();
         Bin::start(&args, env).wait_exit(DEADLINE)
     };
-    let (status, out) = probe(&[], &["--tls-cert", &cert]);
+    let (status, out) = probe(&[], &["--tls-cert", &cert, "--tls-key", &key]);
     assert_eq!(status.code(), Some(0), "{out}");
-    let (status, out) = probe(&[("TELEGRAM_TLS_CERT", &other)], &[]);
+    let env = [
+        ("TELEGRAM_TLS_CERT", &*other),
+        ("TELEGRAM_TLS_KEY", &*other_key),
+    ];
+    let (status, out) = probe(&env, &[]);
     assert_eq!(status.code(), Some(1), "{out}");
     assert!(out.contains(&format!("https://{addr}/healthz")), "{out}");
     assert!(out.contains(&format!("not the one in {other}")), "{out}");

@@ -495,3 +495,114 @@ fn a_webhook_telegram_refuses_exits_2_naming_why() {
         "{out}"
     );
 }
+
+/// A self-signed certificate for `localhost` and its key, as PEM files in
+/// a directory of their own.
+fn self_signed(name: &str) -> smolgram::TlsFiles {
+    let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "smolgram-webhook-tls-{name}-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = smolgram::TlsFiles {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    };
+    std::fs::write(&files.cert, pair.cert.pem()).unwrap();
+    std::fs::write(&files.key, pair.signing_key.serialize_pem()).unwrap();
+    files
+}
+
+/// `raw` over https to `addr`, trusting only `cert`; the whole answer.
+fn exchange_tls(addr: SocketAddr, cert: &std::path::Path, raw: &[u8]) -> String {
+    let pin = smolgram::PinnedCert::load(cert).unwrap();
+    let mut conn = pin
+        .connect(addr, DEADLINE)
+        .expect("a TLS handshake with the listener");
+    conn.write_all(raw).unwrap();
+    let mut answer = Vec::new();
+    let _ = conn.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn tls_mode_serves_the_route_and_health_over_https_and_uploads_its_self_signed_certificate() {
+    let api = FakeApi::start();
+    let files = self_signed("route");
+    let mut config = TestBot::webhook_config(&api);
+    config.webhook.as_mut().unwrap().url = "https://bot.test:8443/telegram".into();
+    config.tls = Some(files.clone());
+    let bot = TestBot::start_with(&api, config, echo).unwrap();
+    let addr = bot.health_addr().unwrap();
+    let webhook = api.webhook().unwrap();
+    let pem = std::fs::read(&files.cert).unwrap();
+    assert_eq!(
+        webhook.certificate.as_deref(),
+        Some(&pem[..]),
+        "uploaded as is"
+    );
+    let info = &api.calls("setWebhook")[0];
+    assert_eq!(info["url"], "https://bot.test:8443/telegram");
+
+    let health = exchange_tls(
+        addr,
+        &files.cert,
+        b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status(&health), 200, "{health}");
+    let secret = webhook.secret_token.unwrap();
+    let update = r#"{"update_id":3,"message":{"message_id":1,"date":0,"chat":{"id":9,"type":"private"},"from":{"id":9,"is_bot":false,"first_name":"a"},"text":"over tls"}}"#;
+    let answer = exchange_tls(addr, &files.cert, &post("/telegram", Some(&secret), update));
+    assert_eq!(status(&answer), 200, "{answer}");
+    assert_eq!(api.sent()[0].text, "over tls");
+    // Plain http to the https listener gets no answer.
+    let plain = exchange(addr, b"GET /healthz HTTP/1.1\r\n\r\n");
+    assert!(!plain.starts_with("HTTP/1.1 200"), "{plain}");
+    // And it still serves https afterwards.
+    let again = exchange_tls(
+        addr,
+        &files.cert,
+        b"GET /readyz HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status(&again), 200, "{again}");
+    bot.stop().unwrap();
+    let _ = std::fs::remove_dir_all(files.cert.parent().unwrap());
+}
+
+#[test]
+fn the_binary_serves_https_and_its_healthcheck_probes_it_with_the_same_flags() {
+    let api = FakeApi::start();
+    let files = self_signed("binary");
+    let (cert, key) = (
+        files.cert.display().to_string(),
+        files.key.display().to_string(),
+    );
+    let bin = common::Bin::polling(&api, &["--tls-cert", &cert, "--tls-key", &key], "info");
+    let addr = bin.health_addr().to_string();
+    let probe = |extra: &[&str]| {
+        let args = [&["healthcheck", "--health-addr", &addr][..], extra].concat();
+        common::Bin::start(&args, &[]).wait_exit(DEADLINE)
+    };
+    let (status, out) = probe(&["--tls-cert", &cert, "--tls-key", &key]);
+    assert_eq!(status.code(), Some(0), "{out}");
+    let (status, out) = probe(&[]);
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "plain http is no 200 from an https listener: {out}"
+    );
+    bin.signal("TERM");
+    let (status, out) = bin.wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(0), "{out}");
+    // A key that is not the certificate's: one line, exit 2, before anything runs.
+    let other = self_signed("other");
+    let wrong = other.key.display().to_string();
+    let bin = common::Bin::against(&api, &["--tls-cert", &cert, "--tls-key", &wrong], "info");
+    let (status, out) = bin.wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(2), "{out}");
+    assert!(out.contains("does not match"), "{out}");
+    for dir in [&files, &other] {
+        let _ = std::fs::remove_dir_all(dir.cert.parent().unwrap());
+    }
+}

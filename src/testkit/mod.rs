@@ -169,6 +169,8 @@ pub struct Webhook {
     pub allowed_updates: Option<Vec<String>>,
     /// `max_connections`, if given.
     pub max_connections: Option<u32>,
+    /// The bytes of `certificate` (a self-signed one's PEM), if uploaded.
+    pub certificate: Option<Vec<u8>>,
 }
 
 impl Webhook {
@@ -179,6 +181,7 @@ impl Webhook {
             secret_token: None,
             allowed_updates: None,
             max_connections: None,
+            certificate: None,
         }
     }
 }

@@ -225,6 +225,16 @@ pub(crate) struct Form {
     files: Vec<Part>,
 }
 
+impl Form {
+    /// The bytes of the file part called `name`, if it came and was kept.
+    pub(crate) fn file(&self, name: &str) -> Option<&[u8]> {
+        self.files
+            .iter()
+            .find(|part| part.name == name)
+            .and_then(|part| part.bytes.as_deref())
+    }
+}
+
 /// What reading a multipart body came to.
 pub(crate) enum Received {
     /// The whole form.

@@ -153,7 +153,7 @@ async fn answer(shared: &Shared, req: &Request, form: Option<Form>) -> Option<Re
             return shared.with(|s| multipart::send_media(s, upload, &params, form))
         }
         "editmessagetext" => edit_message_text(shared, &params),
-        "setwebhook" => set_webhook(shared, &params),
+        "setwebhook" => set_webhook(shared, &params, form.as_ref()),
         "deletewebhook" => {
             let drop_pending = bool_param(&params, "drop_pending_updates");
             shared.with(|s| s.delete_webhook(drop_pending));
@@ -317,7 +317,7 @@ fn edit_message_text(shared: &Shared, params: &Params) -> Response {
 /// `setWebhook`: keeps `url` (empty removes the webhook), `secret_token`,
 /// `allowed_updates` and `max_connections`; `drop_pending_updates` forgets
 /// the queue. Wakes a waiting long poll, which then answers 409.
-fn set_webhook(shared: &Shared, params: &Params) -> Response {
+fn set_webhook(shared: &Shared, params: &Params, form: Option<&Form>) -> Response {
     let text = |key: &str| params.get(key).and_then(Value::as_str).map(str::to_owned);
     let allowed_updates = match params.get("allowed_updates") {
         // A form sends the list as JSON text.
@@ -330,11 +330,25 @@ fn set_webhook(shared: &Shared, params: &Params) -> Response {
         secret_token: text("secret_token").filter(|t| !t.is_empty()),
         allowed_updates,
         max_connections: int_param(params, "max_connections").and_then(|n| u32::try_from(n).ok()),
+        certificate: certificate(params, form),
     };
     let drop_pending = bool_param(params, "drop_pending_updates");
     shared.with(|s| s.set_webhook(webhook, drop_pending));
     shared.wake_polls();
     ok(Value::Bool(true))
+}
+
+/// `setWebhook`'s `certificate`, as the Bot API finds it: the file part of
+/// that name, else the one its `attach://<name>` field names.
+fn certificate(params: &Params, form: Option<&Form>) -> Option<Vec<u8>> {
+    let form = form?;
+    let attached = params
+        .get("certificate")
+        .and_then(Value::as_str)
+        .and_then(|v| v.trim().strip_prefix("attach://"));
+    form.file("certificate")
+        .or_else(|| form.file(attached?))
+        .map(<[u8]>::to_vec)
 }
 
 /// The query string and the body, merged (the body wins).

@@ -577,7 +577,7 @@ impl State {
     pub(crate) fn webhook_info(&self) -> Value {
         let mut info = json!({
             "url": self.webhook.as_ref().map_or("", |w| w.url.as_str()),
-            "has_custom_certificate": false,
+            "has_custom_certificate": self.webhook.as_ref().is_some_and(|w| w.certificate.is_some()),
             "pending_update_count": self.queue.len(),
         });
         if let Some((at, message)) = &self.last_error {

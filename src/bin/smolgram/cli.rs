@@ -6,8 +6,6 @@
 //! Must not: parse a run flag itself, or read the environment but through
 //! the function it is given.
 
-use std::path::PathBuf;
-
 use smolgram::api::Token;
 use smolgram::config::{self, Config};
 use smolgram::testkit::FakeApi;
@@ -22,11 +20,8 @@ pub(crate) enum Command {
     /// conversation; with `serve`, keep running until a signal.
     Demo { config: Config, serve: bool },
     /// Probe the local health endpoint and exit 0 if it answers 200; over
-    /// https, trusting only the certificate in `tls_cert`, when it is set.
-    Healthcheck {
-        config: Config,
-        tls_cert: Option<PathBuf>,
-    },
+    /// https, trusting only the listener's own certificate (`--tls-cert`).
+    Healthcheck(Config),
     /// Print the usage.
     Help,
     /// Print the version.
@@ -39,8 +34,7 @@ smolgram: a Telegram bot runtime for small machines
 
 usage: smolgram [run] [flags]      run the bot (needs TELEGRAM_BOT_TOKEN)
        smolgram demo [--serve]     the bot against a built-in fake Bot API, no token, no network
-       smolgram healthcheck        exit 0 if the local /healthz answers 200, else 1;
-         [--tls-cert PEM]          over https, trusting only the certificate in PEM
+       smolgram healthcheck        exit 0 if the local /healthz answers 200, else 1 (https with --tls-cert)
        smolgram --help | --version
 
 flags:
@@ -64,6 +58,8 @@ flags:
   --webhook-max-connections N  setWebhook's max_connections, 1-100 (default Telegram's 40)
   --webhook-wait SECS      answer 503 (Telegram sends it again) if the handler takes longer, 1-59 (default 25)
   --drop-pending-updates   setWebhook drops the updates waiting at Telegram (default: keep them)
+  --tls-cert PEM --tls-key PEM  serve the listener over https (a self-signed certificate is uploaded
+                           with setWebhook); healthcheck then probes over https, trusting only PEM
 
 env: TELEGRAM_BOT_TOKEN (or TELEGRAM_BOT_TOKEN_FILE), TELEGRAM_API_URL, PORT, RUST_LOG (default info),
      TELEGRAM_WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET (1-256 of A-Za-z0-9_-; default: random at each start),
@@ -102,41 +98,15 @@ pub(crate) fn parse(
             Ok(Command::Demo { config, serve })
         }
         // The probe needs only the health address; it sends no Bot API call.
-        "healthcheck" => {
-            let (tls_cert, flags) = take_tls_cert(rest)?;
-            let tls_cert = tls_cert
-                .or_else(|| env("TELEGRAM_TLS_CERT"))
-                .map(PathBuf::from);
-            let config = config::parse_over(Config::new(fake_token()), &flags, &env)?;
-            Ok(Command::Healthcheck { config, tls_cert })
-        }
+        "healthcheck" => Ok(Command::Healthcheck(config::parse_over(
+            Config::new(fake_token()),
+            rest,
+            env,
+        )?)),
         _ => Err(Error::Config(format!(
             "unknown command {verb:?}; see --help"
         ))),
     }
-}
-
-/// `--tls-cert PEM` (or `--tls-cert=PEM`) out of `args`, and the rest.
-///
-/// Until the run's config parses the listener's `--tls-cert` (see: #13),
-/// the probe takes its own; the path names the certificate to trust.
-fn take_tls_cert(args: &[String]) -> Result<(Option<String>, Vec<String>), Error> {
-    let mut cert = None;
-    let mut rest = Vec::new();
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        if let Some(path) = arg.strip_prefix("--tls-cert=") {
-            cert = Some(path.to_owned());
-        } else if arg == "--tls-cert" {
-            let path = args
-                .next()
-                .ok_or_else(|| Error::Config("--tls-cert needs a value; see --help".to_owned()))?;
-            cert = Some(path.clone());
-        } else {
-            rest.push(arg.clone());
-        }
-    }
-    Ok((cert, rest))
 }
 
 /// The testkit's token: the demo's fake accepts it, and the health probe
@@ -201,41 +171,34 @@ mod tests {
     }
 
     #[test]
-    fn healthcheck_reads_the_health_address_like_a_run() {
-        let Ok(Command::Healthcheck { config, tls_cert }) =
-            command(&["healthcheck"], &[("PORT", "3000")])
+    fn healthcheck_reads_the_health_address_and_tls_files_like_a_run() {
+        let Ok(Command::Healthcheck(config)) = command(&["healthcheck"], &[("PORT", "3000")])
         else {
             panic!("healthcheck")
         };
         assert_eq!(config.health, Some("0.0.0.0:3000".parse().unwrap()));
-        assert_eq!(tls_cert, None, "plain http unless told");
-        let Ok(Command::Healthcheck { config, .. }) = command(&["healthcheck"], &[]) else {
-            panic!("healthcheck")
+        assert_eq!(config.tls, None, "plain http unless told");
+        let env = [
+            ("TELEGRAM_TLS_CERT", "/env.pem"),
+            ("TELEGRAM_TLS_KEY", "/env.key"),
+        ];
+        let Ok(Command::Healthcheck(config)) = command(&["healthcheck"], &env) else {
+            panic!("healthcheck with tls")
         };
-        assert_eq!(config.health, Some("0.0.0.0:8080".parse().unwrap()));
-    }
-
-    #[test]
-    fn healthcheck_pins_the_certificate_of_the_flag_else_of_the_env() {
-        let cert = |args: &[&str], env: &[(&str, &str)]| match command(args, env) {
-            Ok(Command::Healthcheck { tls_cert, config }) => {
-                assert_eq!(config.health, Some("127.0.0.1:8443".parse().unwrap()));
-                tls_cert
-            }
-            other => panic!("{args:?}: {other:?}"),
+        assert_eq!(config.tls.unwrap().cert, std::path::Path::new("/env.pem"));
+        let flags = [
+            "healthcheck",
+            "--tls-cert=/flag.pem",
+            "--tls-key",
+            "/flag.key",
+        ];
+        let Ok(Command::Healthcheck(config)) = command(&flags, &env) else {
+            panic!("healthcheck with tls flags")
         };
-        let addr = ["--health-addr", "127.0.0.1:8443"];
-        let env = [("TELEGRAM_TLS_CERT", "/env.pem")];
-        let flag = [&["healthcheck", "--tls-cert", "/flag.pem"][..], &addr].concat();
-        assert_eq!(cert(&flag, &[]), Some("/flag.pem".into()));
-        assert_eq!(cert(&flag, &env), Some("/flag.pem".into()));
-        let inline = [&["healthcheck"][..], &addr, &["--tls-cert=/inline.pem"]].concat();
-        assert_eq!(cert(&inline, &[]), Some("/inline.pem".into()));
-        let plain = [&["healthcheck"][..], &addr].concat();
-        assert_eq!(cert(&plain, &env), Some("/env.pem".into()));
-        let e = command(&["healthcheck", "--tls-cert"], &[])
+        assert_eq!(config.tls.unwrap().cert, std::path::Path::new("/flag.pem"));
+        let e = command(&["healthcheck", "--tls-cert", "/c.pem"], &[])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("--tls-cert needs a value"), "{e}");
+        assert!(e.contains("go together"), "{e}");
     }
 }

@@ -1,11 +1,10 @@
 //! `smolgram healthcheck`: probes the local `/healthz` and exits 0 on a 200,
 //! 1 otherwise; for a `FROM scratch` image's HEALTHCHECK, which has no curl.
-//! With `--tls-cert` it probes over https, trusting only that certificate
-//! (the library's [`PinnedCert`]).
+//! With `--tls-cert` (the listener's own) it probes over https, trusting
+//! only that certificate (the library's [`PinnedCert`]).
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -14,7 +13,7 @@ use smolgram::PinnedCert;
 
 const DEADLINE: Duration = Duration::from_secs(3);
 
-pub(crate) fn probe(config: &Config, tls_cert: Option<&Path>) -> ExitCode {
+pub(crate) fn probe(config: &Config) -> ExitCode {
     let Some(mut addr) = config.health else {
         eprintln!("smolgram: healthcheck: the health listener is off (--no-health)");
         return ExitCode::FAILURE;
@@ -27,9 +26,9 @@ pub(crate) fn probe(config: &Config, tls_cert: Option<&Path>) -> ExitCode {
         };
         addr = SocketAddr::new(loopback, addr.port());
     }
-    let (scheme, status) = match tls_cert {
+    let (scheme, status) = match &config.tls {
         None => ("http", get_healthz(addr)),
-        Some(cert) => match PinnedCert::load(cert) {
+        Some(tls) => match PinnedCert::load(&tls.cert) {
             Ok(pin) => (
                 "https",
                 pin.connect(addr, DEADLINE).and_then(get_healthz_over),

@@ -38,9 +38,7 @@ fn main() -> ExitCode {
             smolgram::init_logging(&config.log_filter);
             demo::run(config, serve)
         }
-        Command::Healthcheck { config, tls_cert } => {
-            healthcheck::probe(&config, tls_cert.as_deref())
-        }
+        Command::Healthcheck(config) => healthcheck::probe(&config),
     }
 }
 
