@@ -61,6 +61,16 @@ const AREAS: &[Area] = &[
         sections: &[],
         words: &["Gift", "Gifts", "Star", "Stars", "Paid", "Suggested"],
     },
+    Area {
+        feature: "boosts",
+        sections: &[],
+        words: &["Boost", "Boosts", "Giveaway"],
+    },
+    Area {
+        feature: "backgrounds",
+        sections: &[],
+        words: &["Background"],
+    },
 ];
 
 /// Every area's feature, for `Cargo.toml` and the docs.
@@ -255,6 +265,20 @@ mod tests {
         assert_eq!(area_of("Available types", "StartParameter"), None);
         assert_eq!(area_of("Available types", "StarAmount"), Some("stars"));
         assert_eq!(area_of("Payments", "Invoice"), Some("payments"));
+        assert_eq!(
+            area_of("Available types", "ChatBoostUpdated"),
+            Some("boosts")
+        );
+        assert_eq!(
+            area_of("Available types", "GiveawayWinners"),
+            Some("boosts")
+        );
+        assert_eq!(
+            area_of("Available types", "BackgroundFill"),
+            Some("backgrounds")
+        );
+        assert_eq!(area_of("Available types", "GiftBackground"), Some("stars"));
+        assert_eq!(area_of("Available types", "ChatMember"), None);
     }
 
     #[test]

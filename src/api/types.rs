@@ -105,7 +105,9 @@ impl Update {
             self.my_chat_member.as_ref().map(|m| &m.chat),
             self.chat_member.as_ref().map(|m| &m.chat),
             self.chat_join_request.as_ref().map(|r| &r.chat),
+            #[cfg(feature = "boosts")]
             self.chat_boost.as_ref().map(|b| &b.chat),
+            #[cfg(feature = "boosts")]
             self.removed_chat_boost.as_ref().map(|b| &b.chat),
             self.stopped_message_generation.as_ref().map(|s| &s.chat),
             self.poll_answer

@@ -6074,6 +6074,7 @@ impl Method for AnswerGuestQuery {
     type Output = SentGuestMessage;
 }
 
+#[cfg(feature = "boosts")]
 /// The parameters of [`getUserChatBoosts`](https://core.telegram.org/bots/api#getuserchatboosts); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -6084,6 +6085,7 @@ pub struct GetUserChatBoosts {
     pub user_id: UserId,
 }
 
+#[cfg(feature = "boosts")]
 impl GetUserChatBoosts {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(chat_id: impl Into<Recipient>, user_id: UserId) -> Self {
@@ -6094,6 +6096,7 @@ impl GetUserChatBoosts {
     }
 }
 
+#[cfg(feature = "boosts")]
 impl Method for GetUserChatBoosts {
     const NAME: &'static str = "getUserChatBoosts";
     type Output = UserChatBoosts;

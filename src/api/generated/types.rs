@@ -103,8 +103,10 @@ pub enum UpdateKind {
     ChatMember,
     /// `chat_join_request`.
     ChatJoinRequest,
+    #[cfg(feature = "boosts")]
     /// `chat_boost`.
     ChatBoost,
+    #[cfg(feature = "boosts")]
     /// `removed_chat_boost`.
     RemovedChatBoost,
     /// `managed_bot`.
@@ -145,7 +147,9 @@ impl UpdateKind {
         UpdateKind::MyChatMember,
         UpdateKind::ChatMember,
         UpdateKind::ChatJoinRequest,
+        #[cfg(feature = "boosts")]
         UpdateKind::ChatBoost,
+        #[cfg(feature = "boosts")]
         UpdateKind::RemovedChatBoost,
         UpdateKind::ManagedBot,
         UpdateKind::Subscription,
@@ -182,7 +186,9 @@ impl UpdateKind {
             UpdateKind::MyChatMember => "my_chat_member",
             UpdateKind::ChatMember => "chat_member",
             UpdateKind::ChatJoinRequest => "chat_join_request",
+            #[cfg(feature = "boosts")]
             UpdateKind::ChatBoost => "chat_boost",
+            #[cfg(feature = "boosts")]
             UpdateKind::RemovedChatBoost => "removed_chat_boost",
             UpdateKind::ManagedBot => "managed_bot",
             UpdateKind::Subscription => "subscription",
@@ -266,9 +272,11 @@ impl Update {
         if self.chat_join_request.is_some() {
             return Some(UpdateKind::ChatJoinRequest);
         }
+        #[cfg(feature = "boosts")]
         if self.chat_boost.is_some() {
             return Some(UpdateKind::ChatBoost);
         }
+        #[cfg(feature = "boosts")]
         if self.removed_chat_boost.is_some() {
             return Some(UpdateKind::RemovedChatBoost);
         }
@@ -361,9 +369,11 @@ pub struct Update {
     /// The `chat_join_request` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chat_join_request: Option<Box<ChatJoinRequest>>,
+    #[cfg(feature = "boosts")]
     /// The `chat_boost` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chat_boost: Option<Box<ChatBoostUpdated>>,
+    #[cfg(feature = "boosts")]
     /// The `removed_chat_boost` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removed_chat_boost: Option<Box<ChatBoostRemoved>>,
@@ -415,7 +425,9 @@ impl<'de> Deserialize<'de> for Update {
                 let mut f_my_chat_member = None;
                 let mut f_chat_member = None;
                 let mut f_chat_join_request = None;
+                #[cfg(feature = "boosts")]
                 let mut f_chat_boost = None;
+                #[cfg(feature = "boosts")]
                 let mut f_removed_chat_boost = None;
                 let mut f_managed_bot = None;
                 let mut f_subscription = None;
@@ -452,7 +464,9 @@ impl<'de> Deserialize<'de> for Update {
                         "my_chat_member" => f_my_chat_member = next(&mut map)?,
                         "chat_member" => f_chat_member = next(&mut map)?,
                         "chat_join_request" => f_chat_join_request = next(&mut map)?,
+                        #[cfg(feature = "boosts")]
                         "chat_boost" => f_chat_boost = next(&mut map)?,
+                        #[cfg(feature = "boosts")]
                         "removed_chat_boost" => f_removed_chat_boost = next(&mut map)?,
                         "managed_bot" => f_managed_bot = next(&mut map)?,
                         "subscription" => f_subscription = next(&mut map)?,
@@ -493,7 +507,9 @@ impl<'de> Deserialize<'de> for Update {
                     my_chat_member: f_my_chat_member,
                     chat_member: f_chat_member,
                     chat_join_request: f_chat_join_request,
+                    #[cfg(feature = "boosts")]
                     chat_boost: f_chat_boost,
+                    #[cfg(feature = "boosts")]
                     removed_chat_boost: f_removed_chat_boost,
                     managed_bot: f_managed_bot,
                     subscription: f_subscription,
@@ -1575,9 +1591,11 @@ pub struct Message {
     /// The `proximity_alert_triggered` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proximity_alert_triggered: Option<Box<ProximityAlertTriggered>>,
+    #[cfg(feature = "boosts")]
     /// The `boost_added` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boost_added: Option<Box<ChatBoostAdded>>,
+    #[cfg(feature = "backgrounds")]
     /// The `chat_background_set` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chat_background_set: Option<Box<ChatBackground>>,
@@ -1619,15 +1637,19 @@ pub struct Message {
     /// The `general_forum_topic_unhidden` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub general_forum_topic_unhidden: Option<Box<GeneralForumTopicUnhidden>>,
+    #[cfg(feature = "boosts")]
     /// The `giveaway_created` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub giveaway_created: Option<Box<GiveawayCreated>>,
+    #[cfg(feature = "boosts")]
     /// The `giveaway` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub giveaway: Option<Box<Giveaway>>,
+    #[cfg(feature = "boosts")]
     /// The `giveaway_winners` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub giveaway_winners: Option<Box<GiveawayWinners>>,
+    #[cfg(feature = "boosts")]
     /// The `giveaway_completed` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub giveaway_completed: Option<Box<GiveawayCompleted>>,
@@ -1793,7 +1815,9 @@ impl<'de> Deserialize<'de> for Message {
                 #[cfg(feature = "passport")]
                 let mut f_passport_data = None;
                 let mut f_proximity_alert_triggered = None;
+                #[cfg(feature = "boosts")]
                 let mut f_boost_added = None;
+                #[cfg(feature = "backgrounds")]
                 let mut f_chat_background_set = None;
                 #[cfg(feature = "business")]
                 let mut f_checklist_tasks_done = None;
@@ -1809,9 +1833,13 @@ impl<'de> Deserialize<'de> for Message {
                 let mut f_forum_topic_reopened = None;
                 let mut f_general_forum_topic_hidden = None;
                 let mut f_general_forum_topic_unhidden = None;
+                #[cfg(feature = "boosts")]
                 let mut f_giveaway_created = None;
+                #[cfg(feature = "boosts")]
                 let mut f_giveaway = None;
+                #[cfg(feature = "boosts")]
                 let mut f_giveaway_winners = None;
+                #[cfg(feature = "boosts")]
                 let mut f_giveaway_completed = None;
                 let mut f_managed_bot_created = None;
                 #[cfg(feature = "stars")]
@@ -1942,7 +1970,9 @@ impl<'de> Deserialize<'de> for Message {
                         "proximity_alert_triggered" => {
                             f_proximity_alert_triggered = next(&mut map)?
                         }
+                        #[cfg(feature = "boosts")]
                         "boost_added" => f_boost_added = next(&mut map)?,
+                        #[cfg(feature = "backgrounds")]
                         "chat_background_set" => f_chat_background_set = next(&mut map)?,
                         #[cfg(feature = "business")]
                         "checklist_tasks_done" => f_checklist_tasks_done = next(&mut map)?,
@@ -1964,9 +1994,13 @@ impl<'de> Deserialize<'de> for Message {
                         "general_forum_topic_unhidden" => {
                             f_general_forum_topic_unhidden = next(&mut map)?
                         }
+                        #[cfg(feature = "boosts")]
                         "giveaway_created" => f_giveaway_created = next(&mut map)?,
+                        #[cfg(feature = "boosts")]
                         "giveaway" => f_giveaway = next(&mut map)?,
+                        #[cfg(feature = "boosts")]
                         "giveaway_winners" => f_giveaway_winners = next(&mut map)?,
+                        #[cfg(feature = "boosts")]
                         "giveaway_completed" => f_giveaway_completed = next(&mut map)?,
                         "managed_bot_created" => f_managed_bot_created = next(&mut map)?,
                         #[cfg(feature = "stars")]
@@ -2102,7 +2136,9 @@ impl<'de> Deserialize<'de> for Message {
                     #[cfg(feature = "passport")]
                     passport_data: f_passport_data,
                     proximity_alert_triggered: f_proximity_alert_triggered,
+                    #[cfg(feature = "boosts")]
                     boost_added: f_boost_added,
+                    #[cfg(feature = "backgrounds")]
                     chat_background_set: f_chat_background_set,
                     #[cfg(feature = "business")]
                     checklist_tasks_done: f_checklist_tasks_done,
@@ -2118,9 +2154,13 @@ impl<'de> Deserialize<'de> for Message {
                     forum_topic_reopened: f_forum_topic_reopened,
                     general_forum_topic_hidden: f_general_forum_topic_hidden,
                     general_forum_topic_unhidden: f_general_forum_topic_unhidden,
+                    #[cfg(feature = "boosts")]
                     giveaway_created: f_giveaway_created,
+                    #[cfg(feature = "boosts")]
                     giveaway: f_giveaway,
+                    #[cfg(feature = "boosts")]
                     giveaway_winners: f_giveaway_winners,
+                    #[cfg(feature = "boosts")]
                     giveaway_completed: f_giveaway_completed,
                     managed_bot_created: f_managed_bot_created,
                     #[cfg(feature = "stars")]
@@ -2508,9 +2548,11 @@ pub struct ExternalReplyInfo {
     /// The `game` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub game: Option<Box<Game>>,
+    #[cfg(feature = "boosts")]
     /// The `giveaway` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub giveaway: Option<Box<Giveaway>>,
+    #[cfg(feature = "boosts")]
     /// The `giveaway_winners` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub giveaway_winners: Option<Box<GiveawayWinners>>,
@@ -2565,7 +2607,9 @@ impl<'de> Deserialize<'de> for ExternalReplyInfo {
                 let mut f_dice = None;
                 #[cfg(feature = "games")]
                 let mut f_game = None;
+                #[cfg(feature = "boosts")]
                 let mut f_giveaway = None;
+                #[cfg(feature = "boosts")]
                 let mut f_giveaway_winners = None;
                 #[cfg(feature = "payments")]
                 let mut f_invoice = None;
@@ -2598,7 +2642,9 @@ impl<'de> Deserialize<'de> for ExternalReplyInfo {
                         "dice" => f_dice = next(&mut map)?,
                         #[cfg(feature = "games")]
                         "game" => f_game = next(&mut map)?,
+                        #[cfg(feature = "boosts")]
                         "giveaway" => f_giveaway = next(&mut map)?,
+                        #[cfg(feature = "boosts")]
                         "giveaway_winners" => f_giveaway_winners = next(&mut map)?,
                         #[cfg(feature = "payments")]
                         "invoice" => f_invoice = next(&mut map)?,
@@ -2635,7 +2681,9 @@ impl<'de> Deserialize<'de> for ExternalReplyInfo {
                     dice: f_dice,
                     #[cfg(feature = "games")]
                     game: f_game,
+                    #[cfg(feature = "boosts")]
                     giveaway: f_giveaway,
+                    #[cfg(feature = "boosts")]
                     giveaway_winners: f_giveaway_winners,
                     #[cfg(feature = "payments")]
                     invoice: f_invoice,
@@ -5813,6 +5861,7 @@ impl<'de> Deserialize<'de> for PollOptionDeleted {
     }
 }
 
+#[cfg(feature = "boosts")]
 /// The `ChatBoostAdded` object ([Bot API](https://core.telegram.org/bots/api#chatboostadded)).
 #[derive(Clone, Debug, Serialize)]
 pub struct ChatBoostAdded {
@@ -5820,6 +5869,7 @@ pub struct ChatBoostAdded {
     pub boost_count: i64,
 }
 
+#[cfg(feature = "boosts")]
 impl<'de> Deserialize<'de> for ChatBoostAdded {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -5848,6 +5898,7 @@ impl<'de> Deserialize<'de> for ChatBoostAdded {
     }
 }
 
+#[cfg(feature = "backgrounds")]
 /// The `BackgroundFill` union: one of its member objects, told apart by `type` ([Bot API](https://core.telegram.org/bots/api#backgroundfill)).
 ///
 /// A kind this version does not know decodes as `Unknown`, never as an error.
@@ -5855,47 +5906,61 @@ impl<'de> Deserialize<'de> for ChatBoostAdded {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum BackgroundFill {
+    #[cfg(feature = "backgrounds")]
     /// Its [`BackgroundFillSolid`] member (`"solid"`).
     Solid(Box<BackgroundFillSolid>),
+    #[cfg(feature = "backgrounds")]
     /// Its [`BackgroundFillGradient`] member (`"gradient"`).
     Gradient(Box<BackgroundFillGradient>),
+    #[cfg(feature = "backgrounds")]
     /// Its [`BackgroundFillFreeformGradient`] member (`"freeform_gradient"`).
     FreeformGradient(Box<BackgroundFillFreeformGradient>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
 }
 
+#[cfg(feature = "backgrounds")]
 impl<'de> Deserialize<'de> for BackgroundFill {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = raw(deserializer)?;
         let json = raw.get();
         Ok(match field_of::<String>(json, "type").as_deref() {
+            #[cfg(feature = "backgrounds")]
             Some("solid") => Self::Solid(member(json)?),
+            #[cfg(feature = "backgrounds")]
             Some("gradient") => Self::Gradient(member(json)?),
+            #[cfg(feature = "backgrounds")]
             Some("freeform_gradient") => Self::FreeformGradient(member(json)?),
             _ => Self::Unknown(member(json)?),
         })
     }
 }
 
+#[cfg(feature = "backgrounds")]
+#[cfg(feature = "backgrounds")]
 impl From<BackgroundFillSolid> for BackgroundFill {
     fn from(member: BackgroundFillSolid) -> Self {
         BackgroundFill::Solid(Box::new(member))
     }
 }
 
+#[cfg(feature = "backgrounds")]
+#[cfg(feature = "backgrounds")]
 impl From<BackgroundFillGradient> for BackgroundFill {
     fn from(member: BackgroundFillGradient) -> Self {
         BackgroundFill::Gradient(Box::new(member))
     }
 }
 
+#[cfg(feature = "backgrounds")]
+#[cfg(feature = "backgrounds")]
 impl From<BackgroundFillFreeformGradient> for BackgroundFill {
     fn from(member: BackgroundFillFreeformGradient) -> Self {
         BackgroundFill::FreeformGradient(Box::new(member))
     }
 }
 
+#[cfg(feature = "backgrounds")]
 /// The `BackgroundFillSolid` object ([Bot API](https://core.telegram.org/bots/api#backgroundfillsolid)).
 #[derive(Clone, Debug, Serialize)]
 pub struct BackgroundFillSolid {
@@ -5906,6 +5971,7 @@ pub struct BackgroundFillSolid {
     pub color: i64,
 }
 
+#[cfg(feature = "backgrounds")]
 impl<'de> Deserialize<'de> for BackgroundFillSolid {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -5939,6 +6005,7 @@ impl<'de> Deserialize<'de> for BackgroundFillSolid {
     }
 }
 
+#[cfg(feature = "backgrounds")]
 /// The `BackgroundFillGradient` object ([Bot API](https://core.telegram.org/bots/api#backgroundfillgradient)).
 #[derive(Clone, Debug, Serialize)]
 pub struct BackgroundFillGradient {
@@ -5953,6 +6020,7 @@ pub struct BackgroundFillGradient {
     pub rotation_angle: i64,
 }
 
+#[cfg(feature = "backgrounds")]
 impl<'de> Deserialize<'de> for BackgroundFillGradient {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -5994,6 +6062,7 @@ impl<'de> Deserialize<'de> for BackgroundFillGradient {
     }
 }
 
+#[cfg(feature = "backgrounds")]
 /// The `BackgroundFillFreeformGradient` object ([Bot API](https://core.telegram.org/bots/api#backgroundfillfreeformgradient)).
 #[derive(Clone, Debug, Serialize)]
 pub struct BackgroundFillFreeformGradient {
@@ -6004,6 +6073,7 @@ pub struct BackgroundFillFreeformGradient {
     pub colors: Vec<i64>,
 }
 
+#[cfg(feature = "backgrounds")]
 impl<'de> Deserialize<'de> for BackgroundFillFreeformGradient {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -6037,6 +6107,7 @@ impl<'de> Deserialize<'de> for BackgroundFillFreeformGradient {
     }
 }
 
+#[cfg(feature = "backgrounds")]
 /// The `BackgroundType` union: one of its member objects, told apart by `type` ([Bot API](https://core.telegram.org/bots/api#backgroundtype)).
 ///
 /// A kind this version does not know decodes as `Unknown`, never as an error.
@@ -6044,56 +6115,74 @@ impl<'de> Deserialize<'de> for BackgroundFillFreeformGradient {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum BackgroundType {
+    #[cfg(feature = "backgrounds")]
     /// Its [`BackgroundTypeFill`] member (`"fill"`).
     Fill(Box<BackgroundTypeFill>),
+    #[cfg(feature = "backgrounds")]
     /// Its [`BackgroundTypeWallpaper`] member (`"wallpaper"`).
     Wallpaper(Box<BackgroundTypeWallpaper>),
+    #[cfg(feature = "backgrounds")]
     /// Its [`BackgroundTypePattern`] member (`"pattern"`).
     Pattern(Box<BackgroundTypePattern>),
+    #[cfg(feature = "backgrounds")]
     /// Its [`BackgroundTypeChatTheme`] member (`"chat_theme"`).
     ChatTheme(Box<BackgroundTypeChatTheme>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
 }
 
+#[cfg(feature = "backgrounds")]
 impl<'de> Deserialize<'de> for BackgroundType {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = raw(deserializer)?;
         let json = raw.get();
         Ok(match field_of::<String>(json, "type").as_deref() {
+            #[cfg(feature = "backgrounds")]
             Some("fill") => Self::Fill(member(json)?),
+            #[cfg(feature = "backgrounds")]
             Some("wallpaper") => Self::Wallpaper(member(json)?),
+            #[cfg(feature = "backgrounds")]
             Some("pattern") => Self::Pattern(member(json)?),
+            #[cfg(feature = "backgrounds")]
             Some("chat_theme") => Self::ChatTheme(member(json)?),
             _ => Self::Unknown(member(json)?),
         })
     }
 }
 
+#[cfg(feature = "backgrounds")]
+#[cfg(feature = "backgrounds")]
 impl From<BackgroundTypeFill> for BackgroundType {
     fn from(member: BackgroundTypeFill) -> Self {
         BackgroundType::Fill(Box::new(member))
     }
 }
 
+#[cfg(feature = "backgrounds")]
+#[cfg(feature = "backgrounds")]
 impl From<BackgroundTypeWallpaper> for BackgroundType {
     fn from(member: BackgroundTypeWallpaper) -> Self {
         BackgroundType::Wallpaper(Box::new(member))
     }
 }
 
+#[cfg(feature = "backgrounds")]
+#[cfg(feature = "backgrounds")]
 impl From<BackgroundTypePattern> for BackgroundType {
     fn from(member: BackgroundTypePattern) -> Self {
         BackgroundType::Pattern(Box::new(member))
     }
 }
 
+#[cfg(feature = "backgrounds")]
+#[cfg(feature = "backgrounds")]
 impl From<BackgroundTypeChatTheme> for BackgroundType {
     fn from(member: BackgroundTypeChatTheme) -> Self {
         BackgroundType::ChatTheme(Box::new(member))
     }
 }
 
+#[cfg(feature = "backgrounds")]
 /// The `BackgroundTypeFill` object ([Bot API](https://core.telegram.org/bots/api#backgroundtypefill)).
 #[derive(Clone, Debug, Serialize)]
 pub struct BackgroundTypeFill {
@@ -6106,6 +6195,7 @@ pub struct BackgroundTypeFill {
     pub dark_theme_dimming: i64,
 }
 
+#[cfg(feature = "backgrounds")]
 impl<'de> Deserialize<'de> for BackgroundTypeFill {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -6143,6 +6233,7 @@ impl<'de> Deserialize<'de> for BackgroundTypeFill {
     }
 }
 
+#[cfg(feature = "backgrounds")]
 /// The `BackgroundTypeWallpaper` object ([Bot API](https://core.telegram.org/bots/api#backgroundtypewallpaper)).
 #[derive(Clone, Debug, Serialize)]
 pub struct BackgroundTypeWallpaper {
@@ -6161,6 +6252,7 @@ pub struct BackgroundTypeWallpaper {
     pub is_moving: Option<bool>,
 }
 
+#[cfg(feature = "backgrounds")]
 impl<'de> Deserialize<'de> for BackgroundTypeWallpaper {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -6204,6 +6296,7 @@ impl<'de> Deserialize<'de> for BackgroundTypeWallpaper {
     }
 }
 
+#[cfg(feature = "backgrounds")]
 /// The `BackgroundTypePattern` object ([Bot API](https://core.telegram.org/bots/api#backgroundtypepattern)).
 #[derive(Clone, Debug, Serialize)]
 pub struct BackgroundTypePattern {
@@ -6224,6 +6317,7 @@ pub struct BackgroundTypePattern {
     pub is_moving: Option<bool>,
 }
 
+#[cfg(feature = "backgrounds")]
 impl<'de> Deserialize<'de> for BackgroundTypePattern {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -6269,6 +6363,7 @@ impl<'de> Deserialize<'de> for BackgroundTypePattern {
     }
 }
 
+#[cfg(feature = "backgrounds")]
 /// The `BackgroundTypeChatTheme` object ([Bot API](https://core.telegram.org/bots/api#backgroundtypechattheme)).
 #[derive(Clone, Debug, Serialize)]
 pub struct BackgroundTypeChatTheme {
@@ -6279,6 +6374,7 @@ pub struct BackgroundTypeChatTheme {
     pub theme_name: String,
 }
 
+#[cfg(feature = "backgrounds")]
 impl<'de> Deserialize<'de> for BackgroundTypeChatTheme {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -6313,6 +6409,7 @@ impl<'de> Deserialize<'de> for BackgroundTypeChatTheme {
     }
 }
 
+#[cfg(feature = "backgrounds")]
 /// The `ChatBackground` object ([Bot API](https://core.telegram.org/bots/api#chatbackground)).
 #[derive(Clone, Debug, Serialize)]
 pub struct ChatBackground {
@@ -6321,6 +6418,7 @@ pub struct ChatBackground {
     pub kind: BackgroundType,
 }
 
+#[cfg(feature = "backgrounds")]
 impl<'de> Deserialize<'de> for ChatBackground {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -7456,6 +7554,7 @@ impl<'de> Deserialize<'de> for SuggestedPostRefunded {
     }
 }
 
+#[cfg(feature = "boosts")]
 /// The `GiveawayCreated` object ([Bot API](https://core.telegram.org/bots/api#giveawaycreated)).
 #[derive(Clone, Debug, Serialize)]
 pub struct GiveawayCreated {
@@ -7464,6 +7563,7 @@ pub struct GiveawayCreated {
     pub prize_star_count: Option<i64>,
 }
 
+#[cfg(feature = "boosts")]
 impl<'de> Deserialize<'de> for GiveawayCreated {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -7491,6 +7591,7 @@ impl<'de> Deserialize<'de> for GiveawayCreated {
     }
 }
 
+#[cfg(feature = "boosts")]
 /// The `Giveaway` object ([Bot API](https://core.telegram.org/bots/api#giveaway)).
 #[derive(Clone, Debug, Serialize)]
 pub struct Giveaway {
@@ -7520,6 +7621,7 @@ pub struct Giveaway {
     pub premium_subscription_month_count: Option<i64>,
 }
 
+#[cfg(feature = "boosts")]
 impl<'de> Deserialize<'de> for Giveaway {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -7577,6 +7679,7 @@ impl<'de> Deserialize<'de> for Giveaway {
     }
 }
 
+#[cfg(feature = "boosts")]
 /// The `GiveawayWinners` object ([Bot API](https://core.telegram.org/bots/api#giveawaywinners)).
 #[derive(Clone, Debug, Serialize)]
 pub struct GiveawayWinners {
@@ -7613,6 +7716,7 @@ pub struct GiveawayWinners {
     pub prize_description: Option<String>,
 }
 
+#[cfg(feature = "boosts")]
 impl<'de> Deserialize<'de> for GiveawayWinners {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -7680,6 +7784,7 @@ impl<'de> Deserialize<'de> for GiveawayWinners {
     }
 }
 
+#[cfg(feature = "boosts")]
 /// The `GiveawayCompleted` object ([Bot API](https://core.telegram.org/bots/api#giveawaycompleted)).
 #[derive(Clone, Debug, Serialize)]
 pub struct GiveawayCompleted {
@@ -7696,6 +7801,7 @@ pub struct GiveawayCompleted {
     pub is_star_giveaway: Option<bool>,
 }
 
+#[cfg(feature = "boosts")]
 impl<'de> Deserialize<'de> for GiveawayCompleted {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -14516,6 +14622,7 @@ impl MenuButtonDefault {
     }
 }
 
+#[cfg(feature = "boosts")]
 /// The `ChatBoostSource` union: one of its member objects, told apart by `source` ([Bot API](https://core.telegram.org/bots/api#chatboostsource)).
 ///
 /// A kind this version does not know decodes as `Unknown`, never as an error.
@@ -14523,31 +14630,38 @@ impl MenuButtonDefault {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum ChatBoostSource {
+    #[cfg(feature = "boosts")]
     /// Its [`ChatBoostSourcePremium`] member (`"premium"`).
     Premium(Box<ChatBoostSourcePremium>),
     #[cfg(feature = "stars")]
     /// Its [`ChatBoostSourceGiftCode`] member (`"gift_code"`).
     GiftCode(Box<ChatBoostSourceGiftCode>),
+    #[cfg(feature = "boosts")]
     /// Its [`ChatBoostSourceGiveaway`] member (`"giveaway"`).
     Giveaway(Box<ChatBoostSourceGiveaway>),
     /// A kind this version does not know, as it came.
     Unknown(Value),
 }
 
+#[cfg(feature = "boosts")]
 impl<'de> Deserialize<'de> for ChatBoostSource {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = raw(deserializer)?;
         let json = raw.get();
         Ok(match field_of::<String>(json, "source").as_deref() {
+            #[cfg(feature = "boosts")]
             Some("premium") => Self::Premium(member(json)?),
             #[cfg(feature = "stars")]
             Some("gift_code") => Self::GiftCode(member(json)?),
+            #[cfg(feature = "boosts")]
             Some("giveaway") => Self::Giveaway(member(json)?),
             _ => Self::Unknown(member(json)?),
         })
     }
 }
 
+#[cfg(feature = "boosts")]
+#[cfg(feature = "boosts")]
 impl From<ChatBoostSourcePremium> for ChatBoostSource {
     fn from(member: ChatBoostSourcePremium) -> Self {
         ChatBoostSource::Premium(Box::new(member))
@@ -14555,18 +14669,22 @@ impl From<ChatBoostSourcePremium> for ChatBoostSource {
 }
 
 #[cfg(feature = "stars")]
+#[cfg(feature = "boosts")]
 impl From<ChatBoostSourceGiftCode> for ChatBoostSource {
     fn from(member: ChatBoostSourceGiftCode) -> Self {
         ChatBoostSource::GiftCode(Box::new(member))
     }
 }
 
+#[cfg(feature = "boosts")]
+#[cfg(feature = "boosts")]
 impl From<ChatBoostSourceGiveaway> for ChatBoostSource {
     fn from(member: ChatBoostSourceGiveaway) -> Self {
         ChatBoostSource::Giveaway(Box::new(member))
     }
 }
 
+#[cfg(feature = "boosts")]
 /// The `ChatBoostSourcePremium` object ([Bot API](https://core.telegram.org/bots/api#chatboostsourcepremium)).
 #[derive(Clone, Debug, Serialize)]
 pub struct ChatBoostSourcePremium {
@@ -14576,6 +14694,7 @@ pub struct ChatBoostSourcePremium {
     pub user: Box<User>,
 }
 
+#[cfg(feature = "boosts")]
 impl<'de> Deserialize<'de> for ChatBoostSourcePremium {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -14653,6 +14772,7 @@ impl<'de> Deserialize<'de> for ChatBoostSourceGiftCode {
     }
 }
 
+#[cfg(feature = "boosts")]
 /// The `ChatBoostSourceGiveaway` object ([Bot API](https://core.telegram.org/bots/api#chatboostsourcegiveaway)).
 #[derive(Clone, Debug, Serialize)]
 pub struct ChatBoostSourceGiveaway {
@@ -14671,6 +14791,7 @@ pub struct ChatBoostSourceGiveaway {
     pub is_unclaimed: Option<bool>,
 }
 
+#[cfg(feature = "boosts")]
 impl<'de> Deserialize<'de> for ChatBoostSourceGiveaway {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -14714,6 +14835,7 @@ impl<'de> Deserialize<'de> for ChatBoostSourceGiveaway {
     }
 }
 
+#[cfg(feature = "boosts")]
 /// The `ChatBoost` object ([Bot API](https://core.telegram.org/bots/api#chatboost)).
 #[derive(Clone, Debug, Serialize)]
 pub struct ChatBoost {
@@ -14727,6 +14849,7 @@ pub struct ChatBoost {
     pub source: ChatBoostSource,
 }
 
+#[cfg(feature = "boosts")]
 impl<'de> Deserialize<'de> for ChatBoost {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -14764,6 +14887,7 @@ impl<'de> Deserialize<'de> for ChatBoost {
     }
 }
 
+#[cfg(feature = "boosts")]
 /// The `ChatBoostUpdated` object ([Bot API](https://core.telegram.org/bots/api#chatboostupdated)).
 #[derive(Clone, Debug, Serialize)]
 pub struct ChatBoostUpdated {
@@ -14773,6 +14897,7 @@ pub struct ChatBoostUpdated {
     pub boost: Box<ChatBoost>,
 }
 
+#[cfg(feature = "boosts")]
 impl<'de> Deserialize<'de> for ChatBoostUpdated {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -14806,6 +14931,7 @@ impl<'de> Deserialize<'de> for ChatBoostUpdated {
     }
 }
 
+#[cfg(feature = "boosts")]
 /// The `ChatBoostRemoved` object ([Bot API](https://core.telegram.org/bots/api#chatboostremoved)).
 #[derive(Clone, Debug, Serialize)]
 pub struct ChatBoostRemoved {
@@ -14819,6 +14945,7 @@ pub struct ChatBoostRemoved {
     pub source: ChatBoostSource,
 }
 
+#[cfg(feature = "boosts")]
 impl<'de> Deserialize<'de> for ChatBoostRemoved {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -14931,6 +15058,7 @@ impl<'de> Deserialize<'de> for ChatOwnerChanged {
     }
 }
 
+#[cfg(feature = "boosts")]
 /// The `UserChatBoosts` object ([Bot API](https://core.telegram.org/bots/api#userchatboosts)).
 #[derive(Clone, Debug, Serialize)]
 pub struct UserChatBoosts {
@@ -14938,6 +15066,7 @@ pub struct UserChatBoosts {
     pub boosts: Vec<ChatBoost>,
 }
 
+#[cfg(feature = "boosts")]
 impl<'de> Deserialize<'de> for UserChatBoosts {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
