@@ -71,6 +71,11 @@ const AREAS: &[Area] = &[
         sections: &[],
         words: &["Background"],
     },
+    Area {
+        feature: "reactions",
+        sections: &[],
+        words: &["Reaction", "Reactions"],
+    },
 ];
 
 /// Every area's feature, for `Cargo.toml` and the docs.
@@ -278,6 +283,10 @@ mod tests {
             Some("backgrounds")
         );
         assert_eq!(area_of("Available types", "GiftBackground"), Some("stars"));
+        assert_eq!(
+            area_of("Available types", "ReactionType"),
+            Some("reactions")
+        );
         assert_eq!(area_of("Available types", "ChatMember"), None);
     }
 

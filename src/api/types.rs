@@ -100,7 +100,9 @@ impl Update {
         let chat = [
             #[cfg(feature = "business")]
             self.deleted_business_messages.as_ref().map(|d| &d.chat),
+            #[cfg(feature = "reactions")]
             self.message_reaction.as_ref().map(|r| &r.chat),
+            #[cfg(feature = "reactions")]
             self.message_reaction_count.as_ref().map(|r| &r.chat),
             self.my_chat_member.as_ref().map(|m| &m.chat),
             self.chat_member.as_ref().map(|m| &m.chat),
@@ -139,6 +141,7 @@ impl Update {
             self.business_connection.as_ref().map(|c| &c.user),
             self.managed_bot.as_ref().map(|b| &b.user),
             self.subscription.as_ref().map(|s| &s.user),
+            #[cfg(feature = "reactions")]
             self.message_reaction.as_ref().and_then(|r| r.user.as_ref()),
             self.poll_answer.as_ref().and_then(|a| a.user.as_ref()),
         ];

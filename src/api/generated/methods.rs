@@ -4201,6 +4201,7 @@ impl Method for SendChatAction {
     type Output = bool;
 }
 
+#[cfg(feature = "reactions")]
 /// The parameters of [`setMessageReaction`](https://core.telegram.org/bots/api#setmessagereaction); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -4217,6 +4218,7 @@ pub struct SetMessageReaction {
     pub is_big: Option<bool>,
 }
 
+#[cfg(feature = "reactions")]
 impl SetMessageReaction {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(chat_id: impl Into<Recipient>, message_id: MessageId) -> Self {
@@ -4241,6 +4243,7 @@ impl SetMessageReaction {
     }
 }
 
+#[cfg(feature = "reactions")]
 impl Method for SetMessageReaction {
     const NAME: &'static str = "setMessageReaction";
     type Output = bool;
@@ -9233,6 +9236,7 @@ impl Method for DeleteEphemeralMessage {
     type Output = bool;
 }
 
+#[cfg(feature = "reactions")]
 /// The parameters of [`deleteMessageReaction`](https://core.telegram.org/bots/api#deletemessagereaction); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -9249,6 +9253,7 @@ pub struct DeleteMessageReaction {
     pub actor_chat_id: Option<ChatId>,
 }
 
+#[cfg(feature = "reactions")]
 impl DeleteMessageReaction {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(chat_id: impl Into<Recipient>, message_id: MessageId) -> Self {
@@ -9273,11 +9278,13 @@ impl DeleteMessageReaction {
     }
 }
 
+#[cfg(feature = "reactions")]
 impl Method for DeleteMessageReaction {
     const NAME: &'static str = "deleteMessageReaction";
     type Output = bool;
 }
 
+#[cfg(feature = "reactions")]
 /// The parameters of [`deleteAllMessageReactions`](https://core.telegram.org/bots/api#deleteallmessagereactions); send them with [`Client::send`](crate::api::Client::send).
 #[derive(Clone, Debug, Serialize)]
 #[non_exhaustive]
@@ -9292,6 +9299,7 @@ pub struct DeleteAllMessageReactions {
     pub actor_chat_id: Option<ChatId>,
 }
 
+#[cfg(feature = "reactions")]
 impl DeleteAllMessageReactions {
     /// Parameters with the required fields given and the optional ones unset.
     pub fn new(chat_id: impl Into<Recipient>) -> Self {
@@ -9315,6 +9323,7 @@ impl DeleteAllMessageReactions {
     }
 }
 
+#[cfg(feature = "reactions")]
 impl Method for DeleteAllMessageReactions {
     const NAME: &'static str = "deleteAllMessageReactions";
     type Output = bool;

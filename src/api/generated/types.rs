@@ -74,8 +74,10 @@ pub enum UpdateKind {
     DeletedBusinessMessages,
     /// `guest_message`.
     GuestMessage,
+    #[cfg(feature = "reactions")]
     /// `message_reaction`.
     MessageReaction,
+    #[cfg(feature = "reactions")]
     /// `message_reaction_count`.
     MessageReactionCount,
     /// `inline_query`.
@@ -131,7 +133,9 @@ impl UpdateKind {
         #[cfg(feature = "business")]
         UpdateKind::DeletedBusinessMessages,
         UpdateKind::GuestMessage,
+        #[cfg(feature = "reactions")]
         UpdateKind::MessageReaction,
+        #[cfg(feature = "reactions")]
         UpdateKind::MessageReactionCount,
         UpdateKind::InlineQuery,
         UpdateKind::ChosenInlineResult,
@@ -170,7 +174,9 @@ impl UpdateKind {
             #[cfg(feature = "business")]
             UpdateKind::DeletedBusinessMessages => "deleted_business_messages",
             UpdateKind::GuestMessage => "guest_message",
+            #[cfg(feature = "reactions")]
             UpdateKind::MessageReaction => "message_reaction",
+            #[cfg(feature = "reactions")]
             UpdateKind::MessageReactionCount => "message_reaction_count",
             UpdateKind::InlineQuery => "inline_query",
             UpdateKind::ChosenInlineResult => "chosen_inline_result",
@@ -230,9 +236,11 @@ impl Update {
         if self.guest_message.is_some() {
             return Some(UpdateKind::GuestMessage);
         }
+        #[cfg(feature = "reactions")]
         if self.message_reaction.is_some() {
             return Some(UpdateKind::MessageReaction);
         }
+        #[cfg(feature = "reactions")]
         if self.message_reaction_count.is_some() {
             return Some(UpdateKind::MessageReactionCount);
         }
@@ -327,9 +335,11 @@ pub struct Update {
     /// The `guest_message` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guest_message: Option<Box<Message>>,
+    #[cfg(feature = "reactions")]
     /// The `message_reaction` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_reaction: Option<Box<MessageReactionUpdated>>,
+    #[cfg(feature = "reactions")]
     /// The `message_reaction_count` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_reaction_count: Option<Box<MessageReactionCountUpdated>>,
@@ -409,7 +419,9 @@ impl<'de> Deserialize<'de> for Update {
                 #[cfg(feature = "business")]
                 let mut f_deleted_business_messages = None;
                 let mut f_guest_message = None;
+                #[cfg(feature = "reactions")]
                 let mut f_message_reaction = None;
+                #[cfg(feature = "reactions")]
                 let mut f_message_reaction_count = None;
                 let mut f_inline_query = None;
                 let mut f_chosen_inline_result = None;
@@ -448,7 +460,9 @@ impl<'de> Deserialize<'de> for Update {
                             f_deleted_business_messages = next(&mut map)?
                         }
                         "guest_message" => f_guest_message = next(&mut map)?,
+                        #[cfg(feature = "reactions")]
                         "message_reaction" => f_message_reaction = next(&mut map)?,
+                        #[cfg(feature = "reactions")]
                         "message_reaction_count" => f_message_reaction_count = next(&mut map)?,
                         "inline_query" => f_inline_query = next(&mut map)?,
                         "chosen_inline_result" => f_chosen_inline_result = next(&mut map)?,
@@ -491,7 +505,9 @@ impl<'de> Deserialize<'de> for Update {
                     #[cfg(feature = "business")]
                     deleted_business_messages: f_deleted_business_messages,
                     guest_message: f_guest_message,
+                    #[cfg(feature = "reactions")]
                     message_reaction: f_message_reaction,
+                    #[cfg(feature = "reactions")]
                     message_reaction_count: f_message_reaction_count,
                     inline_query: f_inline_query,
                     chosen_inline_result: f_chosen_inline_result,
@@ -997,6 +1013,7 @@ pub struct ChatFullInfo {
     /// The `parent_chat` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_chat: Option<Box<Chat>>,
+    #[cfg(feature = "reactions")]
     /// The `available_reactions` field; optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub available_reactions: Option<Vec<ReactionType>>,
@@ -1134,6 +1151,7 @@ impl<'de> Deserialize<'de> for ChatFullInfo {
                 let mut f_business_opening_hours = None;
                 let mut f_personal_chat = None;
                 let mut f_parent_chat = None;
+                #[cfg(feature = "reactions")]
                 let mut f_available_reactions = None;
                 let mut f_background_custom_emoji_id = None;
                 let mut f_profile_accent_color_id = None;
@@ -1193,6 +1211,7 @@ impl<'de> Deserialize<'de> for ChatFullInfo {
                         "business_opening_hours" => f_business_opening_hours = next(&mut map)?,
                         "personal_chat" => f_personal_chat = next(&mut map)?,
                         "parent_chat" => f_parent_chat = next(&mut map)?,
+                        #[cfg(feature = "reactions")]
                         "available_reactions" => f_available_reactions = next(&mut map)?,
                         "background_custom_emoji_id" => {
                             f_background_custom_emoji_id = next(&mut map)?
@@ -1272,6 +1291,7 @@ impl<'de> Deserialize<'de> for ChatFullInfo {
                     business_opening_hours: f_business_opening_hours,
                     personal_chat: f_personal_chat,
                     parent_chat: f_parent_chat,
+                    #[cfg(feature = "reactions")]
                     available_reactions: f_available_reactions,
                     background_custom_emoji_id: f_background_custom_emoji_id,
                     profile_accent_color_id: f_profile_accent_color_id,
@@ -11668,7 +11688,7 @@ impl LocationAddress {
 pub enum StoryAreaType {
     /// Its [`StoryAreaTypeLocation`] member (`"location"`).
     Location(Box<StoryAreaTypeLocation>),
-    #[cfg(feature = "stars")]
+    #[cfg(all(feature = "reactions", feature = "stars"))]
     /// Its [`StoryAreaTypeSuggestedReaction`] member (`"suggested_reaction"`).
     SuggestedReaction(Box<StoryAreaTypeSuggestedReaction>),
     /// Its [`StoryAreaTypeLink`] member (`"link"`).
@@ -11688,7 +11708,7 @@ impl<'de> Deserialize<'de> for StoryAreaType {
         let json = raw.get();
         Ok(match field_of::<String>(json, "type").as_deref() {
             Some("location") => Self::Location(member(json)?),
-            #[cfg(feature = "stars")]
+            #[cfg(all(feature = "reactions", feature = "stars"))]
             Some("suggested_reaction") => Self::SuggestedReaction(member(json)?),
             Some("link") => Self::Link(member(json)?),
             Some("weather") => Self::Weather(member(json)?),
@@ -11705,7 +11725,7 @@ impl From<StoryAreaTypeLocation> for StoryAreaType {
     }
 }
 
-#[cfg(feature = "stars")]
+#[cfg(all(feature = "reactions", feature = "stars"))]
 impl From<StoryAreaTypeSuggestedReaction> for StoryAreaType {
     fn from(member: StoryAreaTypeSuggestedReaction) -> Self {
         StoryAreaType::SuggestedReaction(Box::new(member))
@@ -11803,7 +11823,7 @@ impl StoryAreaTypeLocation {
     }
 }
 
-#[cfg(feature = "stars")]
+#[cfg(all(feature = "reactions", feature = "stars"))]
 /// The `StoryAreaTypeSuggestedReaction` object ([Bot API](https://core.telegram.org/bots/api#storyareatypesuggestedreaction)).
 #[derive(Clone, Debug, Serialize)]
 pub struct StoryAreaTypeSuggestedReaction {
@@ -11820,7 +11840,7 @@ pub struct StoryAreaTypeSuggestedReaction {
     pub is_flipped: Option<bool>,
 }
 
-#[cfg(feature = "stars")]
+#[cfg(all(feature = "reactions", feature = "stars"))]
 impl<'de> Deserialize<'de> for StoryAreaTypeSuggestedReaction {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -11861,7 +11881,7 @@ impl<'de> Deserialize<'de> for StoryAreaTypeSuggestedReaction {
     }
 }
 
-#[cfg(feature = "stars")]
+#[cfg(all(feature = "reactions", feature = "stars"))]
 impl StoryAreaTypeSuggestedReaction {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(reaction_type: impl Into<ReactionType>) -> Self {
@@ -12151,6 +12171,7 @@ impl<'de> Deserialize<'de> for ChatLocation {
     }
 }
 
+#[cfg(feature = "reactions")]
 /// The `ReactionType` union: one of its member objects, told apart by `type` ([Bot API](https://core.telegram.org/bots/api#reactiontype)).
 ///
 /// A kind this version does not know decodes as `Unknown`, never as an error.
@@ -12158,8 +12179,10 @@ impl<'de> Deserialize<'de> for ChatLocation {
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum ReactionType {
+    #[cfg(feature = "reactions")]
     /// Its [`ReactionTypeEmoji`] member (`"emoji"`).
     Emoji(Box<ReactionTypeEmoji>),
+    #[cfg(feature = "reactions")]
     /// Its [`ReactionTypeCustomEmoji`] member (`"custom_emoji"`).
     CustomEmoji(Box<ReactionTypeCustomEmoji>),
     #[cfg(feature = "stars")]
@@ -12169,12 +12192,15 @@ pub enum ReactionType {
     Unknown(Value),
 }
 
+#[cfg(feature = "reactions")]
 impl<'de> Deserialize<'de> for ReactionType {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = raw(deserializer)?;
         let json = raw.get();
         Ok(match field_of::<String>(json, "type").as_deref() {
+            #[cfg(feature = "reactions")]
             Some("emoji") => Self::Emoji(member(json)?),
+            #[cfg(feature = "reactions")]
             Some("custom_emoji") => Self::CustomEmoji(member(json)?),
             #[cfg(feature = "stars")]
             Some("paid") => Self::Paid(member(json)?),
@@ -12183,12 +12209,16 @@ impl<'de> Deserialize<'de> for ReactionType {
     }
 }
 
+#[cfg(feature = "reactions")]
+#[cfg(feature = "reactions")]
 impl From<ReactionTypeEmoji> for ReactionType {
     fn from(member: ReactionTypeEmoji) -> Self {
         ReactionType::Emoji(Box::new(member))
     }
 }
 
+#[cfg(feature = "reactions")]
+#[cfg(feature = "reactions")]
 impl From<ReactionTypeCustomEmoji> for ReactionType {
     fn from(member: ReactionTypeCustomEmoji) -> Self {
         ReactionType::CustomEmoji(Box::new(member))
@@ -12196,12 +12226,14 @@ impl From<ReactionTypeCustomEmoji> for ReactionType {
 }
 
 #[cfg(feature = "stars")]
+#[cfg(feature = "reactions")]
 impl From<ReactionTypePaid> for ReactionType {
     fn from(member: ReactionTypePaid) -> Self {
         ReactionType::Paid(Box::new(member))
     }
 }
 
+#[cfg(feature = "reactions")]
 /// The `ReactionTypeEmoji` object ([Bot API](https://core.telegram.org/bots/api#reactiontypeemoji)).
 #[derive(Clone, Debug, Serialize)]
 pub struct ReactionTypeEmoji {
@@ -12212,6 +12244,7 @@ pub struct ReactionTypeEmoji {
     pub emoji: String,
 }
 
+#[cfg(feature = "reactions")]
 impl<'de> Deserialize<'de> for ReactionTypeEmoji {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -12245,6 +12278,7 @@ impl<'de> Deserialize<'de> for ReactionTypeEmoji {
     }
 }
 
+#[cfg(feature = "reactions")]
 impl ReactionTypeEmoji {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(emoji: impl Into<String>) -> Self {
@@ -12255,6 +12289,7 @@ impl ReactionTypeEmoji {
     }
 }
 
+#[cfg(feature = "reactions")]
 /// The `ReactionTypeCustomEmoji` object ([Bot API](https://core.telegram.org/bots/api#reactiontypecustomemoji)).
 #[derive(Clone, Debug, Serialize)]
 pub struct ReactionTypeCustomEmoji {
@@ -12265,6 +12300,7 @@ pub struct ReactionTypeCustomEmoji {
     pub custom_emoji_id: String,
 }
 
+#[cfg(feature = "reactions")]
 impl<'de> Deserialize<'de> for ReactionTypeCustomEmoji {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -12299,6 +12335,7 @@ impl<'de> Deserialize<'de> for ReactionTypeCustomEmoji {
     }
 }
 
+#[cfg(feature = "reactions")]
 impl ReactionTypeCustomEmoji {
     /// The object with the required fields given and the optional ones unset.
     pub fn new(custom_emoji_id: impl Into<String>) -> Self {
@@ -12359,6 +12396,7 @@ impl ReactionTypePaid {
     }
 }
 
+#[cfg(feature = "reactions")]
 /// The `ReactionCount` object ([Bot API](https://core.telegram.org/bots/api#reactioncount)).
 #[derive(Clone, Debug, Serialize)]
 pub struct ReactionCount {
@@ -12369,6 +12407,7 @@ pub struct ReactionCount {
     pub total_count: i64,
 }
 
+#[cfg(feature = "reactions")]
 impl<'de> Deserialize<'de> for ReactionCount {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -12400,6 +12439,7 @@ impl<'de> Deserialize<'de> for ReactionCount {
     }
 }
 
+#[cfg(feature = "reactions")]
 /// The `MessageReactionUpdated` object ([Bot API](https://core.telegram.org/bots/api#messagereactionupdated)).
 #[derive(Clone, Debug, Serialize)]
 pub struct MessageReactionUpdated {
@@ -12421,6 +12461,7 @@ pub struct MessageReactionUpdated {
     pub new_reaction: Vec<ReactionType>,
 }
 
+#[cfg(feature = "reactions")]
 impl<'de> Deserialize<'de> for MessageReactionUpdated {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -12472,6 +12513,7 @@ impl<'de> Deserialize<'de> for MessageReactionUpdated {
     }
 }
 
+#[cfg(feature = "reactions")]
 /// The `MessageReactionCountUpdated` object ([Bot API](https://core.telegram.org/bots/api#messagereactioncountupdated)).
 #[derive(Clone, Debug, Serialize)]
 pub struct MessageReactionCountUpdated {
@@ -12485,6 +12527,7 @@ pub struct MessageReactionCountUpdated {
     pub reactions: Vec<ReactionCount>,
 }
 
+#[cfg(feature = "reactions")]
 impl<'de> Deserialize<'de> for MessageReactionCountUpdated {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Fields;
