@@ -22,7 +22,8 @@
 //!   `getWebhookInfo` calls (a bot at rest should spend none of the three);
 //! - **burst**: N text updates pushed over M chats (round robin), timed from
 //!   the first push to the Nth reply: updates per second, the child's CPU
-//!   seconds (`utime + stime` of `/proc/PID/stat`, all threads), the fake's
+//!   seconds (`utime + stime` of `/proc/PID/stat`, all threads, and of its
+//!   main thread, the executor that runs the listener and the handlers), the fake's
 //!   server thread's CPU seconds (it serves the bot's calls and, in webhook
 //!   mode, posts the updates: near 1 CPU-s per burst second, it is the
 //!   bottleneck), peak RSS (sampled every 10 ms, and `VmHWM`), its most
@@ -65,7 +66,7 @@ use std::time::{Duration, Instant};
 use smolgram::api::types::ChatId;
 use smolgram::testkit::FakeApi;
 
-use process::{cpu_ticks, status_kib, thread_ticks, Bot};
+use process::{cpu_ticks, main_thread_ticks, status_kib, thread_ticks, Bot};
 
 const USAGE: &str = "usage: cargo bench --bench throughput -- [--bin PATH] [--updates N] \
 [--chats M] [--runs K] [--mode polling|webhook|both] [--max-connections C] \
@@ -110,6 +111,9 @@ struct Run {
     burst_s: f64,
     answered: usize,
     burst_cpu_s: f64,
+    /// Of `burst_cpu_s`, the bot's main thread's (its executor: the
+    /// listener, the route, the dispatcher, the handlers).
+    main_cpu_s: f64,
     fake_cpu_s: f64,
     peak_rss_mib: f64,
     hwm_mib: f64,
@@ -317,7 +321,8 @@ fn run_once(opts: &Options, mode: Mode, tick_hz: f64) -> Result<Run, String> {
     let prober = opts
         .probe_every
         .map(|every| process::spawn_prober(health, every, Arc::clone(&stop)));
-    let (cpu, fake_cpu) = (cpu_ticks(pid)?, thread_ticks(fake_tid)?);
+    let (cpu, main_cpu) = (cpu_ticks(pid)?, main_thread_ticks(pid)?);
+    let fake_cpu = thread_ticks(fake_tid)?;
     let started = Instant::now();
     let ids: Vec<i64> = (0..n)
         .map(|i| api.push_text(chat_of(i, m), &i.to_string()))
@@ -331,6 +336,7 @@ fn run_once(opts: &Options, mode: Mode, tick_hz: f64) -> Result<Run, String> {
     }
     run.burst_s = started.elapsed().as_secs_f64();
     run.burst_cpu_s = (cpu_ticks(pid)? - cpu) as f64 / tick_hz;
+    run.main_cpu_s = (main_thread_ticks(pid)? - main_cpu) as f64 / tick_hz;
     run.fake_cpu_s = (thread_ticks(fake_tid)? - fake_cpu) as f64 / tick_hz;
     run.answered = api.sent_count();
     stop.store(true, Ordering::Relaxed);

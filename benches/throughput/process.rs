@@ -179,6 +179,11 @@ pub fn thread_ticks(tid: u32) -> Result<u64, String> {
     stat_ticks(&format!("/proc/self/task/{tid}/stat"))
 }
 
+/// `utime + stime` of a process's main thread (its executor), in clock ticks.
+pub fn main_thread_ticks(pid: u32) -> Result<u64, String> {
+    stat_ticks(&format!("/proc/{pid}/task/{pid}/stat"))
+}
+
 fn stat_ticks(path: &str) -> Result<u64, String> {
     let stat = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
     // The command name (field 2) may hold spaces; fields 14 and 15 are

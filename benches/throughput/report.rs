@@ -7,7 +7,7 @@ use super::{Mode, Run};
 /// anything, and the figure (`NaN`: none, printed `-`).
 type Figure = (&'static str, usize, bool, fn(&Run) -> f64);
 
-const FIGURES: [Figure; 28] = [
+const FIGURES: [Figure; 30] = [
     ("startup → 1st call ms", 1, true, |r| r.startup_ms),
     ("idle RSS MiB", 1, true, |r| r.idle_rss_mib),
     ("idle CPU s (2 s)", 2, false, |r| r.idle_cpu_s),
@@ -24,8 +24,14 @@ const FIGURES: [Figure; 28] = [
     ("bot CPU % of the burst", 0, true, |r| {
         100.0 * r.burst_cpu_s / r.burst_s
     }),
+    ("bot main thread CPU % of it", 0, true, |r| {
+        100.0 * r.main_cpu_s / r.burst_s
+    }),
     ("fake thread CPU % of the burst", 0, true, |r| {
         100.0 * r.fake_cpu_s / r.burst_s
+    }),
+    ("fake thread CPU s per 10k updates", 2, true, |r| {
+        r.fake_cpu_s * 10_000.0 / r.answered.max(1) as f64
     }),
     ("peak RSS MiB (sampled)", 1, true, |r| r.peak_rss_mib),
     ("VmHWM MiB", 1, true, |r| r.hwm_mib),
