@@ -6,9 +6,12 @@
 //! anything else (no answer within [`TIMEOUT`] included) sends it again
 //! later.
 //!
-//! Each deliverer is a task on the server's executor, woken by any change of
-//! the state; [`MAX_CONNECTIONS`] of them start with the server and those
-//! over the webhook's `max_connections` stay idle.
+//! Each deliverer is a task on the server's executor; [`MAX_CONNECTIONS`] of
+//! them start with the server. One whose slot is in use waits for a change
+//! of the queue or of a post; those over the webhook's `max_connections`
+//! (all of them, without a webhook) wait for the webhook to change, so that
+//! a burst of updates and replies wakes only the deliverers it may give
+//! work.
 //!
 //! Must not: hold the state lock across an `.await`, or decide what is
 //! delivered when (that is the state's `next_post` and `posted`).
@@ -23,7 +26,7 @@ use async_net::TcpStream;
 use futures_lite::future;
 use futures_lite::io::AsyncWriteExt;
 
-use super::state::{Post, Shared};
+use super::state::{NoPost, Post, Shared};
 use crate::http::{self, HeadRead};
 use crate::wait;
 
@@ -38,9 +41,14 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) async fn deliver(shared: Arc<Shared>, slot: usize) {
     let mut conn: Option<TcpStream> = None;
     loop {
+        // Taken before looking, so that no change between the two is missed.
         let changed = shared.listen_deliveries();
+        let webhook_changed = shared.listen_webhook_changes();
         match shared.with(|s| s.next_post(slot, Instant::now())) {
             Ok(post) => {
+                // Not notified while posting: a burst's changes then cost
+                // only the deliverers that wait for work.
+                drop((changed, webhook_changed));
                 let status = wait::within(TIMEOUT, send(&mut conn, &post))
                     .await
                     .unwrap_or(None);
@@ -49,8 +57,10 @@ pub(crate) async fn deliver(shared: Arc<Shared>, slot: usize) {
                 }
                 shared.with(|s| s.posted(post.id, status.unwrap_or(0)));
             }
-            Err(None) => changed.await,
-            Err(Some(at)) => {
+            Err(NoPost::Slot) => webhook_changed.await,
+            // A change of the webhook wakes `changed` too.
+            Err(NoPost::Queue(None)) => changed.await,
+            Err(NoPost::Queue(Some(at))) => {
                 future::or(changed, async {
                     Timer::at(at).await;
                 })

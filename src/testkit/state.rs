@@ -8,7 +8,8 @@
 //! [`FakeApi::wait_until`](super::FakeApi::wait_until) re-checks exactly when
 //! something happened. Pushes, newly armed faults and newer `getUpdates`
 //! calls also fire an `Event`, which wakes the long poll waiting on the
-//! server's executor.
+//! server's executor; a change of the queue, of a webhook post or of the
+//! webhook fires the webhook deliverers' two (testkit/deliver.rs).
 //!
 //! One mechanism, one file: the state is some 470 lines; the rest is its
 //! tests, which pin down Telegram's offset, conflict and webhook rules.
@@ -36,8 +37,12 @@ pub(crate) struct Shared {
     changed: Condvar,
     /// Wakes the waiting long poll: new updates, a newly armed fault, or a newer `getUpdates`.
     polls: Event,
-    /// Wakes the webhook deliverers: any change may give them work.
+    /// Wakes the webhook deliverers with a slot in use: a change of the
+    /// queue or of a post may give them work.
     deliveries: Event,
+    /// Wakes every deliverer: the webhook or where it goes changed, which
+    /// may put a slot to use or out of it.
+    webhooks: Event,
     /// Ends the accept loop when the handle is dropped.
     pub(crate) stop: Shutdown,
 }
@@ -46,12 +51,20 @@ impl Shared {
     /// Runs `f` on the state; wakes `wait_until` if `f` changed anything.
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
         let mut state = self.lock();
-        let before = state.version;
+        let before = (state.version, state.queue_version, state.webhook_version);
         let out = f(&mut state);
-        let changed = state.version != before;
+        let after = (state.version, state.queue_version, state.webhook_version);
         drop(state);
-        if changed {
+        if after.0 != before.0 {
             self.changed.notify_all();
+        }
+        // Only what may change `next_post`'s answer wakes a deliverer: a
+        // burst's every call and reply would otherwise wake them all for
+        // nothing, on the thread that serves those calls.
+        if after.2 != before.2 {
+            self.webhooks.notify(usize::MAX);
+        }
+        if after.1 != before.1 || after.2 != before.2 {
             self.deliveries.notify(usize::MAX);
         }
         out
@@ -92,9 +105,15 @@ impl Shared {
         self.polls.listen()
     }
 
-    /// A ticket for the next change, for a deliverer looking for work.
+    /// A ticket for the next change that may give a deliverer work, for
+    /// one whose slot is in use; `webhook_changes` for one whose is not.
     pub(crate) fn listen_deliveries(&self) -> EventListener {
         self.deliveries.listen()
+    }
+
+    /// A ticket for the next change of the webhook or of where it goes.
+    pub(crate) fn listen_webhook_changes(&self) -> EventListener {
+        self.webhooks.listen()
     }
 
     pub(crate) fn wake_polls(&self) {
@@ -135,9 +154,13 @@ pub(crate) enum Poll {
 pub(crate) struct State {
     /// Bumped by every change.
     version: u64,
+    /// Bumped by a change of the queue or of a post (see `next_post`).
+    queue_version: u64,
+    /// Bumped by a change of the webhook or of where it goes.
+    webhook_version: u64,
     next_update_id: i64,
     /// Pending updates in `update_id` order (ids only grow, so pushing at the back keeps it sorted).
-    queue: VecDeque<(i64, Value)>,
+    queue: VecDeque<Queued>,
     deliveries: HashMap<i64, usize>,
     confirmed_offset: Option<i64>,
     /// Which `getUpdates` is the newest; an older waiting one answers 409.
@@ -171,6 +194,25 @@ pub(crate) struct State {
     last_error: Option<(i64, String)>,
 }
 
+/// A pending update, and what orders its webhook posts ([`chat_of`]), found
+/// once at the push rather than at every look for the next post.
+#[derive(Debug)]
+struct Queued {
+    id: i64,
+    chat: Option<i64>,
+    update: Value,
+}
+
+/// What [`State::next_post`] has instead of a post.
+#[derive(Debug, PartialEq)]
+pub(crate) enum NoPost {
+    /// The slot is not in use (no webhook, nowhere to post, or over its
+    /// `max_connections`) until the webhook changes.
+    Slot,
+    /// Nothing to post now; nothing before the instant, if any.
+    Queue(Option<Instant>),
+}
+
 /// One post the webhook is to get.
 #[derive(Debug)]
 pub(crate) struct Post {
@@ -187,6 +229,8 @@ impl Default for State {
     fn default() -> Self {
         State {
             version: 0,
+            queue_version: 0,
+            webhook_version: 0,
             next_update_id: 1,
             queue: VecDeque::new(),
             deliveries: HashMap::new(),
@@ -217,6 +261,19 @@ impl State {
         self.version += 1;
     }
 
+    /// A change of the queue or of a post: a deliverer may have work.
+    fn touch_queue(&mut self) {
+        self.queue_version += 1;
+        self.touch();
+    }
+
+    /// A change of the webhook or of where it goes: a slot may be put to
+    /// use or out of it.
+    fn touch_webhook(&mut self) {
+        self.webhook_version += 1;
+        self.touch();
+    }
+
     /// Queues `update` under the next `update_id`, which it returns. An
     /// object gets the id as its `update_id` field; anything else is queued
     /// verbatim (a malformed update, on purpose).
@@ -226,8 +283,9 @@ impl State {
         if let Value::Object(map) = &mut update {
             map.insert("update_id".to_owned(), id.into());
         }
-        self.queue.push_back((id, update));
-        self.touch();
+        let chat = chat_of(&update);
+        self.queue.push_back(Queued { id, chat, update });
+        self.touch_queue();
         id
     }
 
@@ -432,7 +490,7 @@ impl State {
     fn confirm(&mut self, offset: i64) {
         self.confirmed_offset = Some(self.confirmed_offset.map_or(offset, |o| o.max(offset)));
         if offset >= 0 {
-            while self.queue.front().is_some_and(|(id, _)| *id < offset) {
+            while self.queue.front().is_some_and(|q| q.id < offset) {
                 self.queue.pop_front();
             }
         } else {
@@ -440,6 +498,8 @@ impl State {
             let drop = self.queue.len().saturating_sub(keep);
             self.queue.drain(..drop);
         }
+        // A chat's next update may now be its oldest.
+        self.touch_queue();
     }
 
     /// What the poll of `generation` answers now, if anything: a newer poll
@@ -460,10 +520,10 @@ impl State {
             .queue
             .iter()
             .take(limit)
-            .map(|(_, u)| u.clone())
+            .map(|q| q.update.clone())
             .collect();
-        for (id, _) in self.queue.iter().take(batch.len()) {
-            *self.deliveries.entry(*id).or_default() += 1;
+        for q in self.queue.iter().take(batch.len()) {
+            *self.deliveries.entry(q.id).or_default() += 1;
         }
         if !batch.is_empty() {
             self.touch();
@@ -478,7 +538,7 @@ impl State {
         if drop_pending {
             self.queue.clear();
         }
-        self.touch();
+        self.touch_webhook();
     }
 
     /// Removes the webhook, if any; with `drop_pending`, forgets the queued
@@ -488,7 +548,7 @@ impl State {
         if drop_pending {
             self.queue.clear();
         }
-        self.touch();
+        self.touch_webhook();
     }
 
     pub(crate) fn webhook(&self) -> Option<&Webhook> {
@@ -498,39 +558,41 @@ impl State {
     /// Sends the webhook's posts to `addr` from now on.
     pub(crate) fn deliver_to(&mut self, addr: SocketAddr) {
         self.deliver_to = Some(addr);
-        self.touch();
+        self.touch_webhook();
     }
 
     /// The next post for deliverer `slot`, as Telegram picks them: the
     /// oldest queued update whose chat has no older one queued, not being
     /// posted, and not waiting to be tried again; at most `max_connections`
-    /// posts at once. `Err(Some(when))`: nothing before `when`.
-    pub(crate) fn next_post(&mut self, slot: usize, now: Instant) -> Result<Post, Option<Instant>> {
+    /// posts at once. Only a change of the webhook (`touch_webhook`) can
+    /// change a [`NoPost::Slot`], and only one of the queue or of a post
+    /// (`touch_queue`, or `now` passing the instant) a [`NoPost::Queue`].
+    pub(crate) fn next_post(&mut self, slot: usize, now: Instant) -> Result<Post, NoPost> {
         let (Some(webhook), Some(to)) = (&self.webhook, self.deliver_to) else {
-            return Err(None);
+            return Err(NoPost::Slot);
         };
         if slot >= webhook.max_connections.unwrap_or(40) as usize {
-            return Err(None);
+            return Err(NoPost::Slot);
         }
         let mut chats = HashSet::new();
         let mut soonest: Option<Instant> = None;
         let mut pick = None;
-        for (id, update) in &self.queue {
+        for queued in &self.queue {
             // Only a chat's oldest queued update may go: one at a time, in order.
-            let chat = chat_of(update);
-            if chat.is_some_and(|chat| !chats.insert(chat)) || self.posting.contains(id) {
+            let id = queued.id;
+            if queued.chat.is_some_and(|chat| !chats.insert(chat)) || self.posting.contains(&id) {
                 continue;
             }
-            match self.retry.get(id) {
+            match self.retry.get(&id) {
                 Some((at, _)) if *at > now => soonest = Some(soonest.map_or(*at, |s| s.min(*at))),
                 _ => {
-                    pick = Some((*id, update.to_string()));
+                    pick = Some((id, queued.update.to_string()));
                     break;
                 }
             }
         }
         let Some((id, body)) = pick else {
-            return Err(soonest);
+            return Err(NoPost::Queue(soonest));
         };
         self.posting.insert(id);
         *self.deliveries.entry(id).or_default() += 1;
@@ -554,7 +616,11 @@ impl State {
         self.answers.push((id, status));
         if (200..300).contains(&status) {
             self.retry.remove(&id);
-            self.queue.retain(|(queued, _)| *queued != id);
+            // Posts go out oldest first, so `id` is near the front: no
+            // `retain` over a long queue at every post.
+            if let Some(at) = self.queue.iter().position(|q| q.id == id) {
+                self.queue.remove(at);
+            }
         } else {
             let fails = self.retry.get(&id).map_or(0, |(_, f)| *f) + 1;
             let wait = Duration::from_millis(20 << fails.min(5)).min(Duration::from_millis(500));
@@ -565,7 +631,7 @@ impl State {
             };
             self.last_error = Some((unix_now(), why));
         }
-        self.touch();
+        self.touch_queue();
     }
 
     pub(crate) fn answers(&self) -> &[(i64, u16)] {
