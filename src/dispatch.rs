@@ -62,6 +62,10 @@ struct Shared {
     state: RefCell<State>,
     /// Notified whenever an update finishes.
     changed: Event,
+    /// Notified when the update of its id finishes, for a [`Tracker`]
+    /// waiting on that one (a webhook request): one wake-up per finish, not
+    /// one for every waiting request.
+    waiting: RefCell<HashMap<i64, Event>>,
     /// Handler slots free now, out of `limits.max_in_flight`.
     free: Cell<usize>,
     /// Notified whenever a slot frees.
@@ -128,6 +132,7 @@ impl<'rt> Dispatcher<'rt> {
                 limits,
                 state: RefCell::default(),
                 changed: Event::new(),
+                waiting: RefCell::default(),
                 free: Cell::new(limits.max_in_flight.max(1)),
                 freed: Event::new(),
             }),
@@ -322,6 +327,9 @@ async fn run_lane(shared: Rc<Shared>, key: LaneKey, first: Received) {
         }
         let mut state = shared.state.borrow_mut();
         state.finish(id);
+        if let Some(waiting) = shared.waiting.borrow_mut().remove(&id) {
+            waiting.notify(usize::MAX);
+        }
         next = state.lanes.get_mut(&key).and_then(VecDeque::pop_front);
         if next.is_none() {
             state.lanes.remove(&key);

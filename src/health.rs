@@ -298,6 +298,12 @@ async fn rebind(addr: SocketAddr) -> Listener {
     }
 }
 
+/// A connection's byte stream, plain or TLS: one [`handle`] for both (a
+/// trait object, so that its code is in the binary once).
+trait Conn: AsyncRead + AsyncWrite + Unpin {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn for S {}
+
 /// One connection: its TLS handshake first (within `deadline`) if `tls`,
 /// then [`handle`].
 async fn connection(
@@ -309,10 +315,11 @@ async fn connection(
     webhook: Rc<Cell<bool>>,
 ) {
     let Some(tls) = tls else {
-        return handle(stream, peer, deadline, probe, webhook).await;
+        let mut stream = stream;
+        return handle(&mut stream, peer, deadline, probe, webhook).await;
     };
     match wait::within(deadline, tls::accept(&tls, stream)).await {
-        Some(Ok(stream)) => handle(stream, peer, deadline, probe, webhook).await,
+        Some(Ok(mut stream)) => handle(&mut stream, peer, deadline, probe, webhook).await,
         Some(Err(e)) => debug!("health tls handshake failed peer={peer} error={e}"),
         None => debug!("health closing silent tls connection peer={peer} deadline={deadline:?}"),
     }
@@ -323,7 +330,7 @@ async fn connection(
 /// which may then be up to [`KEEP_ALIVE`] in coming; `webhook` marks the
 /// connection as one, so that the cap closes it last.
 async fn handle(
-    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    mut stream: &mut dyn Conn,
     peer: SocketAddr,
     deadline: Duration,
     probe: Rc<Probe>,
