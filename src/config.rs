@@ -11,10 +11,11 @@
 //! in an error.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::api::{RetryPolicy, Token};
-use crate::{Error, RateLimits, TlsFiles};
+use crate::{Error, RateLimits};
 
 /// The official Bot API.
 pub const DEFAULT_API_URL: &str = "https://api.telegram.org";
@@ -105,6 +106,29 @@ impl WebhookConfig {
             None => "/",
         }
     }
+}
+
+/// The listener's certificate and key as PEM files (`--tls-cert`,
+/// `--tls-key`): with them it serves HTTPS instead of HTTP.
+///
+/// `cert` holds the end-entity certificate first, then any intermediates;
+/// `key` holds its private key as PKCS#8 (`PRIVATE KEY`), PKCS#1 (`RSA
+/// PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`): RSA, ECDSA P-256 or P-384, or
+/// Ed25519.
+///
+/// # Examples
+/// ```
+/// use smolgram::config::TlsFiles;
+///
+/// let files = TlsFiles { cert: "/etc/bot/cert.pem".into(), key: "/etc/bot/key.pem".into() };
+/// assert!(files.cert.ends_with("cert.pem"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The PEM certificate chain, end-entity certificate first.
+    pub cert: PathBuf,
+    /// The PEM private key of the end-entity certificate.
+    pub key: PathBuf,
 }
 
 /// A webhook's `secret_token`: 1-256 of `A-Za-z0-9_-`, as Telegram

@@ -38,6 +38,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,13 +48,16 @@ use async_net::TcpStream;
 use futures_lite::future;
 use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use log::{debug, info, warn};
+#[cfg(feature = "tls")]
 use rustls::ServerConfig;
 
 use crate::http::{self, BodyLength, Connection, Head, HeadRead, Response};
 use crate::metrics::Metrics;
 use crate::readiness::Readiness;
+#[cfg(feature = "tls")]
+use crate::tls;
 use crate::webhook::Inlet;
-use crate::{tls, wait, Error, Runtime};
+use crate::{wait, Error, Runtime};
 
 /// How often a listener whose port was busy tries to bind it again.
 pub(crate) const RETRY: Duration = Duration::from_secs(2);
@@ -106,6 +110,7 @@ pub(crate) struct HealthListener {
     /// The most connections handled at once.
     max_connections: usize,
     /// Serve https with this, not http.
+    #[cfg(feature = "tls")]
     tls: Option<Arc<ServerConfig>>,
 }
 
@@ -141,10 +146,12 @@ impl HealthListener {
             bound,
             deadline: DEADLINE,
             max_connections: MAX_CONNECTIONS,
+            #[cfg(feature = "tls")]
             tls: None,
         })
     }
 
+    #[cfg(feature = "tls")]
     /// Serves https with `tls` instead of http: each connection's handshake
     /// within the deadline, then the same requests over it.
     pub(crate) fn with_tls(mut self, tls: Arc<ServerConfig>) -> HealthListener {
@@ -213,6 +220,7 @@ impl HealthListener {
                 at_cap = false;
             }
             let webhook = Rc::new(Cell::new(false));
+            #[cfg(feature = "tls")]
             let task = connection(
                 stream,
                 peer,
@@ -221,6 +229,15 @@ impl HealthListener {
                 Rc::clone(&probe),
                 Rc::clone(&webhook),
             );
+            #[cfg(not(feature = "tls"))]
+            let task = {
+                let (deadline, probe, mark) =
+                    (self.deadline, Rc::clone(&probe), Rc::clone(&webhook));
+                async move {
+                    let mut stream = stream;
+                    handle(&mut stream, peer, deadline, probe, mark).await
+                }
+            };
             open.push_back((rt.spawn(task), webhook));
             // Let the new connection read its request before the next accept:
             // a backlog of connections must not push a waiting probe out.
@@ -304,6 +321,7 @@ trait Conn: AsyncRead + AsyncWrite + Unpin {}
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn for S {}
 
+#[cfg(feature = "tls")]
 /// One connection: its TLS handshake first (within `deadline`) if `tls`,
 /// then [`handle`].
 async fn connection(

@@ -61,8 +61,9 @@
 //! responses, for `health` and the testkit), `metrics` (counters and
 //! their Prometheus text), `readiness` (what `/readyz` answers), `wait`
 //! (a deadline, a condition), `logger` (the logger that keeps ureq's URLs
-//! out of the log, and panics on one line), `tls` (the listener's HTTPS:
-//! [`TlsFiles`], and the [`PinnedCert`] that `healthcheck` probes it with).
+//! out of the log, and panics on one line), `tls` (the listener's HTTPS
+//! from [`config::TlsFiles`], and the `PinnedCert` that `healthcheck`
+//! probes it with; cargo feature `tls`).
 //!
 //! The `smolgram` binary (`src/bin/smolgram/`) is a user of this library
 //! like any other: its command line, built-in bot and demo live there.
@@ -104,6 +105,7 @@ mod shutdown; // signals → Shutdown; racing work against it
 #[cfg(feature = "testkit")]
 pub mod testkit; // in-process fake Bot API: our tests, `demo`, users' tests
 pub mod text; // parse modes, escaping, UTF-16 limits, splitting with entities
+#[cfg(feature = "tls")]
 mod tls; // the listener's TLS: PEM files, the server stream, healthcheck's pinned client
 mod wait; // within a deadline; until a condition
 mod webhook; // the webhook route: secret, body cap, answer after the handler; setWebhook
@@ -116,7 +118,8 @@ pub use logger::init_logging;
 pub use runtime::Runtime;
 pub use service::{run, run_with, Service, Summary};
 pub use shutdown::Shutdown;
-pub use tls::{PinnedCert, PinnedStream, TlsFiles};
+#[cfg(feature = "tls")]
+pub use tls::{PinnedCert, PinnedStream};
 
 /// README's Rust blocks run as doctests, so its examples compile and hold
 /// (its `main.rs` is also built as a crate of its own by `scripts/check-downstream`).

@@ -37,8 +37,10 @@ use crate::health::{HealthListener, Probe};
 use crate::metrics::Metrics;
 use crate::poll::{self, Reports};
 use crate::readiness::Readiness;
+#[cfg(feature = "tls")]
+use crate::tls;
 use crate::webhook::{self, Inlet};
-use crate::{tls, wait, Bot, Error, RateLimits, Runtime, Shutdown};
+use crate::{wait, Bot, Error, RateLimits, Runtime, Shutdown};
 
 /// How long a stop in webhook mode gives the finished handlers' requests
 /// to write their answers, after the drain.
@@ -76,16 +78,25 @@ impl Service {
     /// only with `require_health`).
     pub fn new(bot: Bot, config: &Config) -> Result<Service, Error> {
         // Bad files are a start-up error, before the port is taken.
+        #[cfg(feature = "tls")]
         let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
+        #[cfg(not(feature = "tls"))]
+        if config.tls.is_some() {
+            return Err(Error::Config(
+                "--tls-cert: this build has no TLS mode (cargo feature `tls`); put a TLS proxy in front, or see the README".into(),
+            ));
+        }
         let health = match config.health {
             // A webhook's requests come through it: its port is required.
             Some(addr) => {
                 let listener =
                     HealthListener::bind(addr, config.require_health || config.webhook.is_some())?;
-                Some(match tls {
+                #[cfg(feature = "tls")]
+                let listener = match tls {
                     Some(tls) => listener.with_tls(tls),
                     None => listener,
-                })
+                };
+                Some(listener)
             }
             None => None,
         };
@@ -121,10 +132,13 @@ impl Service {
             None => Readiness::new(stale, shutdown.clone()),
         });
         // A self-signed certificate goes with `setWebhook`; a CA's need not.
+        #[cfg(feature = "tls")]
         let certificate = match (&config.webhook, &config.tls) {
             (Some(_), Some(files)) if tls::is_self_signed(files)? => Some(files.cert.clone()),
             _ => None,
         };
+        #[cfg(not(feature = "tls"))]
+        let certificate: Option<std::path::PathBuf> = None;
         let inlet = match &config.webhook {
             Some(webhook) => {
                 let secret = match &webhook.secret {

@@ -43,6 +43,7 @@ use rustls::{
     ServerConnection, SignatureScheme, StreamOwned,
 };
 
+use crate::config::TlsFiles;
 use crate::Error;
 
 /// The longest PEM file we read: a certificate chain is a few KiB, so a
@@ -51,29 +52,6 @@ const MAX_PEM: u64 = 1024 * 1024;
 
 /// The one protocol the listener speaks, offered in ALPN.
 const ALPN_HTTP1: &[u8] = b"http/1.1";
-
-/// The listener's certificate and key as PEM files (`--tls-cert`,
-/// `--tls-key`): with them it serves HTTPS instead of HTTP.
-///
-/// `cert` holds the end-entity certificate first, then any intermediates;
-/// `key` holds its private key as PKCS#8 (`PRIVATE KEY`), PKCS#1 (`RSA
-/// PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`): RSA, ECDSA P-256 or P-384, or
-/// Ed25519.
-///
-/// # Examples
-/// ```
-/// use smolgram::TlsFiles;
-///
-/// let files = TlsFiles { cert: "/etc/bot/cert.pem".into(), key: "/etc/bot/key.pem".into() };
-/// assert!(files.cert.ends_with("cert.pem"));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
-    /// The PEM certificate chain, end-entity certificate first.
-    pub cert: PathBuf,
-    /// The PEM private key of the end-entity certificate.
-    pub key: PathBuf,
-}
 
 /// Reads `files` and builds the listener's TLS configuration: TLS 1.2 and
 /// 1.3 on ring, no client certificates, ALPN `http/1.1`.

@@ -535,6 +535,7 @@ fn sigterm_as_soon_as_the_health_port_is_up_is_a_clean_stop() {
     }
 }
 
+#[cfg(feature = "tls")]
 /// A self-signed certificate for `localhost` (PEM) and a TLS server thread
 /// on 127.0.0.1 that answers `connections` connections with a 200 and
 /// `close_notify`; the certificate's file and the server's address.
@@ -584,10 +585,12 @@ fn tls_healthz(
     (cert, key_file, addr)
 }
 
+#[cfg(feature = "tls")]
 fn path(file: &std::path::Path) -> String {
     file.display().to_string()
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn healthcheck_with_tls_cert_probes_over_https_and_trusts_only_that_certificate() {
     let (cert, key, addr) = tls_healthz("pinned", 3);

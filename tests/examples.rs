@@ -271,3 +271,32 @@ fn edit_callback_edits_the_pressed_message_in_place_and_answers_the_press() {
     let summary = bot.stop().unwrap();
     assert_eq!((summary.handled, summary.failed), (4, 0));
 }
+
+#[test]
+fn the_examples_run_unchanged_as_webhooks() {
+    let api = FakeApi::start();
+    let bot =
+        TestBot::start_with(&api, TestBot::webhook_config(&api), reply_keyboard::bot).unwrap();
+    api.push_text(CHAT, "/start");
+    api.push_text(CHAT, "Banana");
+    api.wait_until("both answered over the webhook", DEADLINE, |api| {
+        api.pending() == 0 && api.sent_to(CHAT) == 2
+    });
+    let texts: Vec<String> = api.sent().into_iter().map(|s| s.text).collect();
+    assert_eq!(texts, ["Pick a fruit:", "Banana it is."]);
+    assert!(api.calls("getUpdates").is_empty());
+    assert_eq!(bot.stop().unwrap().failed, 0);
+
+    let api = FakeApi::start();
+    let bot = TestBot::start_with(&api, TestBot::webhook_config(&api), inline_query::bot).unwrap();
+    let webhook = api.webhook().unwrap();
+    assert_eq!(
+        webhook.allowed_updates,
+        Some(vec!["inline_query".to_owned()])
+    );
+    api.push_inline_query(UserId(5), "Hello smol");
+    api.wait_until("the answer over the webhook", DEADLINE, |api| {
+        api.pending() == 0 && api.calls("answerInlineQuery").len() == 1
+    });
+    assert_eq!(bot.stop().unwrap().failed, 0);
+}

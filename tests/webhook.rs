@@ -496,16 +496,17 @@ fn a_webhook_telegram_refuses_exits_2_naming_why() {
     );
 }
 
+#[cfg(feature = "tls")]
 /// A self-signed certificate for `localhost` and its key, as PEM files in
 /// a directory of their own.
-fn self_signed(name: &str) -> smolgram::TlsFiles {
+fn self_signed(name: &str) -> smolgram::config::TlsFiles {
     let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let dir = std::env::temp_dir().join(format!(
         "smolgram-webhook-tls-{name}-{}",
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    let files = smolgram::TlsFiles {
+    let files = smolgram::config::TlsFiles {
         cert: dir.join("cert.pem"),
         key: dir.join("key.pem"),
     };
@@ -514,6 +515,7 @@ fn self_signed(name: &str) -> smolgram::TlsFiles {
     files
 }
 
+#[cfg(feature = "tls")]
 /// `raw` over https to `addr`, trusting only `cert`; the whole answer.
 fn exchange_tls(addr: SocketAddr, cert: &std::path::Path, raw: &[u8]) -> String {
     let pin = smolgram::PinnedCert::load(cert).unwrap();
@@ -526,6 +528,7 @@ fn exchange_tls(addr: SocketAddr, cert: &std::path::Path, raw: &[u8]) -> String 
     String::from_utf8_lossy(&answer).into_owned()
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn tls_mode_serves_the_route_and_health_over_https_and_uploads_its_self_signed_certificate() {
     let api = FakeApi::start();
@@ -570,6 +573,7 @@ fn tls_mode_serves_the_route_and_health_over_https_and_uploads_its_self_signed_c
     let _ = std::fs::remove_dir_all(files.cert.parent().unwrap());
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn the_binary_serves_https_and_its_healthcheck_probes_it_with_the_same_flags() {
     let api = FakeApi::start();

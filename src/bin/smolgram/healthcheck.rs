@@ -1,7 +1,7 @@
 //! `smolgram healthcheck`: probes the local `/healthz` and exits 0 on a 200,
 //! 1 otherwise; for a `FROM scratch` image's HEALTHCHECK, which has no curl.
 //! With `--tls-cert` (the listener's own) it probes over https, trusting
-//! only that certificate (the library's [`PinnedCert`]).
+//! only that certificate (the library's `PinnedCert`, cargo feature `tls`).
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use smolgram::config::Config;
-use smolgram::PinnedCert;
 
 const DEADLINE: Duration = Duration::from_secs(3);
 
@@ -28,7 +27,8 @@ pub(crate) fn probe(config: &Config) -> ExitCode {
     }
     let (scheme, status) = match &config.tls {
         None => ("http", get_healthz(addr)),
-        Some(tls) => match PinnedCert::load(&tls.cert) {
+        #[cfg(feature = "tls")]
+        Some(tls) => match smolgram::PinnedCert::load(&tls.cert) {
             Ok(pin) => (
                 "https",
                 pin.connect(addr, DEADLINE).and_then(get_healthz_over),
@@ -38,6 +38,11 @@ pub(crate) fn probe(config: &Config) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
+        #[cfg(not(feature = "tls"))]
+        Some(_) => {
+            eprintln!("smolgram: healthcheck: --tls-cert: this build has no TLS mode (cargo feature `tls`)");
+            return ExitCode::FAILURE;
+        }
     };
     match status {
         Ok(200) => ExitCode::SUCCESS,
