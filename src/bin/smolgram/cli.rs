@@ -22,6 +22,8 @@ pub(crate) enum Command {
     /// Probe the local health endpoint and exit 0 if it answers 200; over
     /// https, trusting only the listener's own certificate (`--tls-cert`).
     Healthcheck(Config),
+    /// Send a message and files to one chat, then exit.
+    Send(Box<crate::send::Send>),
     /// Print the usage.
     Help,
     /// Print the version.
@@ -35,6 +37,9 @@ smolgram: a Telegram bot runtime for small machines
 usage: smolgram [run] [flags]      run the bot (needs TELEGRAM_BOT_TOKEN)
        smolgram demo [--serve]     the bot against a built-in fake Bot API, no token, no network
        smolgram healthcheck        exit 0 if the local /healthz answers 200, else 1 (https with --tls-cert)
+       smolgram send --chat ID|@name [TEXT…]   send TEXT (else stdin) and files to one chat, then exit:
+         [--file PATH]… [--photo PATH]… [--parse-mode html|markdown] [--silent] [--as-file] [--timeout SECS]
+         exit 0 sent, 2 usage, 3 token rejected, 4 chat or message refused, 5 network or timeout
        smolgram --help | --version
 
 flags:
@@ -103,6 +108,7 @@ pub(crate) fn parse(
             rest,
             env,
         )?)),
+        "send" => Ok(Command::Send(Box::new(crate::send::parse(rest, env)?))),
         _ => Err(Error::Config(format!(
             "unknown command {verb:?}; see --help"
         ))),

@@ -6,6 +6,7 @@ mod cli;
 mod demo;
 mod echo;
 mod healthcheck;
+mod send;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
             demo::run(config, serve)
         }
         Command::Healthcheck(config) => healthcheck::probe(&config),
+        Command::Send(send) => send::run(*send),
     }
 }
 
