@@ -206,13 +206,17 @@ fn deliver(mut send: Send) -> Result<(), Error> {
     };
     let client = Client::new(&config.api_url, &config.token, 4).with_retry(retry);
     let rt = Runtime::new();
+    // One sendDocument for a file and for a text sent as one.
+    let document = |file: Upload| {
+        let call = SendDocument::new(send.chat.clone(), file).disable_notification(send.silent);
+        let client = &client;
+        async move { client.send(&call).await.map(drop) }
+    };
     let work = async {
         if let Some(text) = &text {
             if long && send.as_file {
                 let file = Upload::bytes("message.txt", text.clone().into_bytes());
-                let call =
-                    SendDocument::new(send.chat.clone(), file).disable_notification(send.silent);
-                client.send(&call).await?;
+                document(file).await?;
             } else {
                 for part in text::split(text, &[], MESSAGE_LIMIT) {
                     let mut call = SendMessage::new(send.chat.clone(), part.text)
@@ -233,11 +237,7 @@ fn deliver(mut send: Send) -> Result<(), Error> {
             }
             let file = Upload::path(path);
             match kind {
-                Kind::Document => {
-                    let call = SendDocument::new(send.chat.clone(), file)
-                        .disable_notification(send.silent);
-                    client.send(&call).await?;
-                }
+                Kind::Document => document(file).await?,
                 Kind::Photo => {
                     let call =
                         SendPhoto::new(send.chat.clone(), file).disable_notification(send.silent);
