@@ -64,6 +64,25 @@ impl Token {
             .expect("checked by Token::parse")
     }
 
+    /// `text` with every copy of the token (or of its secret half) replaced
+    /// by `[token]`: for output the bot did not write, such as a program's
+    /// that a config-file bot runs, before it is sent or logged.
+    ///
+    /// ```
+    /// let token = smolgram::api::Token::parse("123456:ABC-def_ghi").unwrap();
+    /// assert_eq!(token.redact("t=123456:ABC-def_ghi s=ABC-def_ghi"), "t=[token] s=[token]");
+    /// ```
+    pub fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        // `parse` checked the colon; the secret alone is as good as the token.
+        let secret = self.0.split_once(':').map_or(&*self.0, |(_, s)| s);
+        if !text.contains(secret) {
+            return text.into();
+        }
+        text.replace(&*self.0, "[token]")
+            .replace(secret, "[token]")
+            .into()
+    }
+
     /// The whole token, for the request URL only.
     pub(crate) fn expose(&self) -> &str {
         &self.0

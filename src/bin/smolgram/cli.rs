@@ -6,6 +6,8 @@
 //! Must not: parse a run flag itself, or read the environment but through
 //! the function it is given.
 
+use std::path::PathBuf;
+
 use smolgram::api::Token;
 use smolgram::config::{self, Config};
 use smolgram::testkit::FakeApi;
@@ -14,8 +16,14 @@ use smolgram::Error;
 /// What the command line asks for.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// Run the bot.
-    Run(Config),
+    /// Run the bot: the built-in echo bot, or the one a config file
+    /// describes (`--config`, `$SMOLGRAM_CONFIG`).
+    Run {
+        config: Config,
+        bot_file: Option<PathBuf>,
+    },
+    /// Check a bot's config file and exit: 0 good, 2 with its first mistake.
+    CheckConfig(PathBuf),
     /// Run the bot against the built-in fake Bot API with a scripted
     /// conversation; with `serve`, keep running until a signal.
     Demo { config: Config, serve: bool },
@@ -37,6 +45,9 @@ smolgram: a Telegram bot runtime for small machines
 usage: smolgram [run] [flags]      run the bot (needs TELEGRAM_BOT_TOKEN)
        smolgram demo [--serve]     the bot against a built-in fake Bot API, no token, no network
        smolgram healthcheck        exit 0 if the local /healthz answers 200, else 1 (https with --tls-cert)
+       smolgram --config bot.toml [flags]   run the bot a config file describes (or $SMOLGRAM_CONFIG);
+                                   SIGHUP reloads it, a bad new file keeps the old one
+       smolgram check-config FILE  exit 0 if FILE is a good bot config, else 2 with file:line:column
        smolgram send --chat ID|@name [TEXT…]   send TEXT (else stdin) and files to one chat, then exit:
          [--file PATH]… [--photo PATH]… [--parse-mode html|markdown] [--silent] [--as-file] [--timeout SECS]
          exit 0 sent, 2 usage, 3 token rejected, 4 chat or message refused, 5 network or timeout
@@ -67,6 +78,7 @@ flags:
                            with setWebhook); healthcheck then probes over https, trusting only PEM
 
 env: TELEGRAM_BOT_TOKEN (or TELEGRAM_BOT_TOKEN_FILE), TELEGRAM_API_URL, PORT, RUST_LOG (default info),
+     SMOLGRAM_CONFIG,
      TELEGRAM_WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET (1-256 of A-Za-z0-9_-; default: random at each start),
      TELEGRAM_TLS_CERT, TELEGRAM_TLS_KEY
 exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad configuration or busy required port,
@@ -92,7 +104,18 @@ pub(crate) fn parse(
         return Ok(Command::Version);
     }
     match verb {
-        "run" => Ok(Command::Run(config::parse(rest, env)?)),
+        "run" => {
+            let (bot_file, flags) = take_value(rest, "--config")?;
+            let bot_file = bot_file.or_else(|| env("SMOLGRAM_CONFIG").filter(|v| !v.is_empty()));
+            Ok(Command::Run {
+                config: config::parse(&flags, env)?,
+                bot_file: bot_file.map(PathBuf::from),
+            })
+        }
+        "check-config" => match rest {
+            [file] if !file.starts_with('-') => Ok(Command::CheckConfig(file.into())),
+            _ => Err(Error::Config("usage: smolgram check-config FILE".into())),
+        },
         "demo" => {
             let serve = rest.iter().any(|a| a == "--serve");
             let flags: Vec<String> = rest.iter().filter(|a| *a != "--serve").cloned().collect();
@@ -113,6 +136,27 @@ pub(crate) fn parse(
             "unknown command {verb:?}; see --help"
         ))),
     }
+}
+
+/// `flag`'s value (`--flag V` or `--flag=V`) and the other arguments.
+fn take_value(args: &[String], flag: &str) -> Result<(Option<String>, Vec<String>), Error> {
+    let mut value = None;
+    let mut rest = Vec::new();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if arg == flag {
+            let v = args
+                .next()
+                .filter(|v| !v.starts_with('-'))
+                .ok_or_else(|| Error::Config(format!("{flag} needs a value")))?;
+            value = Some(v.clone());
+        } else if let Some(v) = arg.strip_prefix(flag).and_then(|v| v.strip_prefix('=')) {
+            value = Some(v.to_owned());
+        } else {
+            rest.push(arg.clone());
+        }
+    }
+    Ok((value, rest))
 }
 
 /// The testkit's token: the demo's fake accepts it, and the health probe
@@ -138,10 +182,14 @@ mod tests {
     #[test]
     fn the_verb_comes_first_and_run_is_the_default() {
         let token = [("TELEGRAM_BOT_TOKEN", "123:abc")];
-        assert!(matches!(command(&[], &token), Ok(Command::Run(_))));
-        assert!(
-            matches!(command(&["run", "--no-health"], &token), Ok(Command::Run(c)) if c.health.is_none())
-        );
+        assert!(matches!(
+            command(&[], &token),
+            Ok(Command::Run { bot_file: None, .. })
+        ));
+        assert!(matches!(
+            command(&["run", "--no-health"], &token),
+            Ok(Command::Run { config, .. }) if config.health.is_none()
+        ));
         assert!(matches!(command(&["--help"], &[]), Ok(Command::Help)));
         assert!(matches!(
             command(&["demo", "-V"], &[]),
@@ -165,6 +213,33 @@ mod tests {
         };
         assert_eq!(config.health, Some("0.0.0.0:9000".parse().unwrap()));
         assert!(serve);
+    }
+
+    #[test]
+    fn a_config_file_comes_from_the_flag_else_the_environment() {
+        let env = [
+            ("TELEGRAM_BOT_TOKEN", "123:abc"),
+            ("SMOLGRAM_CONFIG", "/env.toml"),
+        ];
+        let file = |args: &[&str], env: &[(&str, &str)]| match command(args, env) {
+            Ok(Command::Run { bot_file, .. }) => bot_file,
+            other => panic!("{args:?}: {other:?}"),
+        };
+        assert_eq!(file(&[], &env), Some("/env.toml".into()));
+        assert_eq!(
+            file(&["--config", "/a.toml", "--no-health"], &env),
+            Some("/a.toml".into())
+        );
+        assert_eq!(
+            file(&["run", "--config=/b.toml"], &env[..1]),
+            Some("/b.toml".into())
+        );
+        let e = command(&["--config"], &env).unwrap_err().to_string();
+        assert_eq!(e, "config: --config needs a value");
+        assert!(
+            matches!(command(&["check-config", "x.toml"], &[]), Ok(Command::CheckConfig(p)) if p == std::path::Path::new("x.toml"))
+        );
+        assert!(command(&["check-config"], &[]).is_err());
     }
 
     #[test]

@@ -2,11 +2,15 @@
 //! the demo, or a health probe) with the library, maps the outcome to an
 //! exit code. No logic the library lacks.
 
+mod botfile;
 mod cli;
 mod demo;
 mod echo;
+mod filebot;
 mod healthcheck;
+mod program;
 mod send;
+mod toml;
 
 use std::process::ExitCode;
 
@@ -31,10 +35,24 @@ fn main() -> ExitCode {
             println!("{}", version());
             ExitCode::SUCCESS
         }
-        Command::Run(config) => {
+        Command::Run { config, bot_file } => {
             smolgram::init_logging(&config.log_filter);
-            exit_code(smolgram::run(echo::bot(), &config))
+            let bot = match bot_file {
+                Some(path) => filebot::bot(&path, config.token.clone(), config.handler_timeout),
+                None => Ok(echo::bot()),
+            };
+            exit_code(bot.and_then(|bot| smolgram::run(bot, &config)))
         }
+        Command::CheckConfig(path) => match botfile::load(&path) {
+            Ok(file) => {
+                println!("{}: ok, {} commands", path.display(), file.commands.len());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("smolgram: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        },
         Command::Demo { config, serve } => {
             smolgram::init_logging(&config.log_filter);
             demo::run(config, serve)
