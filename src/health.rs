@@ -20,7 +20,9 @@
 //!
 //! Reading and parsing the request head and encoding the answer are
 //! [`crate::http`]'s; this module adds the listener's policy on top: a head
-//! of at most [`MAX_HEAD`], one request per connection, no request bodies,
+//! of at most [`MAX_HEAD`], one request per connection, no request bodies
+//! but the webhook's and `/notify`'s (each route admits its head first, and
+//! one `body` read serves both, within the deadline and the route's cap),
 //! `Connection: close` on every answer. Routing is one `match` on
 //! `(method, path)` returning a [`Response`]; what `/readyz` and `/metrics`
 //! report comes from the service as a [`Probe`].

@@ -113,6 +113,29 @@ fn an_alertmanager_group_of_two_is_one_message_naming_both() {
 }
 
 #[test]
+fn a_grafana_payload_is_sent_with_its_title_and_message() {
+    let api = FakeApi::start();
+    let bot = bot(&api, Some(TOKEN));
+    let addr = bot.health_addr().unwrap();
+    let body = r#"{"receiver":"tg","status":"firing","orgId":1,"state":"alerting",
+      "title":"[FIRING:1] High memory usage (blue)","message":"zone us-1 at 91%",
+      "groupLabels":{},"commonLabels":{"team":"blue"},"commonAnnotations":{},
+      "externalURL":"http://grafana/","alerts":[{"status":"firing",
+      "labels":{"alertname":"High memory usage","team":"blue"},
+      "annotations":{"summary":"zone us-1"},"startsAt":"2026-12-02T10:00:00Z",
+      "endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://grafana/a",
+      "fingerprint":"c6ea","silenceURL":"","dashboardURL":"","panelURL":"","values":{"B":91}}]}"#;
+    let answer = exchange(addr, &post(Some(TOKEN), "application/json", body));
+    assert_eq!(status(&answer), 202, "{answer}");
+    api.wait_until("the alert sent", DEADLINE, |api| api.sent_count() >= 1);
+    assert_eq!(
+        texts_to(&api, DEFAULT_CHAT),
+        ["[FIRING:1] High memory usage (blue)\nzone us-1 at 91%"]
+    );
+    bot.stop().unwrap();
+}
+
+#[test]
 fn wrong_or_missing_token_is_401_sends_nothing_and_never_shows_the_token() {
     let logs = Logs::capture();
     let api = FakeApi::start();
