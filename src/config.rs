@@ -14,6 +14,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::api::generated::Recipient;
+use crate::api::types::ChatId;
 use crate::api::{RetryPolicy, Token};
 use crate::{Error, RateLimits};
 
@@ -56,6 +58,65 @@ pub struct Config {
     /// (`--tls-cert`, `--tls-key`): webhook mode without a proxy. A
     /// self-signed certificate is uploaded with `setWebhook`.
     pub tls: Option<TlsFiles>,
+    /// `POST /notify` on the health listener: `$SMOLGRAM_NOTIFY_TOKEN`
+    /// turns it on, `$SMOLGRAM_NOTIFY_CHAT` is where a message without a
+    /// chat goes. `None` (the default): the route does not exist (404).
+    pub notify: Option<NotifyConfig>,
+}
+
+/// The notification inlet's settings (see: #14).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct NotifyConfig {
+    /// The bearer token a caller must send; its `Debug` shows `***`.
+    pub token: NotifyToken,
+    /// Where a text without a chat goes: an id or `@channel`.
+    pub chat: Option<Recipient>,
+}
+
+/// The `/notify` bearer token: 16-256 printable ASCII characters without
+/// spaces, so that a short guessable one is refused at start. Its `Debug`
+/// shows `***`; it is never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NotifyToken(String);
+
+impl NotifyToken {
+    /// Checks `token`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming `SMOLGRAM_NOTIFY_TOKEN`, never the value.
+    pub fn parse(token: &str) -> Result<NotifyToken, Error> {
+        let fits = (16..=256).contains(&token.len()) && token.bytes().all(|b| b.is_ascii_graphic());
+        if fits {
+            Ok(NotifyToken(token.to_owned()))
+        } else {
+            Err(config_error(
+                "SMOLGRAM_NOTIFY_TOKEN must be 16-256 printable characters without spaces".into(),
+            ))
+        }
+    }
+
+    /// The token itself, for the constant-time compare only.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for NotifyToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NotifyToken(***)")
+    }
+}
+
+/// `-100123`, `42` or `@channel`; `None` for anything else.
+pub fn recipient(chat: &str) -> Option<Recipient> {
+    let chat = chat.trim();
+    if let Ok(id) = chat.parse::<i64>() {
+        return Some(Recipient::from(ChatId(id)));
+    }
+    let name = chat.strip_prefix('@')?;
+    let fits = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    fits.then(|| Recipient::from(chat))
 }
 
 /// How the bot takes its updates as a webhook: `$TELEGRAM_WEBHOOK_URL`
@@ -211,6 +272,7 @@ impl Config {
             log_filter: "info".to_owned(),
             webhook: None,
             tls: None,
+            notify: None,
         }
     }
 }
@@ -391,6 +453,16 @@ pub fn parse_over(
         }
         None => config.webhook,
     };
+    if let Some(token) = env("SMOLGRAM_NOTIFY_TOKEN").filter(|t| !t.trim().is_empty()) {
+        let chat = match env("SMOLGRAM_NOTIFY_CHAT").filter(|c| !c.trim().is_empty()) {
+            Some(chat) => Some(recipient(&chat).ok_or_else(|| {
+                config_error("SMOLGRAM_NOTIFY_CHAT must be a chat id or @name".into())
+            })?),
+            None => None,
+        };
+        let token = NotifyToken::parse(token.trim())?;
+        config.notify = Some(NotifyConfig { token, chat });
+    }
     Ok(config)
 }
 

@@ -20,7 +20,9 @@
 //!
 //! Reading and parsing the request head and encoding the answer are
 //! [`crate::http`]'s; this module adds the listener's policy on top: a head
-//! of at most [`MAX_HEAD`], one request per connection, no request bodies,
+//! of at most [`MAX_HEAD`], one request per connection, no request bodies
+//! but the webhook's and `/notify`'s (each route admits its head first, and
+//! one `body` read serves both, within the deadline and the route's cap),
 //! `Connection: close` on every answer. Routing is one `match` on
 //! `(method, path)` returning a [`Response`]; what `/readyz` and `/metrics`
 //! report comes from the service as a [`Probe`].
@@ -53,6 +55,7 @@ use rustls::ServerConfig;
 
 use crate::http::{self, BodyLength, Connection, Head, HeadRead, Response};
 use crate::metrics::Metrics;
+use crate::notify::{self, Outlet};
 use crate::readiness::Readiness;
 #[cfg(feature = "tls")]
 use crate::tls;
@@ -95,6 +98,8 @@ pub(crate) struct Probe {
     pub(crate) readiness: Rc<Readiness>,
     /// The webhook route, in webhook mode.
     pub(crate) inlet: Option<Rc<Inlet>>,
+    /// The `/notify` route, when `SMOLGRAM_NOTIFY_TOKEN` is set.
+    pub(crate) outlet: Option<Rc<Outlet>>,
 }
 
 /// The health listener: bound (or waiting for its port) and ready to
@@ -374,32 +379,54 @@ async fn handle(
             Ok((_, request)) => probe.inlet.as_ref().filter(|i| i.path() == request.path()),
             Err(_) => None,
         };
+        let outlet = match &head {
+            Ok((_, request)) if inlet.is_none() && notify::is_route(request) => {
+                probe.outlet.as_ref()
+            }
+            _ => None,
+        };
         let (response, with_body, keep, answering) = match (head, inlet) {
-            (Ok((len, request)), Some(inlet)) => {
-                let keep = request.keep_alive();
-                let declared = match request.body_length() {
-                    BodyLength::Fixed(n) => usize::try_from(n).unwrap_or(usize::MAX),
-                    BodyLength::Encoded => usize::MAX,
+            // The webhook's and /notify's bodies: each route checks the head
+            // first, and a refused request's small body is read and dropped.
+            (Ok((len, request)), None) if outlet.is_some() => {
+                let outlet = outlet.expect("matched just above");
+                let (read, plain) = (outlet.admit(&request), notify::is_plain(&request));
+                let declared = declared(&request);
+                let Some(length) = body(&mut stream, &mut buf, len, declared, read, deadline).await
+                else {
+                    debug!("notify body cut or late peer={peer}");
+                    return;
                 };
-                match inlet.admit(&request) {
+                let response = match length {
+                    Ok(length) => {
+                        let response = outlet.answer(plain, &buf[len..len + length]);
+                        debug!("notify request peer={peer} status={}", response.status);
+                        response
+                    }
+                    Err(response) => response,
+                };
+                (response, true, false, None)
+            }
+            (Ok((len, request)), Some(inlet)) => {
+                let (keep, declared) = (request.keep_alive(), declared(&request));
+                let read = match inlet.admit(&request) {
                     Err((response, how)) => {
                         probe.metrics.answered(how);
-                        // A small body is read first, so that closing with it
-                        // unread does not reset the answer away.
-                        if declared <= MAX_DISCARD {
-                            let body = http::read_body(&mut stream, &mut buf, len + declared);
-                            let _ = wait::within(deadline, body).await;
-                        }
-                        (response, true, false, None)
+                        Err(response)
                     }
                     Ok(length) => {
                         webhook.set(true);
+                        Ok(length)
+                    }
+                };
+                match body(&mut stream, &mut buf, len, declared, read, deadline).await {
+                    None => {
+                        debug!("webhook body cut or late peer={peer}");
+                        return;
+                    }
+                    Some(Err(response)) => (response, true, false, None),
+                    Some(Ok(length)) => {
                         let end = len + length;
-                        let body = http::read_body(&mut stream, &mut buf, end);
-                        if wait::within(deadline, body).await != Some(true) {
-                            debug!("webhook body cut or late peer={peer}");
-                            return;
-                        }
                         let (response, answering) = inlet.answer(&buf[len..end]).await;
                         buf.drain(..end);
                         debug!("webhook request peer={peer} status={}", response.status);
@@ -452,6 +479,41 @@ async fn handle(
             None => debug!("health write timed out peer={peer} deadline={deadline:?}"),
         }
         return;
+    }
+}
+
+/// The body of a request a route admitted (`Ok(length)`), read within
+/// `deadline` after the head's `len` bytes; `None` if it came cut or late.
+/// A refused one (`Err`) has its body read only if small, so that closing
+/// with it unread does not reset the answer away.
+async fn body(
+    mut stream: &mut dyn Conn,
+    buf: &mut Vec<u8>,
+    len: usize,
+    declared: usize,
+    read: Result<usize, Response>,
+    deadline: Duration,
+) -> Option<Result<usize, Response>> {
+    match read {
+        Err(response) => {
+            if declared <= MAX_DISCARD {
+                let body = http::read_body(&mut stream, buf, len + declared);
+                let _ = wait::within(deadline, body).await;
+            }
+            Some(Err(response))
+        }
+        Ok(length) => {
+            let body = http::read_body(&mut stream, buf, len + length);
+            (wait::within(deadline, body).await == Some(true)).then_some(Ok(length))
+        }
+    }
+}
+
+/// The body length a head declares; `usize::MAX` for a chunked one.
+fn declared(request: &Head<'_>) -> usize {
+    match request.body_length() {
+        BodyLength::Fixed(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        BodyLength::Encoded => usize::MAX,
     }
 }
 
@@ -580,6 +642,7 @@ mod tests {
             metrics: Rc::default(),
             readiness: Rc::new(readiness),
             inlet: None,
+            outlet: None,
         };
         (probe, shutdown)
     }
@@ -605,6 +668,7 @@ mod tests {
             metrics: Rc::default(),
             readiness: Rc::new(Readiness::new(Duration::from_secs(60), Shutdown::new())),
             inlet: None,
+            outlet: None,
         };
         assert_eq!(route("HEAD", "/readyz", &never).status, 503);
 

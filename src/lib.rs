@@ -97,6 +97,7 @@ pub mod keyboard; // inline and reply keyboards over the generated types; their 
 mod limit; // outbound rate limits: global, per chat, per group; 429 holds
 mod logger; // env_logger that never lets ureq's URLs through; panics as one line
 mod metrics; // counters and their Prometheus text
+mod notify; // POST /notify payloads: our JSON, plain text, Alertmanager, Grafana
 mod poll; // getUpdates loop, backoff
 mod readiness; // what /readyz answers
 mod runtime; // LocalExecutor, block_on, re-entry guard

@@ -35,6 +35,7 @@ use crate::config::{Config, WebhookSecret};
 use crate::dispatch::{Dispatcher, Limits};
 use crate::health::{HealthListener, Probe};
 use crate::metrics::Metrics;
+use crate::notify::Outlet;
 use crate::poll::{self, Reports};
 use crate::readiness::Readiness;
 #[cfg(feature = "tls")]
@@ -165,10 +166,15 @@ impl Service {
             Rc::clone(&metrics),
         )
         .with_retry(config.retry);
+        let outlet = config
+            .notify
+            .clone()
+            .map(|notify| Rc::new(Outlet::new(notify, Rc::clone(&metrics))));
         let probe = Probe {
             metrics: Rc::clone(&metrics),
             readiness: Rc::clone(&readiness),
             inlet: inlet.clone(),
+            outlet: outlet.clone(),
         };
         let listener = async {
             if let Some(health) = health {
@@ -189,6 +195,14 @@ impl Service {
             };
             log::info!("ready bot=@{username} health={health} mode={mode}");
             register_commands(&client, &bot).await;
+            // Notifications go out beside the updates, through the same
+            // client (its retries and rate limits); on stop the task sends
+            // what is queued within the drain timeout (see: #14).
+            let delivery = outlet.map(|outlet| {
+                let (client, shutdown, drain) =
+                    (client.clone(), shutdown.clone(), config.drain_timeout);
+                rt.spawn(async move { outlet.deliver(&client, &shutdown, drain).await })
+            });
             let limits = Limits {
                 max_in_flight: config.max_handlers,
                 timeout: config.handler_timeout,
@@ -231,6 +245,9 @@ impl Service {
                     unfinished
                 }
             };
+            if let Some(delivery) = delivery {
+                delivery.await;
+            }
             let summary = Summary::of(&metrics, unfinished);
             log::info!("stopped {summary}");
             Ok(summary)

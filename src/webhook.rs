@@ -417,7 +417,7 @@ async fn watch(inlet: &Inlet, dispatcher: &Dispatcher<'_>, run: Run<'_>) -> Resu
 /// Whether `a` and `b` are equal, in time that depends on their lengths
 /// only, not on where they differ: a wrong secret must not tell how much of
 /// it was right.
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     let mut diff = a.len() ^ b.len();
     for (i, x) in a.iter().enumerate() {
         diff |= usize::from(x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0));

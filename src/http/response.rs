@@ -26,6 +26,8 @@ pub(crate) struct Response {
     pub(crate) content_type: &'static str,
     /// The `Allow` header, for a 405.
     pub(crate) allow: Option<&'static str>,
+    /// The `Retry-After` header, in seconds, for a 503.
+    pub(crate) retry_after: Option<&'static str>,
     /// The body; `Cow` so that fixed answers do not allocate and built ones
     /// (`/metrics`, JSON) can hand over their `String`.
     pub(crate) body: Cow<'static, str>,
@@ -42,6 +44,7 @@ impl Response {
             status,
             content_type,
             allow: None,
+            retry_after: None,
             body: body.into(),
         }
     }
@@ -63,6 +66,9 @@ impl Response {
         if let Some(allow) = self.allow {
             let _ = write!(out, "Allow: {allow}\r\n");
         }
+        if let Some(secs) = self.retry_after {
+            let _ = write!(out, "Retry-After: {secs}\r\n");
+        }
         out.push_str(match connection {
             Connection::Close => "Connection: close\r\n\r\n",
             Connection::KeepAlive => "Connection: keep-alive\r\n\r\n",
@@ -79,6 +85,7 @@ impl Response {
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        202 => "Accepted",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
@@ -86,6 +93,7 @@ fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         409 => "Conflict",
         411 => "Length Required",
+        413 => "Content Too Large",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
         502 => "Bad Gateway",

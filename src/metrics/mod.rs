@@ -68,6 +68,14 @@ pub(crate) struct Metrics {
     pub(crate) webhook: [Cell<u64>; 7],
     /// Updates waiting at Telegram, as the last `getWebhookInfo` said.
     pub(crate) webhook_pending: Cell<u64>,
+    /// `/notify` requests by outcome: accepted, unauthorized, too_large,
+    /// bad_request, full (see: #14).
+    pub(crate) notify: [Cell<u64>; 5],
+    /// Notification messages queued and not yet sent or given up.
+    pub(crate) notify_pending: Cell<u64>,
+    /// Notification messages Telegram took, and those it refused for good.
+    pub(crate) notify_sent: Cell<u64>,
+    pub(crate) notify_failed: Cell<u64>,
 }
 
 /// How a webhook request was answered: the `outcome` label of
@@ -145,6 +153,10 @@ impl Default for Metrics {
             poll_failures: Cell::default(),
             webhook: Default::default(),
             webhook_pending: Cell::default(),
+            notify: Default::default(),
+            notify_pending: Cell::default(),
+            notify_sent: Cell::default(),
+            notify_failed: Cell::default(),
         }
     }
 }

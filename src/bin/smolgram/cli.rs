@@ -80,7 +80,8 @@ flags:
 env: TELEGRAM_BOT_TOKEN (or TELEGRAM_BOT_TOKEN_FILE), TELEGRAM_API_URL, PORT, RUST_LOG (default info),
      SMOLGRAM_CONFIG,
      TELEGRAM_WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET (1-256 of A-Za-z0-9_-; default: random at each start),
-     TELEGRAM_TLS_CERT, TELEGRAM_TLS_KEY
+     TELEGRAM_TLS_CERT, TELEGRAM_TLS_KEY,
+     SMOLGRAM_NOTIFY_TOKEN (16+ chars; turns on POST /notify), SMOLGRAM_NOTIFY_CHAT (id or @name)
 exit codes: 0 stopped cleanly, 1 runtime failure, 2 bad configuration or busy required port,
             3 token rejected by Telegram, 130/143 second SIGINT/SIGTERM";
 
