@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{secret, Bin, DEADLINE};
+use common::{secret, texts_to, Bin, DEADLINE};
 use smolgram::api::types::ChatId;
 use smolgram::testkit::FakeApi;
 
@@ -54,11 +54,7 @@ fn texts(api: &FakeApi, chat: ChatId, n: usize) -> Vec<String> {
     api.wait_until(&format!("{n} messages to {chat:?}"), DEADLINE, |api| {
         api.sent_to(chat) >= n
     });
-    api.sent()
-        .into_iter()
-        .filter(|s| s.chat == chat)
-        .map(|s| s.text)
-        .collect()
+    texts_to(api, chat)
 }
 
 #[test]

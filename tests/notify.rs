@@ -8,7 +8,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
-use common::{echo, Logs, DEADLINE};
+use common::{echo, texts_to, Logs, DEADLINE};
 use smolgram::api::types::ChatId;
 use smolgram::config;
 use smolgram::testkit::{FakeApi, TestBot};
@@ -51,14 +51,6 @@ fn bot(api: &FakeApi, token: Option<&str>) -> TestBot {
     };
     let config = config::parse_over(TestBot::config(api), &[], env).expect("a valid config");
     TestBot::start_with(api, config, echo).expect("the bot starts")
-}
-
-fn texts_to(api: &FakeApi, chat: ChatId) -> Vec<String> {
-    api.sent()
-        .into_iter()
-        .filter(|s| s.chat == chat)
-        .map(|s| s.text)
-        .collect()
 }
 
 #[test]

@@ -63,6 +63,15 @@ pub fn survive_poll_faults(
     });
 }
 
+/// The texts sent to `chat` so far, in order.
+pub fn texts_to(api: &FakeApi, chat: ChatId) -> Vec<String> {
+    api.sent()
+        .into_iter()
+        .filter(|s| s.chat == chat)
+        .map(|s| s.text)
+        .collect()
+}
+
 /// The secret half of the fake's token: it must never be printed.
 pub fn secret() -> &'static str {
     FakeApi::TOKEN.split_once(':').unwrap().1

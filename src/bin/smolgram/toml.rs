@@ -483,6 +483,15 @@ impl Parser<'_> {
     }
 
     fn basic_string(&mut self) -> Result<String> {
+        self.one_line('"', true)
+    }
+
+    fn literal_string(&mut self) -> Result<String> {
+        self.one_line('\'', false)
+    }
+
+    /// A string on one line between `quote`s, with escapes if `escapes`.
+    fn one_line(&mut self, quote: char, escapes: bool) -> Result<String> {
         let at = self.pos();
         self.i += 1;
         let mut out = String::new();
@@ -491,11 +500,11 @@ impl Parser<'_> {
                 None | Some('\n') => {
                     return Err(fault(at, "a string that does not end on its line"))
                 }
-                Some('"') => {
+                Some(c) if c == quote => {
                     self.i += 1;
                     return Ok(out);
                 }
-                Some('\\') => out.push(self.escape()?),
+                Some('\\') if escapes => out.push(self.escape()?),
                 Some(c) => {
                     out.push(self.plain(c, false)?);
                     self.i += c.len_utf8();
@@ -505,23 +514,39 @@ impl Parser<'_> {
     }
 
     fn multiline_basic(&mut self) -> Result<String> {
+        self.multi_line('"', true)
+    }
+
+    fn multiline_literal(&mut self) -> Result<String> {
+        self.multi_line('\'', false)
+    }
+
+    /// A string between tripled `quote`s, over lines, with escapes (and
+    /// line-ending backslashes) if `escapes`.
+    fn multi_line(&mut self, quote: char, escapes: bool) -> Result<String> {
         let at = self.pos();
+        let fence: String = [quote; 3].iter().collect();
         self.i += 3;
         self.newline_after_opening();
         let mut out = String::new();
         loop {
             let rest = &self.s[self.i..];
-            if rest.starts_with("\"\"\"") {
+            if rest.starts_with(&fence) {
                 // Up to two quotes may end the content: `""""` is a quote, then the end.
-                let quotes = rest.bytes().take_while(|&b| b == b'"').count().min(5);
-                out.extend(std::iter::repeat_n('"', quotes - 3));
+                let quotes = rest.chars().take_while(|&c| c == quote).count().min(5);
+                out.extend(std::iter::repeat_n(quote, quotes - 3));
                 self.i += quotes;
                 return Ok(out);
             }
             match self.peek() {
-                None => return Err(fault(at, "a \"\"\" string without its closing \"\"\"")),
-                Some('\\') if self.line_ending_backslash() => {}
-                Some('\\') => out.push(self.escape()?),
+                None => {
+                    return Err(fault(
+                        at,
+                        format!("a {fence} string without its closing {fence}"),
+                    ))
+                }
+                Some('\\') if escapes && self.line_ending_backslash() => {}
+                Some('\\') if escapes => out.push(self.escape()?),
                 Some('\r') if rest.starts_with("\r\n") => {
                     out.push('\n');
                     self.i += 2;
@@ -597,54 +622,6 @@ impl Parser<'_> {
                 at,
                 format!("`\\{}` is no escape", other.escape_debug()),
             )),
-        }
-    }
-
-    fn literal_string(&mut self) -> Result<String> {
-        let at = self.pos();
-        self.i += 1;
-        let mut out = String::new();
-        loop {
-            match self.peek() {
-                None | Some('\n') => {
-                    return Err(fault(at, "a string that does not end on its line"))
-                }
-                Some('\'') => {
-                    self.i += 1;
-                    return Ok(out);
-                }
-                Some(c) => {
-                    out.push(self.plain(c, false)?);
-                    self.i += c.len_utf8();
-                }
-            }
-        }
-    }
-
-    fn multiline_literal(&mut self) -> Result<String> {
-        let at = self.pos();
-        self.i += 3;
-        self.newline_after_opening();
-        let mut out = String::new();
-        loop {
-            let rest = &self.s[self.i..];
-            if rest.starts_with("'''") {
-                let quotes = rest.bytes().take_while(|&b| b == b'\'').count().min(5);
-                out.extend(std::iter::repeat_n('\'', quotes - 3));
-                self.i += quotes;
-                return Ok(out);
-            }
-            match self.peek() {
-                None => return Err(fault(at, "a ''' string without its closing '''")),
-                Some('\r') if rest.starts_with("\r\n") => {
-                    out.push('\n');
-                    self.i += 2;
-                }
-                Some(c) => {
-                    out.push(self.plain(c, true)?);
-                    self.i += c.len_utf8();
-                }
-            }
         }
     }
 }
