@@ -191,21 +191,17 @@ async fn on_button(shared: Rc<Shared>, ctx: Context) -> HandlerResult {
         Some((command, command.buttons.get(row)?.get(column)?))
     });
     let chat = ctx.chat_id();
-    let answer = match (button, chat) {
-        // A button of an older file, or a message Telegram no longer shows.
-        (None, _) | (_, None) => Some("This button is no longer in use."),
-        (Some((command, _)), Some(chat)) if !file.allows(command, user, Some(chat.0)) => {
-            file.refusal.as_deref()
-        }
-        _ => None,
-    };
-    ctx.answer_callback_query(answer).await?;
     let (Some((command, button)), Some(chat)) = (button, chat) else {
+        // A button of an older file, or a message Telegram no longer shows.
+        ctx.answer_callback_query(Some("This button is no longer in use."))
+            .await?;
         return Ok(());
     };
-    if answer.is_some() || !file.allows(command, user, Some(chat.0)) {
+    if !file.allows(command, user, Some(chat.0)) {
+        ctx.answer_callback_query(file.refusal.as_deref()).await?;
         return Ok(());
     }
+    ctx.answer_callback_query(None).await?;
     match &button.action {
         Action::Reply(reply) => say(&ctx, vec![text(chat, reply.as_str())]).await,
         Action::Command(target) => match file.command(target) {
