@@ -68,6 +68,17 @@ pub enum Error {
         /// The update being handled.
         update_id: i64,
     },
+    /// A handler asked for state of a scope the update lacks: a chat's
+    /// state for an inline query, say.
+    NoScope {
+        /// The update being handled.
+        update_id: i64,
+        /// What the scope needs: `a chat`, `a user`, `a chat and a user`.
+        scope: &'static str,
+    },
+    /// The state store failed: see [`StoreError`](crate::state::StoreError).
+    /// A transient failure also runs the update again later.
+    State(crate::state::StoreError),
     /// A file to upload could not be opened or read, or a downloaded one
     /// could not be written (see [`Upload`](crate::api::Upload) and
     /// [`Client::download`](crate::api::Client::download)).
@@ -200,6 +211,10 @@ impl fmt::Display for Error {
                     "update {update_id} has nothing to answer: no chat or no callback query"
                 )
             }
+            Error::NoScope { update_id, scope } => {
+                write!(f, "update {update_id} has no state of its own: it lacks {scope}")
+            }
+            Error::State(e) => e.fmt(f),
             Error::File {
                 method,
                 file,

@@ -103,6 +103,7 @@ mod readiness; // what /readyz answers
 mod runtime; // LocalExecutor, block_on, re-entry guard
 mod service; // one bot run wired together; its state and Summary
 mod shutdown; // signals → Shutdown; racing work against it
+pub mod state; // per-chat/user state: the Store trait, its memory, file and Redis stores
 #[cfg(feature = "testkit")]
 pub mod testkit; // in-process fake Bot API: our tests, `demo`, users' tests
 pub mod text; // parse modes, escaping, UTF-16 limits, splitting with entities

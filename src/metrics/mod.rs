@@ -76,6 +76,14 @@ pub(crate) struct Metrics {
     /// Notification messages Telegram took, and those it refused for good.
     pub(crate) notify_sent: Cell<u64>,
     pub(crate) notify_failed: Cell<u64>,
+    /// State writes applied (sets and removals).
+    pub(crate) state_writes: Cell<u64>,
+    /// State values that no longer decoded and were reset to their default.
+    pub(crate) state_resets: Cell<u64>,
+    /// State reads or writes the store failed.
+    pub(crate) state_errors: Cell<u64>,
+    /// Updates run again because their store was unavailable.
+    pub(crate) state_retries: Cell<u64>,
 }
 
 /// How a webhook request was answered: the `outcome` label of
@@ -157,6 +165,10 @@ impl Default for Metrics {
             notify_pending: Cell::default(),
             notify_sent: Cell::default(),
             notify_failed: Cell::default(),
+            state_writes: Cell::default(),
+            state_resets: Cell::default(),
+            state_errors: Cell::default(),
+            state_retries: Cell::default(),
         }
     }
 }

@@ -1,0 +1,250 @@
+//! State that outlives an update: a user's step in a form, a chat's
+//! settings. Typed (serde), kept per chat, per user or per user in a chat,
+//! in a [`Store`]: [`MemoryStore`] (the default), `FileStore` (one machine,
+//! crash-safe) or `RedisStore` (several instances of one bot).
+//!
+//! A handler reads and writes it through its [`Context`](crate::Context):
+//! [`get_state`](crate::Context::get_state),
+//! [`set_state`](crate::Context::set_state),
+//! [`clear_state`](crate::Context::clear_state); [`Bot::dialogue`]
+//! (crate::Bot::dialogue) routes a chat's text by a state enum's variant.
+//! The guarantees, held by the dispatcher:
+//! - an update's writes are applied before the next update of its lane
+//!   runs, and it counts as finished (so the offset passes it) only once
+//!   they are durable;
+//! - a store that fails (Redis down, a full disk) fails the update's
+//!   handler, which is then run again after a backoff, its lane waiting:
+//!   nothing is confirmed that was not saved;
+//! - a value that no longer decodes (a type changed in an upgrade) is
+//!   logged once, reset to the default and counted: no user is stuck.
+//!
+//! Here: the keys, the encoding and the bookkeeping per update. `store`:
+//! the contract; `memory`: the default store.
+//!
+//! Must not: know about lanes or offsets (the dispatcher reads
+//! [`Written`]), or block the thread.
+
+mod memory;
+mod store;
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+pub use memory::MemoryStore;
+pub use store::{Store, StoreError, StoreFuture};
+
+use crate::api::types::Update;
+use crate::metrics::{bump, Metrics};
+use crate::Error;
+
+/// Whose state a [`State`] type is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The chat's: shared by everyone in a group.
+    Chat,
+    /// The user's, in every chat.
+    User,
+    /// One user's in one chat: a form a user fills in a group.
+    ChatUser,
+}
+
+/// A type kept as state: its name in the store and whose it is.
+///
+/// It is stored as JSON. Keep [`NAME`](State::NAME) across versions; a
+/// change that old JSON no longer decodes into resets the value to its
+/// `Default` (logged once per key, counted in
+/// `smolgram_state_resets_total`).
+///
+/// # Examples
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use smolgram::state::{Scope, State};
+///
+/// #[derive(Default, Serialize, Deserialize)]
+/// struct Settings {
+///     language: Option<String>,
+/// }
+///
+/// impl State for Settings {
+///     const NAME: &'static str = "settings";
+///     const SCOPE: Scope = Scope::User;
+/// }
+/// ```
+pub trait State: Serialize + DeserializeOwned + Default + 'static {
+    /// The name its keys start with: unique among the bot's state types.
+    const NAME: &'static str;
+    /// Whose it is; one user's in one chat unless said otherwise.
+    const SCOPE: Scope = Scope::ChatUser;
+    /// How long it is kept after its last write; `None`: the run's
+    /// default (`--state-ttl`, 30 days).
+    const TTL: Option<Duration> = None;
+}
+
+/// The run's state: its store and the default time to live. One per run,
+/// shared by every update's [`Context`](crate::Context).
+pub(crate) struct States {
+    store: Rc<dyn Store>,
+    ttl: Option<Duration>,
+    metrics: Rc<Metrics>,
+}
+
+/// What one update's handler wrote, for the dispatcher: whether it must
+/// wait for durability before the update counts as finished, and whether a
+/// store failed (the update is then run again).
+#[derive(Debug, Default)]
+pub(crate) struct Written {
+    /// The newest write of this update not yet durable.
+    pending: Cell<Option<u64>>,
+    /// A read or write failed in a way that may pass.
+    failed: Cell<bool>,
+}
+
+impl Written {
+    /// The sequence number to wait on before the update counts as finished.
+    pub(crate) fn pending(&self) -> Option<u64> {
+        self.pending.get()
+    }
+
+    /// Whether the update must run again: a store was unavailable.
+    pub(crate) fn failed(&self) -> bool {
+        self.failed.get()
+    }
+}
+
+/// One state value of one update: its key, and where to account for writes.
+pub(crate) struct Slot<'a> {
+    states: &'a States,
+    written: &'a Written,
+    key: String,
+    ttl: Option<Duration>,
+}
+
+impl States {
+    /// `store`, with `ttl` for types that name none.
+    pub(crate) fn new(store: Rc<dyn Store>, ttl: Option<Duration>, metrics: Rc<Metrics>) -> States {
+        States {
+            store,
+            ttl,
+            metrics,
+        }
+    }
+
+    /// The store, for the dispatcher's waits and the final flush.
+    pub(crate) fn store(&self) -> &dyn Store {
+        &*self.store
+    }
+
+    /// The slot of `S` for `update`, or why it has none: an update without
+    /// the chat or the user that `S`'s scope needs.
+    pub(crate) fn slot<'a, S: State>(
+        &'a self,
+        update: &Update,
+        written: &'a Written,
+    ) -> Result<Slot<'a>, Error> {
+        let chat = update.chat().map(|c| c.id.0);
+        let user = update.from().map(|u| u.id.0);
+        let scope = match (S::SCOPE, chat, user) {
+            (Scope::Chat, Some(chat), _) => format!("c{chat}"),
+            (Scope::User, _, Some(user)) => format!("u{user}"),
+            (Scope::ChatUser, Some(chat), Some(user)) => format!("c{chat}:u{user}"),
+            (scope, ..) => {
+                return Err(Error::NoScope {
+                    update_id: update.update_id,
+                    scope: scope.describe(),
+                })
+            }
+        };
+        Ok(Slot {
+            states: self,
+            written,
+            key: format!("{}:{scope}", S::NAME),
+            ttl: S::TTL.or(self.ttl),
+        })
+    }
+}
+
+impl Scope {
+    fn describe(self) -> &'static str {
+        match self {
+            Scope::Chat => "a chat",
+            Scope::User => "a user",
+            Scope::ChatUser => "a chat and a user",
+        }
+    }
+}
+
+impl Slot<'_> {
+    /// The value, or `S::default()` if there is none or it no longer
+    /// decodes (then it is removed, logged and counted).
+    pub(crate) async fn get<S: State>(&self) -> Result<S, Error> {
+        let store = self.states.store();
+        let Some(bytes) = self.check(store.get(&self.key).await)? else {
+            return Ok(S::default());
+        };
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => Ok(value),
+            Err(e) => {
+                log::warn!(
+                    "state key={} does not decode as {}: {e}; reset to the default",
+                    self.key,
+                    S::NAME
+                );
+                bump(&self.states.metrics.state_resets);
+                self.put(None).await?;
+                Ok(S::default())
+            }
+        }
+    }
+
+    /// Stores `value`; the default value is stored as no value at all.
+    pub(crate) async fn set<S: State>(&self, value: &S) -> Result<(), Error> {
+        let bytes = self.encode(value)?;
+        if bytes == self.encode(&S::default())? {
+            return self.put(None).await;
+        }
+        self.put(Some(&bytes)).await
+    }
+
+    /// Removes the value.
+    pub(crate) async fn clear(&self) -> Result<(), Error> {
+        self.put(None).await
+    }
+
+    async fn put(&self, value: Option<&[u8]>) -> Result<(), Error> {
+        let store = self.states.store();
+        let seq = self.check(store.put(&self.key, value, self.ttl).await)?;
+        bump(&self.states.metrics.state_writes);
+        if let Some(seq) = seq {
+            self.written.pending.set(Some(seq));
+        }
+        Ok(())
+    }
+
+    /// `value` as JSON; only a type JSON cannot hold fails (a map with
+    /// keys that are not strings or numbers).
+    fn encode<S: Serialize>(&self, value: &S) -> Result<Vec<u8>, Error> {
+        serde_json::to_vec(value).map_err(|e| {
+            Error::State(StoreError::Encode {
+                key: self.key.clone(),
+                detail: e.to_string(),
+            })
+        })
+    }
+
+    /// A store's answer as the handler's: a transient failure also marks
+    /// the update to be run again, even if the handler ignores the error.
+    fn check<T>(&self, result: Result<T, StoreError>) -> Result<T, Error> {
+        result.map_err(|e| {
+            bump(&self.states.metrics.state_errors);
+            if e.is_transient() {
+                self.written.failed.set(true);
+            }
+            Error::State(e)
+        })
+    }
+}
+
