@@ -39,6 +39,7 @@ use crate::api::types::{
     Message, MessageId, Received, Update, UpdateKind, User,
 };
 use crate::api::Client;
+use crate::state::{State, States, Written};
 use crate::Error;
 
 /// Any error a handler may return; it is logged with the `update_id` and
@@ -135,6 +136,62 @@ impl Bot {
     {
         self.text = Some(boxed(handler));
         self
+    }
+
+    /// Handles new text messages that no command took as the steps of a
+    /// conversation: `step` gets the update and the state the previous
+    /// step left (`S::default()` at first), and returns the next one, which
+    /// is stored before the chat's next update is handled. Returning the
+    /// default ends the conversation and stores nothing. If `step` fails,
+    /// the state stays as it was. Commands still route first, so a
+    /// `/cancel` command can [`clear_state`](Context::clear_state).
+    ///
+    /// ```
+    /// use serde::{Deserialize, Serialize};
+    /// use smolgram::{state::State, Bot};
+    ///
+    /// #[derive(Default, Serialize, Deserialize)]
+    /// enum Greeting {
+    ///     #[default]
+    ///     Start,
+    ///     AskedName,
+    /// }
+    ///
+    /// impl State for Greeting {
+    ///     const NAME: &'static str = "greeting";
+    /// }
+    ///
+    /// let bot = Bot::new().dialogue(|ctx, step: Greeting| async move {
+    ///     Ok(match step {
+    ///         Greeting::Start => {
+    ///             ctx.reply("what is your name?").await?;
+    ///             Greeting::AskedName
+    ///         }
+    ///         Greeting::AskedName => {
+    ///             ctx.reply(format!("hello, {}", ctx.text().unwrap_or_default())).await?;
+    ///             Greeting::Start
+    ///         }
+    ///     })
+    /// });
+    /// # let _ = bot;
+    /// ```
+    pub fn dialogue<S, F, Fut>(self, step: F) -> Bot
+    where
+        S: State,
+        F: Fn(Context, S) -> Fut + 'static,
+        Fut: Future<Output = Result<S, HandlerError>> + 'static,
+    {
+        let step = Rc::new(step);
+        self.text(move |ctx| {
+            let step = Rc::clone(&step);
+            async move {
+                let now: S = ctx.get_state().await?;
+                let (states, written, received) = ctx.state_parts();
+                let next = step(ctx, now).await?;
+                states.slot::<S>(received.update(), &written)?.set(&next).await?;
+                Ok(())
+            }
+        })
     }
 
     /// Handles inline keyboard button presses that no
@@ -298,17 +355,22 @@ impl Bot {
 
     /// Starts the handler for `update`, or `None` if no handler takes it.
     /// `username` is the bot's own, for `/command@username`.
+    /// The handler's state writes are accounted for in `written`.
     pub(crate) fn route(
         &self,
-        received: Received,
+        received: Rc<Received>,
         client: &Client,
         username: &str,
+        states: &Rc<States>,
+        written: &Rc<Written>,
     ) -> Option<BoxedLocal<HandlerResult>> {
         let (handler, args_at) = self.pick(&received, username)?;
         let ctx = Context {
             received,
             client: client.clone(),
             args_at,
+            states: Rc::clone(states),
+            written: Rc::clone(written),
         };
         Some(handler(ctx))
     }
@@ -540,11 +602,14 @@ fn parse_command<'a>(text: &'a str, username: &str) -> Option<Command<'a>> {
 /// [`delete_message`](Context::delete_message) (the update's message, or the
 /// one a pressed button is under), [`answer_alert`](Context::answer_alert).
 pub struct Context {
-    received: Received,
+    received: Rc<Received>,
     client: Client,
     /// Byte offset of a command's arguments in the message text, or of the
     /// data after a callback prefix.
     args_at: Option<usize>,
+    states: Rc<States>,
+    /// What this update's state writes left to wait for.
+    written: Rc<Written>,
 }
 
 /// A `reply_<kind>` shortcut: sends `$method` with `$file` to the update's chat.
@@ -806,6 +871,46 @@ impl Context {
             .show_alert(true);
         self.client.send(&answer).await?;
         Ok(())
+    }
+
+    /// This update's state of type `S` (its chat's, its user's, or its
+    /// user's in its chat, as `S::SCOPE` says), or `S::default()` if it
+    /// has none. See [`state`](crate::state).
+    ///
+    /// # Errors
+    /// [`Error::NoScope`] if the update lacks the chat or user that the
+    /// scope needs; [`Error::State`] if the store failed, and then the
+    /// update is run again later whatever the handler does with the error.
+    pub async fn get_state<S: State>(&self) -> Result<S, Error> {
+        self.states.slot::<S>(self.update(), &self.written)?.get().await
+    }
+
+    /// Stores `value` as this update's state of its type. The next update
+    /// of the same chat sees it; this one counts as finished once the
+    /// store has it durably.
+    ///
+    /// # Errors
+    /// As [`get_state`](Context::get_state).
+    pub async fn set_state<S: State>(&self, value: &S) -> Result<(), Error> {
+        self.states.slot::<S>(self.update(), &self.written)?.set(value).await
+    }
+
+    /// Removes this update's state of type `S`: the next read gives the default.
+    ///
+    /// # Errors
+    /// As [`get_state`](Context::get_state).
+    pub async fn clear_state<S: State>(&self) -> Result<(), Error> {
+        self.states.slot::<S>(self.update(), &self.written)?.clear().await
+    }
+
+    /// What a state write needs after the context is gone (into a
+    /// dialogue's step).
+    fn state_parts(&self) -> (Rc<States>, Rc<Written>, Rc<Received>) {
+        (
+            Rc::clone(&self.states),
+            Rc::clone(&self.written),
+            Rc::clone(&self.received),
+        )
     }
 
     /// Calls any Bot API method by name; see [`Client::call`].

@@ -62,6 +62,81 @@ pub struct Config {
     /// turns it on, `$SMOLGRAM_NOTIFY_CHAT` is where a message without a
     /// chat goes. `None` (the default): the route does not exist (404).
     pub notify: Option<NotifyConfig>,
+    /// Where handlers' state is kept: `--state` or `$SMOLGRAM_STATE`.
+    pub state: StateConfig,
+}
+
+/// The state store of a run and its knobs (see [`crate::state`]).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct StateConfig {
+    /// `memory` (the default), `file:PATH` or `redis://…`.
+    pub store: StoreSpec,
+    /// How long a value is kept after its last write, for state types
+    /// that name no time of their own: `--state-ttl` seconds, 0 for ever;
+    /// default 30 days.
+    pub ttl: Option<Duration>,
+    /// The file store's batch: at most one fsync per this, or sooner once
+    /// 64 writes wait (`--state-flush-ms`, default 1000).
+    pub flush_interval: Duration,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            store: StoreSpec::Memory,
+            ttl: Some(Duration::from_secs(30 * 24 * 3600)),
+            flush_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Which store: `--state memory|file:PATH|redis://[user:password@]host[:port][/db]`.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreSpec {
+    /// In memory, gone at exit.
+    Memory,
+    /// An append-only file on this machine.
+    File(PathBuf),
+    /// A Redis server, for several instances of one bot; the URL may hold
+    /// a password, which `Debug` leaves out.
+    Redis(String),
+}
+
+impl StoreSpec {
+    /// `memory`, `file:PATH` or `redis://…`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming what it takes.
+    pub fn parse(spec: &str) -> Result<StoreSpec, Error> {
+        let spec = spec.trim();
+        match spec {
+            "memory" => Ok(StoreSpec::Memory),
+            _ if spec.starts_with("redis://") => Ok(StoreSpec::Redis(spec.to_owned())),
+            _ => match spec.strip_prefix("file:") {
+                Some(path) if !path.is_empty() => Ok(StoreSpec::File(path.into())),
+                _ => Err(config_error(format!(
+                    "--state {:?} is not memory, file:PATH or redis://host[:port][/db]",
+                    spec.split('@').next_back().unwrap_or_default()
+                ))),
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreSpec::Memory => f.write_str("Memory"),
+            StoreSpec::File(path) => f.debug_tuple("File").field(path).finish(),
+            // Everything up to an `@` may be a password.
+            StoreSpec::Redis(url) => match url.rsplit_once('@') {
+                Some((_, host)) => write!(f, "Redis(\"redis://***@{host}\")"),
+                None => f.debug_tuple("Redis").field(url).finish(),
+            },
+        }
+    }
 }
 
 /// The notification inlet's settings (see: #14).
@@ -273,6 +348,7 @@ impl Config {
             webhook: None,
             tls: None,
             notify: None,
+            state: StateConfig::default(),
         }
     }
 }
@@ -326,6 +402,7 @@ pub fn parse_over(
     let mut webhook_wait = None;
     let mut tls_cert = None;
     let mut tls_key = None;
+    let mut state_flag = None;
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((flag, value)) if flag.starts_with("--") => (flag, Some(value)),
@@ -377,6 +454,15 @@ pub fn parse_over(
             "--tls-key" => tls_key = Some(value()?),
             "--send-attempts" => config.retry.attempts = number(flag, &value()?, 1, 100)? as u32,
             "--send-retry-within" => config.retry.within = seconds(flag, &value()?, 0, 3600)?,
+            "--state" => state_flag = Some(value()?),
+            "--state-ttl" => {
+                let ttl = seconds(flag, &value()?, 0, 10 * 365 * 24 * 3600)?;
+                config.state.ttl = (!ttl.is_zero()).then_some(ttl);
+            }
+            "--state-flush-ms" => {
+                let ms = number(flag, &value()?, 0, 60_000)?;
+                config.state.flush_interval = Duration::from_millis(ms as u64);
+            }
             _ => {
                 return Err(config_error(format!(
                     "unknown argument {arg:?}; see --help"
@@ -462,6 +548,9 @@ pub fn parse_over(
         };
         let token = NotifyToken::parse(token.trim())?;
         config.notify = Some(NotifyConfig { token, chat });
+    }
+    if let Some(spec) = state_flag.or_else(|| env("SMOLGRAM_STATE").filter(|s| !s.trim().is_empty())) {
+        config.state.store = StoreSpec::parse(&spec)?;
     }
     Ok(config)
 }

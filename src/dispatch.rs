@@ -30,8 +30,13 @@ use std::time::{Duration, Instant};
 use event_listener::Event;
 use futures_lite::FutureExt;
 
+use async_executor::Task;
+use async_io::Timer;
+
+use crate::api::retry::Backoff;
 use crate::api::types::{self, BadUpdate, ChatId, Received, UserId};
 use crate::api::Client;
+use crate::state::{States, Written};
 use crate::logger::panic_message;
 use crate::metrics::{bump, Metrics};
 use crate::{wait, Bot, Runtime};
@@ -49,6 +54,8 @@ pub(crate) struct Limits {
 pub(crate) struct Dispatcher<'rt> {
     rt: &'rt Runtime,
     shared: Rc<Shared>,
+    /// The task that finishes updates as their state becomes durable.
+    _sync: Task<()>,
 }
 
 struct Shared {
@@ -66,6 +73,15 @@ struct Shared {
     /// waiting on that one (a webhook request): one wake-up per finish, not
     /// one for every waiting request.
     waiting: RefCell<HashMap<i64, Event>>,
+    /// The run's state store, for the handlers' contexts.
+    states: Rc<States>,
+    /// Finished handlers whose state writes are not durable yet: (the
+    /// write's sequence number, the update); their updates are still held.
+    syncing: RefCell<Vec<(u64, i64)>>,
+    /// Notified when `syncing` gets one.
+    to_sync: Event,
+    /// Whether the last update that touched state found the store unavailable.
+    store_failing: Cell<bool>,
     /// Handler slots free now, out of `limits.max_in_flight`.
     free: Cell<usize>,
     /// Notified whenever a slot frees.
@@ -119,23 +135,30 @@ impl<'rt> Dispatcher<'rt> {
         client: Client,
         username: String,
         limits: Limits,
+        states: Rc<States>,
         metrics: Rc<Metrics>,
     ) -> Self {
+        let shared = Rc::new(Shared {
+            allowed: bot.allowed_updates(),
+            bot,
+            metrics,
+            client,
+            username,
+            limits,
+            state: RefCell::default(),
+            changed: Event::new(),
+            waiting: RefCell::default(),
+            states,
+            syncing: RefCell::default(),
+            to_sync: Event::new(),
+            store_failing: Cell::new(false),
+            free: Cell::new(limits.max_in_flight.max(1)),
+            freed: Event::new(),
+        });
         Dispatcher {
             rt,
-            shared: Rc::new(Shared {
-                allowed: bot.allowed_updates(),
-                bot,
-                metrics,
-                client,
-                username,
-                limits,
-                state: RefCell::default(),
-                changed: Event::new(),
-                waiting: RefCell::default(),
-                free: Cell::new(limits.max_in_flight.max(1)),
-                freed: Event::new(),
-            }),
+            _sync: rt.spawn(sync(Rc::clone(&shared))),
+            shared,
         }
     }
 
@@ -321,24 +344,88 @@ async fn run_lane(shared: Rc<Shared>, key: LaneKey, first: Received) {
     let mut next = Some(first);
     while let Some(update) = next {
         let id = update.id();
-        {
-            let _slot = Slot::take(&shared).await;
-            handle(&shared, update).await;
+        match run_saved(&shared, Rc::new(update)).await {
+            // Its state is applied (the next update sees it) but not yet
+            // durable: it finishes when the store says so; the lane goes on.
+            Some(seq) => {
+                shared.syncing.borrow_mut().push((seq, id));
+                shared.to_sync.notify(1);
+            }
+            None => finish(&shared, id),
         }
         let mut state = shared.state.borrow_mut();
-        state.finish(id);
-        if let Some(waiting) = shared.waiting.borrow_mut().remove(&id) {
-            waiting.notify(usize::MAX);
-        }
         next = state.lanes.get_mut(&key).and_then(VecDeque::pop_front);
         if next.is_none() {
             state.lanes.remove(&key);
         }
-        shared.metrics.held.set(state.held.len() as u64);
         shared.metrics.lanes.set(state.lanes.len() as u64);
-        drop(state);
-        shared.changed.notify(usize::MAX);
     }
+}
+
+/// Runs `update`'s handler until its state reads and writes went through:
+/// a store that was unavailable runs it again after a backoff (its lane
+/// waits, nothing is confirmed meanwhile). Returns the write to wait on
+/// before the update counts as finished, if any.
+async fn run_saved(shared: &Shared, update: Rc<Received>) -> Option<u64> {
+    let mut backoff = Backoff::transient();
+    loop {
+        let written = Rc::new(Written::default());
+        {
+            let _slot = Slot::take(shared).await;
+            handle(shared, Rc::clone(&update), &written).await;
+        }
+        if !written.failed() {
+            if shared.store_failing.replace(false) {
+                log::info!("state store works again update_id={}", update.id());
+            }
+            return written.pending();
+        }
+        bump(&shared.metrics.state_retries);
+        let delay = backoff.next();
+        if !shared.store_failing.replace(true) {
+            log::warn!(
+                "state store unavailable update_id={}; its chat waits, and it runs again after a backoff (up to 30 s) until the store is back",
+                update.id()
+            );
+        }
+        Timer::after(delay).await;
+    }
+}
+
+/// Waits for the state writes of finished handlers to become durable and
+/// then counts their updates as finished, newest write first: the store's
+/// writes are durable in order. Sleeps while there is nothing to wait for.
+async fn sync(shared: Rc<Shared>) {
+    loop {
+        wait::until(&shared.to_sync, || !shared.syncing.borrow().is_empty()).await;
+        let newest = shared.syncing.borrow().iter().map(|&(seq, _)| seq).max();
+        let Some(newest) = newest else { continue };
+        shared.states.store().durable(newest).await;
+        let mut durable = Vec::new();
+        shared.syncing.borrow_mut().retain(|&(seq, id)| {
+            let keep = seq > newest;
+            if !keep {
+                durable.push(id);
+            }
+            keep
+        });
+        for id in durable {
+            finish(&shared, id);
+        }
+    }
+}
+
+/// Counts `id` as finished: the offset may pass it, and whoever waits on it
+/// (a webhook request, the drain) hears of it.
+fn finish(shared: &Shared, id: i64) {
+    let mut state = shared.state.borrow_mut();
+    state.finish(id);
+    if let Some(waiting) = shared.waiting.borrow_mut().remove(&id) {
+        waiting.notify(usize::MAX);
+    }
+    shared.metrics.held.set(state.held.len() as u64);
+    drop(state);
+    shared.changed.notify(usize::MAX);
 }
 
 /// One of the `max_in_flight` handler slots, given back on drop.
@@ -368,10 +455,17 @@ impl Drop for Slot<'_> {
 
 /// Runs the handler for `update` within the handler timeout; its failure,
 /// panic or timeout is logged and counted.
-async fn handle(shared: &Shared, update: Received) {
+async fn handle(shared: &Shared, update: Rc<Received>, written: &Rc<Written>) {
     let id = update.id();
     let metrics = &shared.metrics;
-    let Some(handler) = shared.bot.route(update, &shared.client, &shared.username) else {
+    let routed = shared.bot.route(
+        update,
+        &shared.client,
+        &shared.username,
+        &shared.states,
+        written,
+    );
+    let Some(handler) = routed else {
         bump(&metrics.handled);
         return;
     };

@@ -149,12 +149,13 @@ impl Error {
         )
     }
 
-    /// The process exit code this error calls for: 2 for a bad configuration
-    /// or a health port that cannot be bound, 3 when Telegram rejects the
-    /// token, 1 for anything else.
+    /// The process exit code this error calls for: 2 for a bad configuration,
+    /// a health port that cannot be bound or a state store that cannot be
+    /// opened, 3 when Telegram rejects the token, 1 for anything else.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(_) | Error::Bind { .. } => 2,
+            Error::State(crate::state::StoreError::Open { .. }) => 2,
             e if e.is_token_rejected() => 3,
             _ => 1,
         }

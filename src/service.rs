@@ -38,6 +38,7 @@ use crate::metrics::Metrics;
 use crate::notify::Outlet;
 use crate::poll::{self, Reports};
 use crate::readiness::Readiness;
+use crate::state::{self, States, Store};
 #[cfg(feature = "tls")]
 use crate::tls;
 use crate::webhook::{self, Inlet};
@@ -69,6 +70,7 @@ pub struct Service {
     bot: Bot,
     config: Config,
     health: Option<HealthListener>,
+    store: Rc<dyn Store>,
 }
 
 impl Service {
@@ -101,11 +103,22 @@ impl Service {
             }
             None => None,
         };
+        // A store held by another process is a start-up error too.
+        let store = state::open(&config.state, config.token.bot_id())?;
+        log::info!("state store={}", store.describe());
         Ok(Service {
             bot,
             config: config.clone(),
             health,
+            store,
         })
+    }
+
+    /// Keeps handlers' state in `store` instead of the one `config.state`
+    /// names: a store of one's own.
+    pub fn with_store(mut self, store: Rc<dyn Store>) -> Service {
+        self.store = store;
+        self
     }
 
     /// The health listener's address; `None` if it is off or its port busy.
@@ -122,6 +135,7 @@ impl Service {
             bot,
             config,
             health,
+            store,
         } = self;
         let health_addr = health.as_ref().and_then(HealthListener::local_addr);
         let metrics = Rc::new(Metrics::default());
@@ -213,6 +227,7 @@ impl Service {
                 client.clone(),
                 username,
                 limits,
+                Rc::new(States::new(store, config.state.ttl, Rc::clone(&metrics))),
                 Rc::clone(&metrics),
             );
             let unfinished = match (&inlet, &config.webhook) {

