@@ -188,7 +188,10 @@ impl Bot {
                 let now: S = ctx.get_state().await?;
                 let (states, written, received) = ctx.state_parts();
                 let next = step(ctx, now).await?;
-                states.slot::<S>(received.update(), &written)?.set(&next).await?;
+                states
+                    .slot::<S>(received.update(), &written)?
+                    .set(&next)
+                    .await?;
                 Ok(())
             }
         })
@@ -882,7 +885,10 @@ impl Context {
     /// scope needs; [`Error::State`] if the store failed, and then the
     /// update is run again later whatever the handler does with the error.
     pub async fn get_state<S: State>(&self) -> Result<S, Error> {
-        self.states.slot::<S>(self.update(), &self.written)?.get().await
+        self.states
+            .slot::<S>(self.update(), &self.written)?
+            .get()
+            .await
     }
 
     /// Stores `value` as this update's state of its type. The next update
@@ -892,7 +898,10 @@ impl Context {
     /// # Errors
     /// As [`get_state`](Context::get_state).
     pub async fn set_state<S: State>(&self, value: &S) -> Result<(), Error> {
-        self.states.slot::<S>(self.update(), &self.written)?.set(value).await
+        self.states
+            .slot::<S>(self.update(), &self.written)?
+            .set(value)
+            .await
     }
 
     /// Removes this update's state of type `S`: the next read gives the default.
@@ -900,7 +909,10 @@ impl Context {
     /// # Errors
     /// As [`get_state`](Context::get_state).
     pub async fn clear_state<S: State>(&self) -> Result<(), Error> {
-        self.states.slot::<S>(self.update(), &self.written)?.clear().await
+        self.states
+            .slot::<S>(self.update(), &self.written)?
+            .clear()
+            .await
     }
 
     /// What a state write needs after the context is gone (into a

@@ -549,7 +549,9 @@ pub fn parse_over(
         let token = NotifyToken::parse(token.trim())?;
         config.notify = Some(NotifyConfig { token, chat });
     }
-    if let Some(spec) = state_flag.or_else(|| env("SMOLGRAM_STATE").filter(|s| !s.trim().is_empty())) {
+    if let Some(spec) =
+        state_flag.or_else(|| env("SMOLGRAM_STATE").filter(|s| !s.trim().is_empty()))
+    {
         config.state.store = StoreSpec::parse(&spec)?;
     }
     Ok(config)

@@ -36,9 +36,9 @@ use async_io::Timer;
 use crate::api::retry::Backoff;
 use crate::api::types::{self, BadUpdate, ChatId, Received, UserId};
 use crate::api::Client;
-use crate::state::{States, Written};
 use crate::logger::panic_message;
 use crate::metrics::{bump, Metrics};
+use crate::state::{States, Written};
 use crate::{wait, Bot, Runtime};
 
 /// How handlers run: how many at once, and for how long at most.

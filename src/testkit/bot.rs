@@ -2,6 +2,7 @@
 //! [`FakeApi`], with the same `Service` a real run uses.
 
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -11,6 +12,7 @@ use super::state::Shared;
 use super::FakeApi;
 use crate::api::Token;
 use crate::config::{Config, WebhookConfig};
+use crate::state::Store;
 use crate::{Bot, Error, Runtime, Service, Shutdown, Summary};
 
 /// How long [`TestBot::stop`] waits for the bot to stop before it panics.
@@ -51,6 +53,11 @@ pub struct TestBot {
     done: mpsc::Receiver<Result<Summary, Error>>,
     thread: Option<thread::JoinHandle<()>>,
 }
+
+/// Builds a test bot on its thread, and the store of its own, if any.
+trait MakeBot: FnOnce() -> (Bot, Option<Rc<dyn Store>>) + Send + 'static {}
+
+impl<F: FnOnce() -> (Bot, Option<Rc<dyn Store>>) + Send + 'static> MakeBot for F {}
 
 impl TestBot {
     /// The config a [`TestBot`] starts from: the fake's token and URL, the
@@ -112,6 +119,27 @@ impl TestBot {
         config: Config,
         make: impl FnOnce() -> Bot + Send + 'static,
     ) -> Result<TestBot, Error> {
+        TestBot::start_made(api, config, move || (make(), None))
+    }
+
+    /// [`TestBot::start_with`] for a bot whose state is kept in a store of
+    /// the test's own (see [`Service::with_store`]): `make` builds both on
+    /// the bot's thread.
+    ///
+    /// # Errors
+    /// As [`TestBot::start_with`].
+    pub fn start_with_store(
+        api: &FakeApi,
+        config: Config,
+        make: impl FnOnce() -> (Bot, Rc<dyn Store>) + Send + 'static,
+    ) -> Result<TestBot, Error> {
+        TestBot::start_made(api, config, move || {
+            let (bot, store) = make();
+            (bot, Some(store))
+        })
+    }
+
+    fn start_made(api: &FakeApi, config: Config, make: impl MakeBot) -> Result<TestBot, Error> {
         let first = if config.webhook.is_some() {
             "setwebhook"
         } else {
@@ -157,14 +185,14 @@ impl TestBot {
         config: Config,
         make: impl FnOnce() -> Bot + Send + 'static,
     ) -> Result<TestBot, Error> {
-        TestBot::spawn(config, make, None)
+        TestBot::spawn(config, move || (make(), None), None)
     }
 
     /// Starts the bot's thread; with `watch`, it sets the flag and wakes the
     /// fake's waiters when the run ends.
     fn spawn(
         config: Config,
-        make: impl FnOnce() -> Bot + Send + 'static,
+        make: impl MakeBot,
         watch: Option<(Arc<Shared>, Arc<AtomicBool>)>,
     ) -> Result<TestBot, Error> {
         let (started_tx, started_rx) = mpsc::channel();
@@ -174,8 +202,12 @@ impl TestBot {
         let thread = thread::Builder::new()
             .name("smolgram-test-bot".into())
             .spawn(move || {
-                let service = match Service::new(make(), &config) {
-                    Ok(service) => service,
+                let (bot, store) = make();
+                let service = match Service::new(bot, &config) {
+                    Ok(service) => match store {
+                        Some(store) => service.with_store(store),
+                        None => service,
+                    },
                     Err(e) => {
                         let _ = started_tx.send(Err(e));
                         return;
