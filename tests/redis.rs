@@ -137,6 +137,15 @@ fn raw(port: u16, args: &[&[u8]]) -> Vec<u8> {
     raw_once(port, args).expect("raw redis command")
 }
 
+/// Connections the server has accepted, this one included.
+fn connections(port: u16) -> u64 {
+    let info = String::from_utf8(raw(port, &[b"INFO", b"stats"])).unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("total_connections_received:"));
+    line.unwrap()[27..].trim().parse().unwrap()
+}
+
 /// A bulk reply as RESP sends it.
 fn bulk(value: &[u8]) -> Vec<u8> {
     let mut out = format!("${}\r\n", value.len()).into_bytes();
@@ -183,6 +192,27 @@ fn binary_values_round_trip_under_the_namespace_prefix() {
         }
     });
     assert_eq!(raw(redis.port, &[b"EXISTS", b"smolgram:1:key"]), b":0\r\n");
+    // Calls at once from several tasks take turns on the one connection:
+    // Redis sees no connection but the pause's and the count's. A pause holds the
+    // first reply, so that the second call comes while the first waits.
+    let before = connections(redis.port);
+    let pause = raw(redis.port, &[b"CLIENT", b"PAUSE", b"200", b"ALL"]);
+    assert_eq!(pause, b"+OK\r\n");
+    block_on(async {
+        let (a, b) = futures_lite::future::zip(
+            store.put("a", Some(b"1"), None),
+            store.put("b", Some(b"2"), None),
+        )
+        .await;
+        (a.unwrap(), b.unwrap());
+        let (a, b) = futures_lite::future::zip(store.get("a"), store.get("b")).await;
+        assert_eq!(
+            (a.unwrap(), b.unwrap()),
+            (Some(b"1".to_vec()), Some(b"2".to_vec()))
+        );
+    });
+    let after = connections(redis.port);
+    assert_eq!(after, before + 2, "{before} {after}");
     // Round trips on one connection: 1,000 writes and 1,000 reads, timed.
     block_on(async {
         let start = Instant::now();

@@ -27,7 +27,7 @@ use super::store::{Store, StoreError, StoreFuture};
 use crate::wait;
 
 /// The largest value stored; a larger one is [`StoreError::TooLarge`].
-pub const MAX_VALUE: usize = 512 * 1024;
+const MAX_VALUE: usize = 512 * 1024;
 
 /// The largest reply read: a larger bulk string is a failure, and the
 /// connection is dropped before anything of it is buffered.
