@@ -204,7 +204,7 @@ fn binary_values_round_trip_under_the_namespace_prefix() {
             store.put("b", Some(b"2"), None),
         )
         .await;
-        (a.unwrap(), b.unwrap());
+        assert_eq!((a.unwrap(), b.unwrap()), (None, None));
         let (a, b) = futures_lite::future::zip(store.get("a"), store.get("b")).await;
         assert_eq!(
             (a.unwrap(), b.unwrap()),
