@@ -19,12 +19,14 @@
 //!   logged once, reset to the default and counted: no user is stuck.
 //!
 //! Here: the keys, the encoding and the bookkeeping per update. `store`:
-//! the contract; `memory`: the default store.
+//! the contract; `memory`: the default store; `redis`: [`RedisStore`], state
+//! in Redis over our own RESP client.
 //!
 //! Must not: know about lanes or offsets (the dispatcher reads
 //! [`Written`]), or block the thread.
 
 mod memory;
+mod redis;
 mod store;
 
 use std::cell::Cell;
@@ -35,6 +37,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use memory::MemoryStore;
+pub use redis::RedisStore;
 pub use store::{Store, StoreError, StoreFuture};
 
 use crate::api::types::Update;
