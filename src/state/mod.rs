@@ -6,8 +6,9 @@
 //! A handler reads and writes it through its [`Context`](crate::Context):
 //! [`get_state`](crate::Context::get_state),
 //! [`set_state`](crate::Context::set_state),
-//! [`clear_state`](crate::Context::clear_state); [`Bot::dialogue`]
-//! (crate::Bot::dialogue) routes a chat's text by a state enum's variant.
+//! [`clear_state`](crate::Context::clear_state);
+//! [`Bot::dialogue`](crate::Bot::dialogue) routes a chat's text by a state
+//! enum's variant.
 //! The guarantees, held by the dispatcher:
 //! - an update's writes are applied before the next update of its lane
 //!   runs, and it counts as finished (so the offset passes it) only once
@@ -23,7 +24,7 @@
 //! in Redis over our own RESP client.
 //!
 //! Must not: know about lanes or offsets (the dispatcher reads
-//! [`Written`]), or block the thread.
+//! `Written`), or block the thread.
 
 mod memory;
 mod redis;
@@ -134,11 +135,13 @@ pub(crate) struct Slot<'a> {
 /// [`Error::State`] with [`StoreError::Open`]: a file held by another
 /// process or not a state file, a bad Redis URL.
 pub(crate) fn open(config: &StateConfig, bot_id: i64) -> Result<Rc<dyn Store>, Error> {
-    let _ = bot_id;
-    match &config.store {
-        StoreSpec::Memory => Ok(Rc::new(MemoryStore::new())),
-        _ => Err(Error::Config("--state: this store is not built yet".into())),
-    }
+    Ok(match &config.store {
+        StoreSpec::Memory => Rc::new(MemoryStore::new()),
+        StoreSpec::Redis(url) => {
+            Rc::new(RedisStore::open(url, &format!("smolgram:{bot_id}")).map_err(Error::State)?)
+        }
+        StoreSpec::File(_) => return Err(Error::Config("--state: this store is not built yet".into())),
+    })
 }
 
 impl States {
