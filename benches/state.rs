@@ -25,7 +25,10 @@
 #![forbid(unsafe_code)]
 
 #[path = "throughput/process.rs"]
-#[allow(dead_code, reason = "shared with the throughput bench; this one uses a part")]
+#[allow(
+    dead_code,
+    reason = "shared with the throughput bench; this one uses a part"
+)]
 mod process;
 
 use std::path::{Path, PathBuf};
@@ -104,7 +107,11 @@ fn main() -> ExitCode {
                         r.peak_kib as f64 / 1024.0,
                         r.disk_bytes as f64 * 1000.0 / r.writes as f64,
                         r.restart_ms,
-                        if r.answered_after_kill { "" } else { ", NOT all answered" }
+                        if r.answered_after_kill {
+                            ""
+                        } else {
+                            ", NOT all answered"
+                        }
                     );
                 }
                 Err(e) => {
@@ -132,7 +139,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = || args.next().cloned().ok_or(format!("{arg} needs a value"));
-        let count = |v: String| v.parse::<usize>().map_err(|_| format!("{arg}: not a number: {v}"));
+        let count = |v: String| {
+            v.parse::<usize>()
+                .map_err(|_| format!("{arg}: not a number: {v}"))
+        };
         match arg.as_str() {
             "--bench" => {}
             "--bin" => opts.bin = value()?.into(),
@@ -177,7 +187,9 @@ fn round(opts: &Options, store: &str) -> Result<Round, String> {
     let io_before = write_bytes(pid)?;
     let started = Instant::now();
     push_forms(&api, opts.chats, opts.updates);
-    wait(&api, "the burst's replies", |api| api.sent_count() >= opts.updates)?;
+    wait(&api, "the burst's replies", |api| {
+        api.sent_count() >= opts.updates
+    })?;
     let burst = started.elapsed();
     // The file store's last batch goes to disk within its 1 s interval.
     thread::sleep(Duration::from_millis(1500));
@@ -220,7 +232,10 @@ fn start(bin: &Path, api: &FakeApi, spec: &str) -> Result<(process::Bot, Duratio
     let deadline = spawned + STARTUP_DEADLINE;
     while api.calls("getUpdates").len() == polls {
         if Instant::now() > deadline {
-            return Err(format!("no getUpdates within {STARTUP_DEADLINE:?}{}", bot.log()));
+            return Err(format!(
+                "no getUpdates within {STARTUP_DEADLINE:?}{}",
+                bot.log()
+            ));
         }
         thread::sleep(Duration::from_micros(200));
     }
@@ -250,7 +265,9 @@ fn check_replies(api: &FakeApi, chats: usize, per_chat: usize) -> Result<(), Str
             .collect();
         let wanted: Vec<&str> = (0..per_chat).map(|i| expected[i % 4]).collect();
         if texts != wanted {
-            return Err(format!("chat {chat}: replies {texts:?}, expected {wanted:?}"));
+            return Err(format!(
+                "chat {chat}: replies {texts:?}, expected {wanted:?}"
+            ));
         }
     }
     Ok(())

@@ -86,14 +86,15 @@ async fn step(ctx: Context, now: SignUp) -> Result<SignUp, smolgram::HandlerErro
             }
         },
         SignUp::City { name, age } => {
-            ctx.reply(format!("Thanks, {name} ({age}) from {answer}!"))
-                .await?;
+            // Saved before the thanks: whoever reads it has been told.
+            let thanks = format!("Thanks, {name} ({age}) from {answer}!");
             let profile = Profile {
                 name,
                 age,
                 city: answer,
             };
             ctx.set_state(&profile).await?;
+            ctx.reply(thanks).await?;
             SignUp::Idle
         }
     })

@@ -8,6 +8,10 @@
 
 mod common;
 
+#[allow(dead_code, reason = "the tests run the example's bot, not its main")]
+#[path = "../examples/signup.rs"]
+mod signup;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -413,4 +417,24 @@ fn a_bad_url_is_an_open_error_with_its_reason() {
         assert!(!line.contains("pw-secret") && !format!("{err:?}").contains("pw-secret"));
         assert!(!line.contains('\n'));
     }
+}
+
+#[test]
+#[ignore = "needs redis-server (Debian package redis-server); .ci/run installs it"]
+fn a_form_moves_from_one_instance_to_another_on_one_redis() {
+    const NAME: &str = "a_form_moves_from_one_instance_to_another_on_one_redis";
+    common::signup::child(signup::bot);
+    let redis = Redis::start(&[]);
+    let spec = format!("redis://127.0.0.1:{}", redis.port);
+    let api = smolgram::testkit::FakeApi::start();
+    let first = common::signup::Instance::start(&api, NAME, &spec);
+    let next = || common::signup::Instance::start(&api, NAME, &spec);
+    common::signup::form_across_a_kill(&api, smolgram::api::types::ChatId(3), first, next);
+    // The state is under the bot's id in Redis: the profile the form left.
+    let profile = raw(redis.port, &[b"GET", b"smolgram:123456789:profile:u3"]);
+    assert!(
+        String::from_utf8_lossy(&profile).contains("Oslo"),
+        "{}",
+        String::from_utf8_lossy(&profile)
+    );
 }

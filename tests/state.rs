@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::signup::{form_across_a_kill, Instance};
 use common::{http_get, texts_to, Logs, DEADLINE};
 use event_listener::Event;
 use serde_json::{json, Value};
@@ -275,4 +276,20 @@ fn an_update_counts_as_finished_only_once_its_state_is_durable() {
     });
     let summary = bot.stop().unwrap();
     assert_eq!(summary.unfinished, 0);
+}
+
+#[test]
+fn a_form_survives_a_sigkill_with_the_file_store() {
+    const NAME: &str = "a_form_survives_a_sigkill_with_the_file_store";
+    common::signup::child(signup::bot);
+    let dir = std::env::temp_dir().join(format!("smolgram-state-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = format!("file:{}", dir.join("signup.state").display());
+    let api = FakeApi::start();
+    let first = Instance::start(&api, NAME, &spec);
+    form_across_a_kill(&api, ChatId(3), first, || {
+        Instance::start(&api, NAME, &spec)
+    });
+    let _ = std::fs::remove_dir_all(&dir);
 }

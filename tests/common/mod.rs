@@ -4,6 +4,8 @@
 
 #![allow(dead_code, reason = "each test file uses a part of this module")]
 
+pub mod signup;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
