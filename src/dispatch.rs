@@ -277,8 +277,18 @@ impl<'rt> Dispatcher<'rt> {
         new
     }
 
-    /// Waits until no handler is running.
+    /// Waits until no update is held. Once only state writes are left to
+    /// wait for, the store is asked to make them durable now rather than
+    /// at its next batch: a stop need not wait out a batch interval.
     pub(crate) async fn idle(&self) {
+        let shared = &self.shared;
+        self.until(|| self.held() == shared.syncing.borrow().len())
+            .await;
+        if self.held() > 0 {
+            if let Err(e) = shared.states.store().flush().await {
+                log::warn!("state store flush failed: {e}");
+            }
+        }
         self.until(|| self.held() == 0).await;
     }
 
@@ -350,6 +360,7 @@ async fn run_lane(shared: Rc<Shared>, key: LaneKey, first: Received) {
             Some(seq) => {
                 shared.syncing.borrow_mut().push((seq, id));
                 shared.to_sync.notify(1);
+                shared.changed.notify(usize::MAX);
             }
             None => finish(&shared, id),
         }

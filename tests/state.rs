@@ -139,6 +139,7 @@ struct Switch {
     next_seq: AtomicU64,
     durable: AtomicU64,
     changed: Event,
+    flushes: AtomicUsize,
 }
 
 impl Switch {
@@ -193,6 +194,12 @@ impl Store for Controlled {
                 listener.await;
             }
         })
+    }
+
+    fn flush(&self) -> StoreFuture<'_, ()> {
+        self.switch.flushes.fetch_add(1, Ordering::SeqCst);
+        self.switch.release();
+        Box::pin(async { Ok(()) })
     }
 
     fn describe(&self) -> String {
@@ -276,6 +283,33 @@ fn an_update_counts_as_finished_only_once_its_state_is_durable() {
     });
     let summary = bot.stop().unwrap();
     assert_eq!(summary.unfinished, 0);
+}
+
+#[test]
+fn a_stop_has_the_store_write_at_once_what_waits_for_its_batch() {
+    let api = FakeApi::start();
+    let switch = Arc::new(Switch::default());
+    switch.hold.store(true, Ordering::SeqCst);
+    let mut config = TestBot::config(&api);
+    config.drain_timeout = Duration::from_secs(30);
+    let made = Arc::clone(&switch);
+    let bot = TestBot::start_with_store(&api, config, move || {
+        let store = Controlled {
+            inner: MemoryStore::new(),
+            switch: made,
+        };
+        (signup::bot(), Rc::new(store) as Rc<dyn Store>)
+    })
+    .unwrap();
+    let id = api.push_raw(text_from(1, "/start"));
+    api.wait_until("the reply", DEADLINE, |api| api.sent_to(GROUP) == 1);
+    let stopping = std::time::Instant::now();
+    let summary = bot.stop().unwrap();
+    // Without the flush it would wait out the drain's 30 s and leave it unfinished.
+    assert!(stopping.elapsed() < DEADLINE, "{:?}", stopping.elapsed());
+    assert_eq!(summary.unfinished, 0);
+    assert_eq!(switch.flushes.load(Ordering::SeqCst), 1);
+    assert_eq!(api.confirmed_offset(), Some(id + 1));
 }
 
 #[test]
