@@ -725,6 +725,36 @@ mod tests {
     }
 
     #[test]
+    fn the_state_store_comes_from_the_flag_over_the_env_and_hides_a_password() {
+        let env = [
+            ("TELEGRAM_BOT_TOKEN", TOKEN),
+            ("SMOLGRAM_STATE", "file:/var/lib/bot/state"),
+        ];
+        let c = run(&["--state-ttl", "0", "--state-flush-ms", "250"], &env).unwrap();
+        assert_eq!(c.state.store, StoreSpec::File("/var/lib/bot/state".into()));
+        assert_eq!(c.state.ttl, None);
+        assert_eq!(c.state.flush_interval, Duration::from_millis(250));
+        let c = run(&["--state", "redis://bot:pa55word@10.0.0.2:6380/2"], &env).unwrap();
+        assert_eq!(
+            format!("{:?}", c.state.store),
+            r#"Redis("redis://***@10.0.0.2:6380/2")"#
+        );
+        assert!(!format!("{c:?}").contains("pa55word"));
+        let c = run(&[], &env[..1]).unwrap();
+        assert_eq!(c.state.store, StoreSpec::Memory);
+        assert_eq!(c.state.ttl, Some(Duration::from_secs(30 * 24 * 3600)));
+        for (bad, says) in [
+            ("file:", "--state \"file:\" is not memory"),
+            ("sqlite://x", "is not memory, file:PATH or redis://"),
+            ("rediss://u:pa55word@h", "--state \"h\""),
+        ] {
+            let e = run(&["--state", bad], &env[..1]).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+            assert!(!e.contains("pa55word"), "{e}");
+        }
+    }
+
+    #[test]
     fn bad_input_is_one_line_naming_the_culprit_and_never_the_token() {
         type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
         let cases: &[Case<'_>] = &[
