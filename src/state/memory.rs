@@ -113,7 +113,10 @@ mod tests {
     fn expired_keys_read_as_absent_and_are_swept() {
         let store = MemoryStore::new();
         block_on(async {
-            store.put("old", Some(b"v"), Some(Duration::ZERO)).await.unwrap();
+            store
+                .put("old", Some(b"v"), Some(Duration::ZERO))
+                .await
+                .unwrap();
             assert_eq!(store.get("old").await.unwrap(), None);
             for i in 0..SWEEP_EVERY {
                 let key = format!("k{i}");

@@ -120,7 +120,9 @@ impl fmt::Display for StoreError {
             StoreError::TooLarge { key, size, limit } => {
                 write!(f, "state: {key}: {size} bytes, over the store's {limit}")
             }
-            StoreError::Encode { key, detail } => write!(f, "state: {key}: cannot encode: {detail}"),
+            StoreError::Encode { key, detail } => {
+                write!(f, "state: {key}: cannot encode: {detail}")
+            }
             StoreError::Open { store, detail } => write!(f, "state: cannot open {store}: {detail}"),
         }
     }
