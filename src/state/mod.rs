@@ -19,11 +19,13 @@
 //!   logged once, reset to the default and counted: no user is stuck.
 //!
 //! Here: the keys, the encoding and the bookkeeping per update. `store`:
-//! the contract; `memory`: the default store.
+//! the contract; `memory`: the default store; `file`: an append-only,
+//! checksummed log with a writer thread and compaction.
 //!
 //! Must not: know about lanes or offsets (the dispatcher reads
 //! [`Written`]), or block the thread.
 
+mod file;
 mod memory;
 mod store;
 
@@ -34,6 +36,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use file::{FileOptions, FileStats, FileStore};
 pub use memory::MemoryStore;
 pub use store::{Store, StoreError, StoreFuture};
 
@@ -247,4 +250,3 @@ impl Slot<'_> {
         })
     }
 }
-
