@@ -306,3 +306,15 @@ fn bytes_written_per_thousand_puts() {
     );
     assert!(stats.bytes_written < 120_000, "{stats:?}");
 }
+
+#[test]
+fn writes_are_refused_as_unavailable_while_the_writer_fails() {
+    let dir = Dir::new("failed");
+    let store = open(&dir.log());
+    store.shared.failed.store(true, Ordering::SeqCst);
+    let error = block_on(store.put("k", Some(b"v"), None)).unwrap_err();
+    assert!(error.is_transient(), "{error}");
+    assert_eq!(get(&store, "k"), None, "a refused write is not applied");
+    store.shared.failed.store(false, Ordering::SeqCst);
+    put(&store, "k", Some(b"v"));
+}

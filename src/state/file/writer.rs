@@ -289,3 +289,53 @@ pub(super) fn parent(path: &Path) -> &Path {
         _ => Path::new("."),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    #[test]
+    fn a_failed_write_is_flagged_and_held_and_never_published() {
+        let dir = std::env::temp_dir().join(format!("smolgram-writer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.log");
+        std::fs::write(&path, log::header()).unwrap();
+        // Read-only: every write fails, as on a full or read-only card.
+        let file = File::open(&path).unwrap();
+        let shared = Arc::new(Shared::default());
+        let interval = Duration::from_millis(1);
+        let writer = Writer::new(
+            path.clone(),
+            file,
+            log::HEADER_LEN,
+            interval,
+            1,
+            shared.clone(),
+        );
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || writer.run(rx));
+        let mut bytes = Vec::new();
+        log::encode(&log::Op::Remove { key: "k".into() }, &mut bytes);
+        tx.send(Msg::Records { seq: 1, bytes }).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !shared.failed.load(Ordering::SeqCst) {
+            assert!(
+                Instant::now() < deadline,
+                "the failure is flagged within 5 s"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(shared.durable.load(Ordering::SeqCst), 0);
+        drop(tx);
+        thread.join().unwrap();
+        assert_eq!(
+            shared.durable.load(Ordering::SeqCst),
+            0,
+            "not after the last try either"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), log::header());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
