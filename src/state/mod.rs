@@ -20,12 +20,14 @@
 //!   logged once, reset to the default and counted: no user is stuck.
 //!
 //! Here: the keys, the encoding and the bookkeeping per update. `store`:
-//! the contract; `memory`: the default store; `redis`: [`RedisStore`], state
-//! in Redis over our own RESP client.
+//! the contract; `memory`: the default store; `file`: [`FileStore`], an
+//! append-only, checksummed log with a writer thread and compaction;
+//! `redis`: [`RedisStore`], state in Redis over our own RESP client.
 //!
 //! Must not: know about lanes or offsets (the dispatcher reads
 //! `Written`), or block the thread.
 
+mod file;
 mod memory;
 mod redis;
 mod store;
@@ -37,6 +39,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use file::{FileOptions, FileStats, FileStore};
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 pub use store::{Store, StoreError, StoreFuture};
