@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::signup::{form_across_a_kill, Instance};
-use common::{http_get, texts_to, Logs, DEADLINE};
+use common::{http_get, texts_to, Bin, Logs, DEADLINE};
 use event_listener::Event;
 use serde_json::{json, Value};
 use smolgram::api::types::ChatId;
@@ -325,5 +325,33 @@ fn a_form_survives_a_sigkill_with_the_file_store() {
     form_across_a_kill(&api, ChatId(3), first, || {
         Instance::start(&api, NAME, &spec)
     });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_second_process_on_the_same_state_file_exits_2_with_one_line() {
+    let dir = std::env::temp_dir().join(format!("smolgram-state-twice-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = format!("file:{}", dir.join("bot.state").display());
+    let api = FakeApi::start();
+    let first = Bin::polling(&api, &["--state", &state], "info");
+    let second = Bin::against(&api, &["--state", &state], "info");
+    let (status, output) = second.wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(2), "{output}");
+    let line = output
+        .lines()
+        .find(|l| l.contains("held by another process"))
+        .unwrap_or_else(|| panic!("no line says so: {output}"));
+    assert!(line.contains("bot.state"), "{line}");
+    assert!(!output.contains("panicked"), "{output}");
+    // The first goes on, and its file is whole.
+    api.push_text(ChatId(4), "hi");
+    api.wait_until("the first answers", DEADLINE, |api| {
+        api.sent_to(ChatId(4)) == 1
+    });
+    first.signal("TERM");
+    let (status, _) = first.wait_exit(DEADLINE);
+    assert_eq!(status.code(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }

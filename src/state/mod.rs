@@ -143,8 +143,12 @@ pub(crate) fn open(config: &StateConfig, bot_id: i64) -> Result<Rc<dyn Store>, E
         StoreSpec::Redis(url) => {
             Rc::new(RedisStore::open(url, &format!("smolgram:{bot_id}")).map_err(Error::State)?)
         }
-        StoreSpec::File(_) => {
-            return Err(Error::Config("--state: this store is not built yet".into()))
+        StoreSpec::File(path) => {
+            let options = FileOptions {
+                flush_interval: config.flush_interval,
+                ..FileOptions::default()
+            };
+            Rc::new(FileStore::open(path, options).map_err(Error::State)?)
         }
     })
 }
