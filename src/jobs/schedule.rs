@@ -311,18 +311,20 @@ impl Cron {
     /// within 400 years (only for a spec that can never fire, which
     /// [`Cron::parse`] refuses) or past what a `SystemTime` holds.
     ///
-    /// It skips months, days and hours that cannot match: at most a few
-    /// dozen steps per year searched.
+    /// It skips whole months that cannot match, then goes a day at a time
+    /// through the allowed months and an hour at a time through a matching
+    /// day: at most a few hundred steps per year searched, never one per
+    /// minute.
     pub fn next_after(&self, after: SystemTime) -> Option<SystemTime> {
         let (secs, _) = unix_parts(after);
         let local = secs.checked_add(i64::from(self.zone.offset_seconds()))?;
         // The next whole minute strictly after `after` (nanoseconds included).
         let from = local.div_euclid(60).checked_add(1)?;
         let minute = self.next_minute_from(from)?;
-        from_unix(
-            minute.checked_mul(60)? - i64::from(self.zone.offset_seconds()),
-            0,
-        )
+        let utc = minute
+            .checked_mul(60)?
+            .checked_sub(i64::from(self.zone.offset_seconds()))?;
+        from_unix(utc, 0)
     }
 
     /// The first local minute (since the epoch, on the zone's wall clock)
@@ -1361,11 +1363,11 @@ mod tests {
     /// with its own wall clock counters rather than the day arithmetic.
     fn reference_next(cron: &Cron, after: i64, days: i64) -> Option<i64> {
         let local = after + i64::from(cron.zone.offset_seconds());
-        let mut minute = local.div_euclid(60) + 1;
-        let (mut y, mut mo, mut d) = civil_from_days(minute.div_euclid(MINUTES_PER_DAY));
-        let mut wd = weekday(minute.div_euclid(MINUTES_PER_DAY));
-        let mut of_day = minute.rem_euclid(MINUTES_PER_DAY) as u32;
-        for _ in 0..days * MINUTES_PER_DAY {
+        let first = local.div_euclid(60) + 1;
+        let (mut y, mut mo, mut d) = civil_from_days(first.div_euclid(MINUTES_PER_DAY));
+        let mut wd = weekday(first.div_euclid(MINUTES_PER_DAY));
+        let mut of_day = first.rem_euclid(MINUTES_PER_DAY) as u32;
+        for minute in first..first + days * MINUTES_PER_DAY {
             let day_ok = {
                 let by_dom = cron.days >> d & 1 == 1;
                 let by_wd = cron.weekdays >> wd & 1 == 1;
@@ -1382,7 +1384,6 @@ mod tests {
             {
                 return Some(minute * 60 - i64::from(cron.zone.offset_seconds()));
             }
-            minute += 1;
             of_day += 1;
             if of_day == 1440 {
                 of_day = 0;
