@@ -115,7 +115,8 @@ impl FromStr for Schedule {
 
 /// The canonical text: [`Schedule::parse`] reads it back to an equal
 /// schedule. An instant is shown in UTC; one outside the years 0000–9999
-/// has no RFC 3339 form and does not read back.
+/// has no RFC 3339 form and does not read back, nor does an interval under
+/// 1 s (both only possible when built by hand).
 impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -1128,6 +1129,36 @@ mod tests {
     }
 
     #[test]
+    fn a_rare_date_is_found_decades_ahead() {
+        // 29 February on a Sunday (`*/7` is 0 and 7, both Sunday; it starts
+        // with `*`, so both day fields must match): 40 years from 2088's to 2128's.
+        let cron = "cron 0 0 29 2 */7";
+        assert_eq!(
+            next(cron, "2026-01-01T00:00:00Z").unwrap(),
+            "2032-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            next(cron, "2088-02-29T00:00:00Z").unwrap(),
+            "2128-02-29T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn extreme_instants_give_none_or_an_answer_but_no_panic() {
+        let far = UNIX_EPOCH + Duration::from_secs(i64::MAX as u64 / 2);
+        for spec in [
+            "cron * * * * *",
+            "cron 0 0 29 2 *",
+            "every 1s",
+            "at 2026-01-01T00:00:00Z",
+        ] {
+            let schedule = Schedule::parse(spec).unwrap();
+            let _ = schedule.next_after(far);
+            let _ = schedule.next_after(UNIX_EPOCH - Duration::from_secs(i64::MAX as u64 / 2));
+        }
+    }
+
+    #[test]
     fn restricted_day_fields_match_either_by_vixie_rule() {
         // April 2026: the 10th and 17th are Fridays, the 13th a Monday.
         let cron = "cron 0 0 13 * fri";
@@ -1280,6 +1311,11 @@ mod tests {
             ("every 1500ms", "every 1s500ms"),
             ("at 2026-12-24T18:00:00+01:00", "at 2026-12-24T17:00:00Z"),
             ("at 1969-07-20T20:17:40.25Z", "at 1969-07-20T20:17:40.25Z"),
+            ("at 0000-01-01T00:00:00Z", "at 0000-01-01T00:00:00Z"),
+            (
+                "at 9999-12-31T23:59:59.999999999Z",
+                "at 9999-12-31T23:59:59.999999999Z",
+            ),
             ("cron */15 * * * *", "cron */15 * * * *"),
             ("cron   0 8 *  * MON-FRI", "cron 0 8 * * mon-fri"),
             (
