@@ -27,8 +27,10 @@
 //! Must not: know about lanes or offsets (the dispatcher reads
 //! `Written`), or block the thread.
 
+#[cfg(feature = "file-store")]
 mod file;
 mod memory;
+#[cfg(feature = "redis-store")]
 mod redis;
 mod store;
 
@@ -39,8 +41,10 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+#[cfg(feature = "file-store")]
 pub use file::{FileOptions, FileStats, FileStore};
 pub use memory::MemoryStore;
+#[cfg(feature = "redis-store")]
 pub use redis::RedisStore;
 pub use store::{Store, StoreError, StoreFuture};
 
@@ -138,11 +142,14 @@ pub(crate) struct Slot<'a> {
 /// [`Error::State`] with [`StoreError::Open`]: a file held by another
 /// process or not a state file, a bad Redis URL.
 pub(crate) fn open(config: &StateConfig, bot_id: i64) -> Result<Rc<dyn Store>, Error> {
+    let _ = bot_id; // only Redis keys carry it
     Ok(match &config.store {
         StoreSpec::Memory => Rc::new(MemoryStore::new()),
+        #[cfg(feature = "redis-store")]
         StoreSpec::Redis(url) => {
             Rc::new(RedisStore::open(url, &format!("smolgram:{bot_id}")).map_err(Error::State)?)
         }
+        #[cfg(feature = "file-store")]
         StoreSpec::File(path) => {
             let options = FileOptions {
                 flush_interval: config.flush_interval,
@@ -150,7 +157,22 @@ pub(crate) fn open(config: &StateConfig, bot_id: i64) -> Result<Rc<dyn Store>, E
             };
             Rc::new(FileStore::open(path, options).map_err(Error::State)?)
         }
+        #[allow(unreachable_patterns, reason = "with both store features on")]
+        other => return Err(not_built(other)),
     })
+}
+
+/// Why a store left out of this build cannot be opened: one line naming
+/// the cargo feature.
+#[allow(dead_code, reason = "with both store features on")]
+fn not_built(spec: &StoreSpec) -> Error {
+    let (what, feature) = match spec {
+        StoreSpec::File(_) => ("file:", "file-store"),
+        _ => ("redis://", "redis-store"),
+    };
+    Error::Config(format!(
+        "--state {what}…: this build has no such store (cargo feature `{feature}`); the smolgram binary's own bots keep no state"
+    ))
 }
 
 impl States {
@@ -275,5 +297,81 @@ impl Slot<'_> {
             }
             Error::State(e)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// In the shipped binary's build (CI's lean-api step runs this there).
+    #[test]
+    #[cfg(not(any(feature = "file-store", feature = "redis-store")))]
+    fn a_store_left_out_of_the_build_is_one_line_naming_its_feature() {
+        for (spec, feature) in [
+            (StoreSpec::File("/x".into()), "file-store"),
+            (StoreSpec::Redis("redis://:pw@h".into()), "redis-store"),
+        ] {
+            let config = StateConfig {
+                store: spec,
+                ..StateConfig::default()
+            };
+            let e = open(&config, 1).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            let line = e.to_string();
+            assert!(
+                line.contains(&format!("cargo feature `{feature}`")),
+                "{line}"
+            );
+            assert!(!line.contains("pw"), "{line}");
+        }
+    }
+
+    #[test]
+    fn keys_name_the_type_and_its_scope() {
+        let update: Update = serde_json::from_value(serde_json::json!({
+            "update_id": 9,
+            "message": {
+                "message_id": 1, "date": 0, "text": "x",
+                "chat": { "id": -5, "type": "group", "title": "g" },
+                "from": { "id": 7, "is_bot": false, "first_name": "U" },
+            }
+        }))
+        .unwrap();
+        let states = States::new(Rc::new(MemoryStore::new()), None, Rc::default());
+        let written = Written::default();
+        let key = |slot: Result<Slot<'_>, Error>| slot.unwrap().key;
+        assert_eq!(key(states.slot::<ByChat>(&update, &written)), "c:c-5");
+        assert_eq!(key(states.slot::<ByUser>(&update, &written)), "u:u7");
+        assert_eq!(key(states.slot::<ByBoth>(&update, &written)), "b:c-5:u7");
+        let inline: Update = serde_json::from_value(serde_json::json!({
+            "update_id": 10,
+            "inline_query": { "id": "q", "query": "", "offset": "",
+                "from": { "id": 7, "is_bot": false, "first_name": "U" } }
+        }))
+        .unwrap();
+        let e = states.slot::<ByBoth>(&inline, &written).err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            "update 10 has no state of its own: it lacks a chat and a user"
+        );
+    }
+
+    #[derive(Default, Serialize, serde::Deserialize)]
+    struct ByChat;
+    impl State for ByChat {
+        const NAME: &'static str = "c";
+        const SCOPE: Scope = Scope::Chat;
+    }
+    #[derive(Default, Serialize, serde::Deserialize)]
+    struct ByUser;
+    impl State for ByUser {
+        const NAME: &'static str = "u";
+        const SCOPE: Scope = Scope::User;
+    }
+    #[derive(Default, Serialize, serde::Deserialize)]
+    struct ByBoth;
+    impl State for ByBoth {
+        const NAME: &'static str = "b";
     }
 }
