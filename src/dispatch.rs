@@ -28,7 +28,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use event_listener::Event;
-use futures_lite::FutureExt;
+use futures_lite::{future, FutureExt};
 
 use async_executor::Task;
 use async_io::Timer;
@@ -40,6 +40,10 @@ use crate::logger::panic_message;
 use crate::metrics::{bump, Metrics};
 use crate::state::{States, Written};
 use crate::{wait, Bot, Runtime};
+
+/// Updates held, all waiting for their state to be durable, at which the
+/// store is asked to write now rather than at its next batch (see [`sync`]).
+const PRESSED: usize = 32;
 
 /// How handlers run: how many at once, and for how long at most.
 #[derive(Clone, Copy, Debug)]
@@ -404,17 +408,36 @@ async fn run_saved(shared: &Shared, update: Rc<Received>) -> Option<u64> {
 }
 
 /// Waits for the state writes of finished handlers to become durable and
-/// then counts their updates as finished, newest write first: the store's
-/// writes are durable in order. Sleeps while there is nothing to wait for.
+/// then counts their updates as finished, oldest write first: a store's
+/// writes become durable in order, so each wait ends as soon as the batch
+/// holding that write is synced, not the newest one's. Sleeps while there
+/// is nothing to wait for.
+///
+/// A burst is the exception to the store's batching: once [`PRESSED`]
+/// updates or more are held and every one of them only waits for the disk,
+/// the window cannot move (the offset is the oldest of them) and the
+/// poller fetches nothing, so the store is asked to write them now.
 async fn sync(shared: Rc<Shared>) {
     loop {
         wait::until(&shared.to_sync, || !shared.syncing.borrow().is_empty()).await;
-        let newest = shared.syncing.borrow().iter().map(|&(seq, _)| seq).max();
-        let Some(newest) = newest else { continue };
-        shared.states.store().durable(newest).await;
+        let oldest = shared.syncing.borrow().iter().map(|&(seq, _)| seq).min();
+        let Some(oldest) = oldest else { continue };
+        let store = shared.states.store();
+        let pressed = async {
+            wait::until(&shared.changed, || {
+                let held = shared.state.borrow().held.len();
+                held >= PRESSED && held == shared.syncing.borrow().len()
+            })
+            .await;
+            if let Err(e) = store.flush().await {
+                log::warn!("state store flush failed: {e}");
+            }
+            future::pending::<()>().await;
+        };
+        future::or(store.durable(oldest), pressed).await;
         let mut durable = Vec::new();
         shared.syncing.borrow_mut().retain(|&(seq, id)| {
-            let keep = seq > newest;
+            let keep = seq > oldest;
             if !keep {
                 durable.push(id);
             }

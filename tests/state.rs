@@ -313,6 +313,23 @@ fn a_stop_has_the_store_write_at_once_what_waits_for_its_batch() {
 }
 
 #[test]
+fn a_burst_that_only_waits_for_the_disk_has_the_store_write_at_once() {
+    let api = FakeApi::start();
+    let switch = Arc::new(Switch::default());
+    switch.hold.store(true, Ordering::SeqCst);
+    let bot = start_controlled(&api, &switch);
+    // 40 chats at once: more than the dispatcher lets wait for a batch.
+    let ids: Vec<i64> = (100..140)
+        .map(|chat| api.push_text(ChatId(chat), "/start"))
+        .collect();
+    api.wait_until("every reply", DEADLINE, |api| api.sent_count() == ids.len());
+    api.wait_until("a flush and all confirmed", DEADLINE, |api| {
+        switch.flushes.load(Ordering::SeqCst) >= 1 && api.confirmed_offset() > ids.last().copied()
+    });
+    bot.stop().unwrap();
+}
+
+#[test]
 fn a_form_survives_a_sigkill_with_the_file_store() {
     const NAME: &str = "a_form_survives_a_sigkill_with_the_file_store";
     common::signup::child(signup::bot);
