@@ -36,6 +36,9 @@ const MAX_REPLY: usize = 1024 * 1024;
 /// Room for a reply's header (`$1048576\r\n`) and trailer beyond [`MAX_REPLY`].
 const MAX_BUFFER: usize = MAX_REPLY + 64;
 
+/// How much a read asks the socket for at most.
+const READ_CHUNK: usize = 8192;
+
 /// What a connect and a request each may take unless [`RedisStore::with_timeout`] says.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -474,7 +477,6 @@ impl Conn {
     }
 
     async fn reply(&mut self) -> Result<Reply, String> {
-        let mut chunk = [0u8; 8192];
         loop {
             if let Some((reply, used)) = parse(&self.buf)? {
                 self.buf.drain(..used);
@@ -483,15 +485,18 @@ impl Conn {
             if self.buf.len() > MAX_BUFFER {
                 return Err("reply too large".into());
             }
-            let n = self
-                .stream
-                .read(&mut chunk)
-                .await
-                .map_err(|e| format!("read: {e}"))?;
+            // Read into the connection's buffer, not into an array in this
+            // future: every call's boxed future is as large as its largest
+            // state, and 64 handlers may wait for their turn at once.
+            let filled = self.buf.len();
+            self.buf.resize(filled + READ_CHUNK, 0);
+            let read = self.stream.read(&mut self.buf[filled..]).await;
+            let n = *read.as_ref().unwrap_or(&0);
+            self.buf.truncate(filled + n);
+            let n = read.map_err(|e| format!("read: {e}"))?;
             if n == 0 {
                 return Err("connection closed by redis".into());
             }
-            self.buf.extend_from_slice(&chunk[..n]);
         }
     }
 }
