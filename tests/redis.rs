@@ -438,3 +438,44 @@ fn a_form_moves_from_one_instance_to_another_on_one_redis() {
         String::from_utf8_lossy(&profile)
     );
 }
+
+#[test]
+#[ignore = "needs redis-server (Debian package redis-server); .ci/run installs it"]
+fn an_update_that_meets_a_redis_outage_waits_and_is_handled_once_it_is_back() {
+    use smolgram::api::types::ChatId;
+    use smolgram::config::StoreSpec;
+    use smolgram::testkit::{FakeApi, TestBot};
+
+    let logs = Logs::capture();
+    let dir = std::env::temp_dir().join(format!("smolgram-redis-aof-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Its data kept across its own restart: what a real deployment configures.
+    let keep = ["--appendonly", "yes", "--appendfsync", "always", "--dir"];
+    let keep: Vec<&str> = keep.into_iter().chain([dir.to_str().unwrap()]).collect();
+    let mut redis = Redis::start(&keep);
+    let api = FakeApi::start();
+    let mut config = TestBot::config(&api);
+    config.state.store = StoreSpec::parse(&redis.url()).unwrap();
+    let bot = TestBot::start_with(&api, config, signup::bot).unwrap();
+    let chat = ChatId(8);
+    common::signup::answer(&api, chat, "/start", "What is your name?");
+    redis.kill();
+    let id = api.push_text(chat, "Ann");
+    api.wait_until("the outage noticed", DEADLINE, |_| {
+        !logs.matching("state store unavailable").is_empty()
+    });
+    assert_eq!(api.sent_to(chat), 1, "nothing answered while Redis is down");
+    assert!(api.confirmed_offset().is_none_or(|offset| offset <= id));
+    let _back = Redis::start_on(redis.port, &keep).expect("redis-server again on its port");
+    api.wait_until("the answer once it is back", DEADLINE, |api| {
+        api.sent_to(chat) == 2
+    });
+    assert_eq!(common::texts_to(&api, chat)[1], "How old are you?");
+    api.wait_until("confirmed", DEADLINE, |api| {
+        api.confirmed_offset() > Some(id)
+    });
+    assert_eq!(logs.matching("state store works again").len(), 1);
+    bot.stop().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
