@@ -38,7 +38,7 @@ use crate::api::types::{self, BadUpdate, ChatId, Received, UserId};
 use crate::api::Client;
 use crate::logger::panic_message;
 use crate::metrics::{bump, Metrics};
-use crate::state::{States, Written};
+use crate::state::{States, Store, Written};
 use crate::{wait, Bot, Runtime};
 
 /// Updates held, all waiting for their state to be durable, at which the
@@ -289,9 +289,7 @@ impl<'rt> Dispatcher<'rt> {
         self.until(|| self.held() == shared.syncing.borrow().len())
             .await;
         if self.held() > 0 {
-            if let Err(e) = shared.states.store().flush().await {
-                log::warn!("state store flush failed: {e}");
-            }
+            flush(shared.states.store()).await;
         }
         self.until(|| self.held() == 0).await;
     }
@@ -429,9 +427,7 @@ async fn sync(shared: Rc<Shared>) {
                 held >= PRESSED && held == shared.syncing.borrow().len()
             })
             .await;
-            if let Err(e) = store.flush().await {
-                log::warn!("state store flush failed: {e}");
-            }
+            flush(store).await;
             future::pending::<()>().await;
         };
         future::or(store.durable(oldest), pressed).await;
@@ -446,6 +442,14 @@ async fn sync(shared: Rc<Shared>) {
         for id in durable {
             finish(&shared, id);
         }
+    }
+}
+
+/// Has `store` write what waits for its next batch now; a failure is
+/// logged, and the waits on durability go on (the store retries).
+async fn flush(store: &dyn Store) {
+    if let Err(e) = store.flush().await {
+        log::warn!("state store flush failed: {e}");
     }
 }
 
