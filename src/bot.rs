@@ -39,6 +39,7 @@ use crate::api::types::{
     Message, MessageId, Received, Update, UpdateKind, User,
 };
 use crate::api::Client;
+use crate::jobs::{self, Jobs};
 use crate::state::{State, States, Written};
 use crate::Error;
 
@@ -86,6 +87,8 @@ pub struct Bot {
     callback: Option<Handler>,
     kinds: Vec<(UpdateKind, Option<Filter>, Handler)>,
     fallback: Option<Handler>,
+    /// Jobs in code, job types and broadcast builders (see `jobs`).
+    pub(crate) jobs: jobs::Table,
 }
 
 impl Bot {
@@ -365,6 +368,7 @@ impl Bot {
         client: &Client,
         username: &str,
         states: &Rc<States>,
+        jobs: &Rc<Jobs>,
         written: &Rc<Written>,
     ) -> Option<BoxedLocal<HandlerResult>> {
         let (handler, args_at) = self.pick(&received, username)?;
@@ -373,6 +377,7 @@ impl Bot {
             client: client.clone(),
             args_at,
             states: Rc::clone(states),
+            jobs: Rc::clone(jobs),
             written: Rc::clone(written),
         };
         Some(handler(ctx))
@@ -611,6 +616,7 @@ pub struct Context {
     /// data after a callback prefix.
     args_at: Option<usize>,
     states: Rc<States>,
+    jobs: Rc<Jobs>,
     /// What this update's state writes left to wait for.
     written: Rc<Written>,
 }
@@ -923,6 +929,12 @@ impl Context {
             Rc::clone(&self.written),
             Rc::clone(&self.received),
         )
+    }
+
+    /// The run's jobs and state, and this update's writes: for the job and
+    /// broadcast calls (in `jobs`).
+    pub(crate) fn job_parts(&self) -> (&Rc<Jobs>, &Rc<States>, &Rc<Written>) {
+        (&self.jobs, &self.states, &self.written)
     }
 
     /// Calls any Bot API method by name; see [`Client::call`].

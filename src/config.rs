@@ -17,6 +17,7 @@ use std::time::Duration;
 use crate::api::generated::Recipient;
 use crate::api::types::ChatId;
 use crate::api::{RetryPolicy, Token};
+use crate::jobs::Clock;
 use crate::{Error, RateLimits};
 
 /// The official Bot API.
@@ -64,6 +65,9 @@ pub struct Config {
     pub notify: Option<NotifyConfig>,
     /// Where handlers' state is kept: `--state` or `$SMOLGRAM_STATE`.
     pub state: StateConfig,
+    /// The time jobs run by: the system's, or a test's
+    /// [`ManualClock`](crate::jobs::ManualClock).
+    pub clock: Clock,
 }
 
 /// The state store of a run and its knobs (see [`crate::state`]).
@@ -349,6 +353,7 @@ impl Config {
             tls: None,
             notify: None,
             state: StateConfig::default(),
+            clock: Clock::System,
         }
     }
 }

@@ -36,6 +36,7 @@ use async_io::Timer;
 use crate::api::retry::Backoff;
 use crate::api::types::{self, BadUpdate, ChatId, Received, UserId};
 use crate::api::Client;
+use crate::jobs::Jobs;
 use crate::logger::panic_message;
 use crate::metrics::{bump, Metrics};
 use crate::state::{States, Store, Written};
@@ -79,6 +80,8 @@ struct Shared {
     waiting: RefCell<HashMap<i64, Event>>,
     /// The run's state store, for the handlers' contexts.
     states: Rc<States>,
+    /// The run's jobs, for the handlers' contexts.
+    jobs: Rc<Jobs>,
     /// Finished handlers whose state writes are not durable yet: (the
     /// write's sequence number, the update); their updates are still held.
     syncing: RefCell<Vec<(u64, i64)>>,
@@ -133,6 +136,10 @@ impl LaneKey {
 
 impl<'rt> Dispatcher<'rt> {
     /// A dispatcher that spawns its lanes on `rt` and counts into `metrics`.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each is one of the run's parts, named at the one call"
+    )]
     pub(crate) fn new(
         rt: &'rt Runtime,
         bot: Bot,
@@ -140,6 +147,7 @@ impl<'rt> Dispatcher<'rt> {
         username: String,
         limits: Limits,
         states: Rc<States>,
+        jobs: Rc<Jobs>,
         metrics: Rc<Metrics>,
     ) -> Self {
         let shared = Rc::new(Shared {
@@ -153,6 +161,7 @@ impl<'rt> Dispatcher<'rt> {
             changed: Event::new(),
             waiting: RefCell::default(),
             states,
+            jobs,
             syncing: RefCell::default(),
             to_sync: Event::new(),
             store_failing: Cell::new(false),
@@ -501,6 +510,7 @@ async fn handle(shared: &Shared, update: Rc<Received>, written: &Rc<Written>) {
         &shared.client,
         &shared.username,
         &shared.states,
+        &shared.jobs,
         written,
     );
     let Some(handler) = routed else {

@@ -94,7 +94,7 @@ mod dispatch; // per-chat lanes, offset watermark, panic isolation
 mod error; // the one public Error
 mod health; // /healthz listener: bind policy, deadlines, connection cap
 mod http; // HTTP/1.1 request heads and responses, for health and the testkit
-pub mod jobs; // scheduled jobs (#16): so far their schedules, every/at/cron, and next_after
+pub mod jobs; // scheduled jobs and broadcasts: schedules, the clock, the due queue, persistence
 pub mod keyboard; // inline and reply keyboards over the generated types; their checks
 mod limit; // outbound rate limits: global, per chat, per group; 429 holds
 mod logger; // env_logger that never lets ureq's URLs through; panics as one line

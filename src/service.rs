@@ -34,6 +34,7 @@ use crate::api::Client;
 use crate::config::{Config, WebhookSecret};
 use crate::dispatch::{Dispatcher, Limits};
 use crate::health::{HealthListener, Probe};
+use crate::jobs::{broadcast, scheduler, Jobs};
 use crate::metrics::Metrics;
 use crate::notify::Outlet;
 use crate::poll::{self, Reports};
@@ -221,45 +222,78 @@ impl Service {
                 max_in_flight: config.max_handlers,
                 timeout: config.handler_timeout,
             };
+            let states = Rc::new(States::new(store, config.state.ttl, Rc::clone(&metrics)));
+            let jobs = Rc::new(Jobs::new(&bot, &config, Rc::clone(&metrics)));
+            // Jobs and broadcasts run beside the updates, and stop with them.
+            let beside = future::zip(
+                scheduler::run(
+                    Rc::clone(&jobs),
+                    rt,
+                    client.clone(),
+                    Rc::clone(&states),
+                    shutdown.clone(),
+                    config.drain_timeout,
+                ),
+                broadcast::run(
+                    Rc::clone(&jobs),
+                    client.clone(),
+                    Rc::clone(&states),
+                    shutdown.clone(),
+                ),
+            );
             let dispatcher = Dispatcher::new(
                 rt,
                 bot,
                 client.clone(),
                 username,
                 limits,
-                Rc::new(States::new(store, config.state.ttl, Rc::clone(&metrics))),
+                states,
+                jobs,
                 Rc::clone(&metrics),
             );
-            let unfinished = match (&inlet, &config.webhook) {
-                (Some(inlet), Some(webhook)) => {
-                    let run = webhook::Run {
-                        client: &client,
-                        config: webhook,
-                        certificate: certificate.as_deref(),
-                        readiness: &readiness,
-                        shutdown,
-                    };
-                    webhook::run(inlet, &dispatcher, run).await?;
-                    drain(&dispatcher, config.drain_timeout).await;
-                    // The finished handlers' requests write their 200 now;
-                    // the unfinished ones' are cut, and Telegram sends them again.
-                    inlet.settled(SETTLE).await;
-                    dispatcher.held() as u64
-                }
-                _ => {
-                    let reports = Reports {
-                        metrics: &metrics,
-                        readiness: &readiness,
-                    };
-                    let last_sent =
-                        poll::run(&client, &dispatcher, shutdown, reports, config.poll_timeout)
-                            .await?;
-                    drain(&dispatcher, config.drain_timeout).await;
-                    let unfinished = dispatcher.held() as u64;
-                    confirm(&client, &dispatcher, last_sent).await;
-                    unfinished
-                }
+            let updates = async {
+                let unfinished = match (&inlet, &config.webhook) {
+                    (Some(inlet), Some(webhook)) => {
+                        let run = webhook::Run {
+                            client: &client,
+                            config: webhook,
+                            certificate: certificate.as_deref(),
+                            readiness: &readiness,
+                            shutdown,
+                        };
+                        webhook::run(inlet, &dispatcher, run).await?;
+                        drain(&dispatcher, config.drain_timeout).await;
+                        // The finished handlers' requests write their 200 now;
+                        // the unfinished ones' are cut, and Telegram sends them again.
+                        inlet.settled(SETTLE).await;
+                        dispatcher.held() as u64
+                    }
+                    _ => {
+                        let reports = Reports {
+                            metrics: &metrics,
+                            readiness: &readiness,
+                        };
+                        let last_sent =
+                            poll::run(&client, &dispatcher, shutdown, reports, config.poll_timeout)
+                                .await?;
+                        drain(&dispatcher, config.drain_timeout).await;
+                        let unfinished = dispatcher.held() as u64;
+                        confirm(&client, &dispatcher, last_sent).await;
+                        unfinished
+                    }
+                };
+                Ok::<u64, Error>(unfinished)
             };
+            let updates = async {
+                let unfinished = updates.await;
+                if unfinished.is_err() {
+                    // A fatal error: the jobs stop too.
+                    shutdown.request();
+                }
+                unfinished
+            };
+            let (unfinished, _) = future::zip(updates, beside).await;
+            let unfinished = unfinished?;
             if let Some(delivery) = delivery {
                 delivery.await;
             }

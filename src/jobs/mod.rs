@@ -1,10 +1,75 @@
-//! Scheduled jobs (#16). So far only their schedules: when a job fires,
-//! as pure arithmetic on [`SystemTime`](std::time::SystemTime)s.
+//! Scheduled jobs and broadcasts (#16): work that an update did not ask
+//! for just now, run on the executor beside the handlers.
 //!
-//! The rest of #16 (the jobs themselves, their timers on the executor and
-//! their persistence) is to come; it will use [`Schedule::next_after`] and
-//! store a [`Schedule`] as its canonical text.
+//! - A job in code ([`Bot::job`](crate::Bot::job)) runs on a [`Schedule`]:
+//!   every interval, at an instant, or on a cron spec in a time zone.
+//! - A job made at run time ([`Context::schedule`](crate::Context::schedule),
+//!   "remind me in 10 minutes") carries data of a [`Job`] type, is kept in
+//!   the state store and survives restarts; [`Bot::on_job`](crate::Bot::on_job)
+//!   says what runs it.
+//! - A [`Broadcast`] sends one message (or one built per chat) to a list of
+//!   chats within Telegram's limits, its progress kept in the store.
+//!
+//! Here: the shared run-time ([`Jobs`], one per run) and the public types.
+//! `schedule`: when a job fires (pure arithmetic). `clock`: the time they
+//! run by, the system's or a test's. `scheduler`: the due queue, the runs
+//! and their persistence. `broadcast`: the broadcasts.
+//!
+//! Must not: block the thread, or keep a timer per job (one timer waits for
+//! the earliest due job, whatever their number).
 
+pub(crate) mod broadcast;
+mod clock;
+mod register;
 mod schedule;
+pub(crate) mod scheduler;
 
+pub use broadcast::{Broadcast, BroadcastId, Progress};
+pub use clock::{Clock, ManualClock};
 pub use schedule::{Cron, Schedule, ScheduleError, Zone};
+pub use scheduler::{Job, JobContext, JobId, JobOptions, Misfire};
+
+use std::collections::HashMap;
+
+use std::rc::Rc;
+
+pub(crate) use broadcast::{Broadcasts, Builder};
+pub(crate) use scheduler::{JobDef, Kind, Scheduler};
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::Bot;
+
+/// What a [`Bot`](crate::Bot) holds of jobs: its jobs in code, its job
+/// types' handlers and its broadcasts' builders.
+#[derive(Clone, Default)]
+pub(crate) struct Table {
+    pub(crate) defs: Vec<JobDef>,
+    pub(crate) kinds: HashMap<String, Kind>,
+    pub(crate) builders: HashMap<String, Builder>,
+}
+
+/// The run's jobs and broadcasts, shared (as `Rc<Jobs>`) by every
+/// [`Context`](crate::Context) and [`JobContext`].
+#[allow(dead_code, reason = "broadcasts: to come in #16")]
+pub(crate) struct Jobs {
+    pub(crate) scheduler: Scheduler,
+    pub(crate) broadcasts: Broadcasts,
+}
+
+impl Jobs {
+    /// The jobs and broadcasts of `bot`, for one run by `config`.
+    pub(crate) fn new(bot: &Bot, config: &Config, metrics: Rc<Metrics>) -> Jobs {
+        let table = bot.jobs.clone();
+        Jobs {
+            scheduler: Scheduler::new(
+                table.defs,
+                table.kinds,
+                config.clock.clone(),
+                config.handler_timeout,
+                Rc::clone(&metrics),
+            ),
+            broadcasts: Broadcasts::new(table.builders, metrics),
+        }
+    }
+}

@@ -55,7 +55,7 @@ pub(super) enum Samples {
 }
 
 /// Every family, in the order `/metrics` writes them.
-pub(super) static FAMILIES: [Family; 28] = [
+pub(super) static FAMILIES: [Family; 33] = [
     Family {
         name: "smolgram_updates_received_total",
         help: "New updates taken from getUpdates.",
@@ -239,6 +239,44 @@ pub(super) static FAMILIES: [Family; 28] = [
         samples: Samples::Cell(|m| &m.state_retries),
     },
     Family {
+        name: "smolgram_job_runs_total",
+        help: "Job runs by outcome.",
+        kind: Kind::Counter,
+        samples: Samples::Cells(
+            "outcome",
+            &[
+                ("ok", |m| &m.job_runs[0]),
+                ("error", |m| &m.job_runs[1]),
+                ("panic", |m| &m.job_runs[2]),
+                ("timeout", |m| &m.job_runs[3]),
+            ],
+        ),
+    },
+    Family {
+        name: "smolgram_jobs_scheduled",
+        help: "Jobs with a run to come.",
+        kind: Kind::Gauge,
+        samples: Samples::Cell(|m| &m.jobs_scheduled),
+    },
+    Family {
+        name: "smolgram_broadcast_sent_total",
+        help: "Broadcast messages Telegram took.",
+        kind: Kind::Counter,
+        samples: Samples::Cell(|m| &m.broadcast_sent),
+    },
+    Family {
+        name: "smolgram_broadcast_failed_total",
+        help: "Broadcast chats given up for good: the bot is blocked, or the chat does not exist.",
+        kind: Kind::Counter,
+        samples: Samples::Cell(|m| &m.broadcast_failed),
+    },
+    Family {
+        name: "smolgram_broadcast_remaining",
+        help: "Chats that unfinished broadcasts have still to reach.",
+        kind: Kind::Gauge,
+        samples: Samples::Cell(|m| &m.broadcast_remaining),
+    },
+    Family {
         name: "smolgram_last_poll_success_timestamp_seconds",
         help: "When a getUpdates last succeeded.",
         kind: Kind::Gauge,
@@ -349,7 +387,7 @@ mod tests {
 
     /// The published families, in order. Written out again on purpose: a
     /// typo or a reordering in the table must fail here, not on a dashboard.
-    const PUBLISHED: [(&str, Kind); 28] = [
+    const PUBLISHED: [(&str, Kind); 33] = [
         ("smolgram_updates_received_total", Kind::Counter),
         ("smolgram_updates_handled_total", Kind::Counter),
         ("smolgram_updates_failed_total", Kind::Counter),
@@ -374,6 +412,11 @@ mod tests {
         ("smolgram_state_resets_total", Kind::Counter),
         ("smolgram_state_errors_total", Kind::Counter),
         ("smolgram_state_retries_total", Kind::Counter),
+        ("smolgram_job_runs_total", Kind::Counter),
+        ("smolgram_jobs_scheduled", Kind::Gauge),
+        ("smolgram_broadcast_sent_total", Kind::Counter),
+        ("smolgram_broadcast_failed_total", Kind::Counter),
+        ("smolgram_broadcast_remaining", Kind::Gauge),
         ("smolgram_last_poll_success_timestamp_seconds", Kind::Gauge),
         ("smolgram_ready", Kind::Gauge),
         ("smolgram_build_info", Kind::Gauge),

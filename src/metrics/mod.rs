@@ -84,6 +84,16 @@ pub(crate) struct Metrics {
     pub(crate) state_errors: Cell<u64>,
     /// Updates run again because their store was unavailable.
     pub(crate) state_retries: Cell<u64>,
+    /// Job runs by outcome: ok, error, panic, timeout.
+    pub(crate) job_runs: [Cell<u64>; 4],
+    /// Jobs with a run to come.
+    pub(crate) jobs_scheduled: Cell<u64>,
+    /// Broadcast messages Telegram took, and chats given up for good
+    /// (blocked the bot, do not exist).
+    pub(crate) broadcast_sent: Cell<u64>,
+    pub(crate) broadcast_failed: Cell<u64>,
+    /// Chats that broadcasts not yet finished have still to reach.
+    pub(crate) broadcast_remaining: Cell<u64>,
 }
 
 /// How a webhook request was answered: the `outcome` label of
@@ -169,6 +179,11 @@ impl Default for Metrics {
             state_resets: Cell::default(),
             state_errors: Cell::default(),
             state_retries: Cell::default(),
+            job_runs: Default::default(),
+            jobs_scheduled: Cell::default(),
+            broadcast_sent: Cell::default(),
+            broadcast_failed: Cell::default(),
+            broadcast_remaining: Cell::default(),
         }
     }
 }

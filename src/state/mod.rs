@@ -48,7 +48,7 @@ pub use memory::MemoryStore;
 pub use redis::RedisStore;
 pub use store::{Store, StoreError, StoreFuture};
 
-use crate::api::types::Update;
+use crate::api::types::{ChatId, Update, UserId};
 use crate::config::{StateConfig, StoreSpec};
 use crate::metrics::{bump, Metrics};
 use crate::Error;
@@ -197,24 +197,85 @@ impl States {
         update: &Update,
         written: &'a Written,
     ) -> Result<Slot<'a>, Error> {
-        let chat = update.chat().map(|c| c.id.0);
-        let user = update.from().map(|u| u.id.0);
+        let chat = update.chat().map(|c| c.id);
+        let user = update.from().map(|u| u.id);
+        self.slot_for::<S>(chat, user, written)
+            .map_err(|scope| Error::NoScope {
+                update_id: update.update_id,
+                scope,
+            })
+    }
+
+    /// The slot of `S` for a job: of `chat` and/or `user`, as `S::SCOPE`
+    /// needs.
+    pub(crate) fn slot_of<'a, S: State>(
+        &'a self,
+        chat: Option<ChatId>,
+        user: Option<UserId>,
+        written: &'a Written,
+    ) -> Result<Slot<'a>, Error> {
+        self.slot_for::<S>(chat, user, written).map_err(|scope| {
+            Error::Config(format!(
+                "state `{}` of a job: its scope needs {scope}",
+                S::NAME
+            ))
+        })
+    }
+
+    /// The slot, or what its scope lacks.
+    fn slot_for<'a, S: State>(
+        &'a self,
+        chat: Option<ChatId>,
+        user: Option<UserId>,
+        written: &'a Written,
+    ) -> Result<Slot<'a>, &'static str> {
         let scope = match (S::SCOPE, chat, user) {
-            (Scope::Chat, Some(chat), _) => format!("c{chat}"),
-            (Scope::User, _, Some(user)) => format!("u{user}"),
-            (Scope::ChatUser, Some(chat), Some(user)) => format!("c{chat}:u{user}"),
-            (scope, ..) => {
-                return Err(Error::NoScope {
-                    update_id: update.update_id,
-                    scope: scope.describe(),
-                })
-            }
+            (Scope::Chat, Some(chat), _) => format!("c{}", chat.0),
+            (Scope::User, _, Some(user)) => format!("u{}", user.0),
+            (Scope::ChatUser, Some(chat), Some(user)) => format!("c{}:u{}", chat.0, user.0),
+            (scope, ..) => return Err(scope.describe()),
         };
         Ok(Slot {
             states: self,
             written,
             key: format!("{}:{scope}", S::NAME),
             ttl: S::TTL.or(self.ttl),
+        })
+    }
+}
+
+impl States {
+    /// The bytes under `key`, read for `written`'s update or job.
+    pub(crate) async fn get(&self, key: &str, written: &Written) -> Result<Option<Vec<u8>>, Error> {
+        self.check(self.store.get(key).await, written)
+    }
+
+    /// Writes `key` for `written`'s update or job: applied now, and
+    /// waited on (durable) before it counts as finished.
+    pub(crate) async fn put(
+        &self,
+        key: &str,
+        value: Option<&[u8]>,
+        ttl: Option<Duration>,
+        written: &Written,
+    ) -> Result<(), Error> {
+        let seq = self.check(self.store.put(key, value, ttl).await, written)?;
+        bump(&self.metrics.state_writes);
+        if let Some(seq) = seq {
+            written.pending.set(Some(seq));
+        }
+        Ok(())
+    }
+
+    /// A store's answer as the handler's: a transient failure also marks
+    /// the update to be run again, even if the handler ignores the error.
+    fn check<T>(&self, result: Result<T, StoreError>, written: &Written) -> Result<T, Error> {
+        result.map_err(|e| {
+            bump(&self.metrics.state_errors);
+            if e.is_transient() {
+                written.failed.set(true);
+            }
+            Error::State(e)
         })
     }
 }
@@ -233,8 +294,7 @@ impl Slot<'_> {
     /// The value, or `S::default()` if there is none or it no longer
     /// decodes (then it is removed, logged and counted).
     pub(crate) async fn get<S: State>(&self) -> Result<S, Error> {
-        let store = self.states.store();
-        let Some(bytes) = self.check(store.get(&self.key).await)? else {
+        let Some(bytes) = self.states.get(&self.key, self.written).await? else {
             return Ok(S::default());
         };
         match serde_json::from_slice(&bytes) {
@@ -267,13 +327,9 @@ impl Slot<'_> {
     }
 
     async fn put(&self, value: Option<&[u8]>) -> Result<(), Error> {
-        let store = self.states.store();
-        let seq = self.check(store.put(&self.key, value, self.ttl).await)?;
-        bump(&self.states.metrics.state_writes);
-        if let Some(seq) = seq {
-            self.written.pending.set(Some(seq));
-        }
-        Ok(())
+        self.states
+            .put(&self.key, value, self.ttl, self.written)
+            .await
     }
 
     /// `value` as JSON; only a type JSON cannot hold fails (a map with
@@ -284,18 +340,6 @@ impl Slot<'_> {
                 key: self.key.clone(),
                 detail: e.to_string(),
             })
-        })
-    }
-
-    /// A store's answer as the handler's: a transient failure also marks
-    /// the update to be run again, even if the handler ignores the error.
-    fn check<T>(&self, result: Result<T, StoreError>) -> Result<T, Error> {
-        result.map_err(|e| {
-            bump(&self.states.metrics.state_errors);
-            if e.is_transient() {
-                self.written.failed.set(true);
-            }
-            Error::State(e)
         })
     }
 }
