@@ -10,31 +10,37 @@
 //! - A [`Broadcast`] sends one message (or one built per chat) to a list of
 //!   chats within Telegram's limits, its progress kept in the store.
 //!
-//! Here: the shared run-time ([`Jobs`], one per run) and the public types.
-//! `schedule`: when a job fires (pure arithmetic). `clock`: the time they
-//! run by, the system's or a test's. `scheduler`: the due queue, the runs
-//! and their persistence. `broadcast`: the broadcasts.
+//! Here: the shared run-time ([`Jobs`], one per run). `schedule`: when a
+//! job fires (pure arithmetic). `clock`: the time they run by, the
+//! system's or a test's. `job`: what a job is (its data type, id, misfire
+//! policy). `register`: the job calls of `Bot` and `Context`. `context`:
+//! [`JobContext`], what a job's handler gets. `scheduler`: the due queue,
+//! the runs and their persistence. `broadcast`: the broadcasts.
 //!
 //! Must not: block the thread, or keep a timer per job (one timer waits for
 //! the earliest due job, whatever their number).
 
 pub(crate) mod broadcast;
 mod clock;
+mod context;
+mod job;
 mod register;
 mod schedule;
 pub(crate) mod scheduler;
 
 pub use broadcast::{Broadcast, BroadcastId, Progress};
 pub use clock::{Clock, ManualClock};
+pub use context::JobContext;
+pub use job::{Job, JobId, JobOptions, Misfire};
 pub use schedule::{Cron, Schedule, ScheduleError, Zone};
-pub use scheduler::{Job, JobContext, JobId, JobOptions, Misfire};
 
 use std::collections::HashMap;
 
 use std::rc::Rc;
 
 pub(crate) use broadcast::{Broadcasts, Builder};
-pub(crate) use scheduler::{JobDef, Kind, Scheduler};
+pub(crate) use job::{JobDef, Kind, Runner};
+pub(crate) use scheduler::Scheduler;
 
 use crate::config::Config;
 use crate::metrics::Metrics;

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
-use super::scheduler::Kind;
+use super::Kind;
 use super::{Job, JobContext, JobDef, JobId, JobOptions, Schedule};
 use crate::{Bot, Context, Error, HandlerResult};
 

@@ -23,28 +23,26 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_executor::Task;
 use event_listener::Event;
-use futures_lite::future::{self, BoxedLocal};
+use futures_lite::future;
 use futures_lite::FutureExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Clock, Jobs, Schedule};
-use crate::api::generated::methods::SendMessage;
-use crate::api::generated::Method;
+use super::{
+    Clock, Job, JobContext, JobDef, JobId, JobOptions, Jobs, Kind, Misfire, Runner, Schedule,
+};
 use crate::api::retry::Backoff;
-use crate::api::types::{ChatId, Message, UserId};
 use crate::api::Client;
 use crate::logger::panic_message;
 use crate::metrics::{bump, Metrics};
-use crate::state::{State, States, Written};
+use crate::state::{States, Written};
 use crate::{wait, Error, HandlerResult, Runtime, Shutdown};
 
 /// Lateness that is not a miss: a run this late (a busy thread, a restart
@@ -52,299 +50,6 @@ use crate::{wait, Error, HandlerResult, Runtime, Shutdown};
 const GRACE: Duration = Duration::from_secs(5);
 /// The key of the index of jobs made at run time.
 const INDEX: &str = "@jobs";
-
-/// A type of data that jobs made at run time carry: a reminder's chat and
-/// text, say. [`Bot::on_job`](crate::Bot::on_job) gives its handler,
-/// [`Context::schedule`](crate::Context::schedule) makes a job of it.
-///
-/// It is stored as JSON with the job, so keep [`NAME`](Job::NAME) (and
-/// the JSON) across versions; a job whose data no longer decodes fails
-/// its run, logged.
-///
-/// # Examples
-/// ```
-/// use serde::{Deserialize, Serialize};
-/// use smolgram::jobs::{Job, Misfire};
-///
-/// #[derive(Serialize, Deserialize)]
-/// struct Remind {
-///     chat: i64,
-///     text: String,
-/// }
-///
-/// impl Job for Remind {
-///     const NAME: &'static str = "remind";
-///     // A reminder missed while the bot was down still comes (the default).
-///     const MISFIRE: Misfire = Misfire::RunOnce;
-/// }
-/// ```
-pub trait Job: Serialize + DeserializeOwned + 'static {
-    /// The type's name in the store: unique among the bot's job types.
-    const NAME: &'static str;
-    /// What a run missed while the bot was down (or too busy) becomes.
-    const MISFIRE: Misfire = Misfire::RunOnce;
-    /// How long a run may take; `None`: the handler timeout (60 s).
-    const TIMEOUT: Option<Duration> = None;
-}
-
-/// What becomes of runs whose time passed while the bot was not running
-/// (or a run still going when the next was due).
-///
-/// The default is [`RunOnce`](Misfire::RunOnce): a reminder that fell due
-/// during a restart should still come, late rather than never, and a daily
-/// digest missed for a week should come once, not seven times.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Misfire {
-    /// However many runs were missed, run once as soon as possible, then
-    /// go on with the schedule.
-    #[default]
-    RunOnce,
-    /// Missed runs are dropped (more than 5 s late counts as missed); the
-    /// next one is the schedule's next after now. A one-shot job that was
-    /// missed does not run.
-    Skip,
-}
-
-/// How a job in code runs: its [`Misfire`] policy and its timeout.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct JobOptions {
-    /// What runs missed while the bot was down become.
-    pub misfire: Misfire,
-    /// How long a run may take; `None`: the handler timeout (60 s).
-    pub timeout: Option<Duration>,
-}
-
-/// A job's id: a job in code's name, or for one made at run time its
-/// type's name and a suffix unique to it (`remind#lq2x5c-1`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct JobId(String);
-
-impl JobId {
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for JobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<&str> for JobId {
-    fn from(id: &str) -> JobId {
-        JobId(id.to_owned())
-    }
-}
-
-/// A job's handler, its data erased: `None` for a job in code.
-pub(crate) type Runner = Rc<dyn Fn(JobContext, Option<Value>) -> BoxedLocal<HandlerResult>>;
-
-/// A job in code, as the [`Bot`](crate::Bot) keeps it.
-#[derive(Clone)]
-pub(crate) struct JobDef {
-    pub(crate) name: String,
-    pub(crate) schedule: Schedule,
-    pub(crate) options: JobOptions,
-    pub(crate) runner: Runner,
-}
-
-/// A job type's handler and options, as the bot keeps them.
-#[derive(Clone)]
-pub(crate) struct Kind {
-    pub(crate) runner: Runner,
-    pub(crate) options: JobOptions,
-}
-
-impl Kind {
-    /// The handler of `J`'s jobs: their data decoded, then `handler`.
-    pub(crate) fn of<J, F, Fut>(handler: F) -> Kind
-    where
-        J: Job,
-        F: Fn(JobContext, J) -> Fut + 'static,
-        Fut: Future<Output = HandlerResult> + 'static,
-    {
-        let runner: Runner = Rc::new(move |ctx, data| {
-            match serde_json::from_value::<J>(data.unwrap_or(Value::Null)) {
-                Ok(data) => Box::pin(handler(ctx, data)),
-                Err(e) => {
-                    let e = format!("its data does not decode as {}: {e}", J::NAME);
-                    Box::pin(async move { Err(e.into()) })
-                }
-            }
-        });
-        Kind {
-            runner,
-            options: JobOptions {
-                misfire: J::MISFIRE,
-                timeout: J::TIMEOUT,
-            },
-        }
-    }
-}
-
-/// What a job's handler gets: the Bot API, the state store, and the jobs.
-///
-/// A job has no update, so its state calls name whose state they mean:
-/// the chat, the user, or both, as the type's [`Scope`](crate::state::Scope)
-/// needs.
-pub struct JobContext {
-    id: JobId,
-    due: SystemTime,
-    client: Client,
-    jobs: Rc<Jobs>,
-    states: Rc<States>,
-    written: Rc<Written>,
-}
-
-impl JobContext {
-    /// A context for the run of `id` that was due at `due`.
-    pub(crate) fn new(
-        id: JobId,
-        due: SystemTime,
-        client: Client,
-        jobs: Rc<Jobs>,
-        states: Rc<States>,
-    ) -> JobContext {
-        JobContext {
-            id,
-            due,
-            client,
-            jobs,
-            states,
-            written: Rc::default(),
-        }
-    }
-
-    /// This job's id.
-    pub fn id(&self) -> &JobId {
-        &self.id
-    }
-
-    /// When this run was due (it may start later: a miss caught up).
-    pub fn due(&self) -> SystemTime {
-        self.due
-    }
-
-    /// The time now, by the run's clock ([`Clock`]).
-    pub fn now(&self) -> SystemTime {
-        self.jobs.scheduler.clock.now()
-    }
-
-    /// The Bot API client, for any call.
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    /// Sends any Bot API method; see [`Client::send`].
-    ///
-    /// # Errors
-    /// As [`Client::send`].
-    pub async fn send<M: Method>(&self, method: &M) -> Result<M::Output, Error> {
-        self.client.send(method).await
-    }
-
-    /// Sends `text` to `chat`.
-    ///
-    /// # Errors
-    /// As [`Client::send`].
-    pub async fn send_message(
-        &self,
-        chat: ChatId,
-        text: impl Into<String>,
-    ) -> Result<Message, Error> {
-        self.client.send(&SendMessage::new(chat, text.into())).await
-    }
-
-    /// The state of type `S` of `chat` and/or `user` (as `S::SCOPE` needs),
-    /// or `S::default()`.
-    ///
-    /// # Errors
-    /// [`Error::NoScope`] if the scope needs what was not given;
-    /// [`Error::State`] if the store failed.
-    pub async fn get_state<S: State>(
-        &self,
-        chat: Option<ChatId>,
-        user: Option<UserId>,
-    ) -> Result<S, Error> {
-        self.states
-            .slot_of::<S>(chat, user, &self.written)?
-            .get()
-            .await
-    }
-
-    /// Stores `value` as the state of `chat` and/or `user`.
-    ///
-    /// # Errors
-    /// As [`get_state`](JobContext::get_state).
-    pub async fn set_state<S: State>(
-        &self,
-        chat: Option<ChatId>,
-        user: Option<UserId>,
-        value: &S,
-    ) -> Result<(), Error> {
-        self.states
-            .slot_of::<S>(chat, user, &self.written)?
-            .set(value)
-            .await
-    }
-
-    /// Makes a job of `data` that runs on `schedule`; see
-    /// [`Context::schedule`](crate::Context::schedule).
-    ///
-    /// # Errors
-    /// As [`Context::schedule`](crate::Context::schedule).
-    pub async fn schedule<J: Job>(&self, schedule: Schedule, data: &J) -> Result<JobId, Error> {
-        self.jobs
-            .scheduler
-            .add(&self.states, &self.written, schedule, data)
-            .await
-    }
-
-    /// Makes a job of `data` that runs once, `delay` from now.
-    ///
-    /// # Errors
-    /// As [`Context::schedule`](crate::Context::schedule).
-    pub async fn schedule_in<J: Job>(&self, delay: Duration, data: &J) -> Result<JobId, Error> {
-        let at = self.now() + delay;
-        self.schedule(Schedule::Once(at), data).await
-    }
-
-    /// Cancels the job `id`; `false` if there was none.
-    ///
-    /// # Errors
-    /// [`Error::State`] if the store failed.
-    pub async fn cancel(&self, id: &JobId) -> Result<bool, Error> {
-        self.jobs
-            .scheduler
-            .cancel(&self.states, &self.written, id)
-            .await
-    }
-
-    /// The run's jobs and broadcasts, for `broadcast`.
-    #[allow(dead_code, reason = "broadcasts: to come in #16")]
-    pub(crate) fn jobs(&self) -> &Rc<Jobs> {
-        &self.jobs
-    }
-
-    /// The run's state and this run's writes, for `broadcast`.
-    #[allow(dead_code, reason = "broadcasts: to come in #16")]
-    pub(crate) fn states(&self) -> (&Rc<States>, &Rc<Written>) {
-        (&self.states, &self.written)
-    }
-}
-
-impl fmt::Debug for JobContext {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JobContext")
-            .field("id", &self.id)
-            .field("due", &self.due)
-            .finish_non_exhaustive()
-    }
-}
 
 /// A job as the scheduler holds it.
 struct Entry {
@@ -570,7 +275,7 @@ impl Scheduler {
             }
             entry.due = match entry.options.misfire {
                 Misfire::RunOnce => Some(due),
-                Misfire::Skip => entry.schedule.next_after(now),
+                Misfire::Skip => first_after(&entry.schedule, due, now),
             };
             log::info!(
                 "job id={id} missed its run at {} while the bot was down; misfire={}",
@@ -628,7 +333,13 @@ impl Scheduler {
 
     /// After the run of `id` that was due at `was_due`: its next due time,
     /// stored (a finished one-shot job made at run time is removed).
-    async fn finished(&self, states: &States, id: &JobId, was_due: SystemTime) {
+    async fn finished(
+        &self,
+        states: &States,
+        id: &JobId,
+        was_due: SystemTime,
+        started: SystemTime,
+    ) {
         let now = self.clock.now();
         let written = Written::default();
         let (record, remove) = {
@@ -638,7 +349,13 @@ impl Scheduler {
                 return;
             };
             entry.running = false;
-            entry.due = next_run(&entry.schedule, entry.options.misfire, was_due, now);
+            entry.due = next_run(
+                &entry.schedule,
+                entry.options.misfire,
+                was_due,
+                started,
+                now,
+            );
             (entry.record(), entry.due.is_none() && entry.data.is_some())
         };
         let stored = if remove {
@@ -703,22 +420,38 @@ impl Entry {
     }
 }
 
-/// The next due time after a run due at `was_due` ended at `now`: the
-/// schedule's next after `was_due`, unless that has passed too (the run
-/// outlasted its interval), and then as `misfire` says.
+/// The next due time after a run due at `was_due` that started at
+/// `started` and ended at `now`. Runs due before it started were its own
+/// (caught up in one); one that fell due while it ran (it outlasted its
+/// interval) runs now, or is skipped, as `misfire` says.
 fn next_run(
     schedule: &Schedule,
     misfire: Misfire,
     was_due: SystemTime,
+    started: SystemTime,
     now: SystemTime,
 ) -> Option<SystemTime> {
-    let next = schedule.next_after(was_due)?;
+    let next = first_after(schedule, was_due, started.max(was_due))?;
     if next + GRACE >= now {
         return Some(next);
     }
     match misfire {
         Misfire::RunOnce => Some(now),
-        Misfire::Skip => schedule.next_after(now),
+        Misfire::Skip => first_after(schedule, was_due, now),
+    }
+}
+
+/// The schedule's first fire time after `t`; an interval counts from
+/// `anchor` (a due time of the job), so that its runs keep their phase
+/// however many were missed.
+fn first_after(schedule: &Schedule, anchor: SystemTime, t: SystemTime) -> Option<SystemTime> {
+    match schedule {
+        Schedule::Every(interval) if !interval.is_zero() && t >= anchor => {
+            let gone = t.duration_since(anchor).unwrap_or_default().as_nanos();
+            let steps = u32::try_from(gone / interval.as_nanos() + 1).ok()?;
+            anchor.checked_add(interval.checked_mul(steps)?)
+        }
+        _ => schedule.next_after(t),
     }
 }
 
@@ -768,10 +501,11 @@ pub(crate) async fn run(
             );
             let (jobs, states) = (Rc::clone(&jobs), Rc::clone(&states));
             runs.push(rt.spawn(async move {
+                let started = jobs.scheduler.clock.now();
                 let run = AssertUnwindSafe(runner(ctx, data)).catch_unwind();
                 let outcome = wait::within(timeout, run).await;
                 report(&jobs.scheduler.metrics, &id, timeout, outcome);
-                jobs.scheduler.finished(&states, &id, due).await;
+                jobs.scheduler.finished(&states, &id, due, started).await;
             }));
         }
         let next = scheduler.next_due();
@@ -906,7 +640,7 @@ mod tests {
     fn a_run_that_ends_in_time_keeps_to_the_schedule() {
         let every = Schedule::parse("every 10m").unwrap();
         let due = t("2026-12-01T09:00:00Z");
-        let next = next_run(&every, Misfire::Skip, due, t("2026-12-01T09:03:00Z"));
+        let next = next_run(&every, Misfire::Skip, due, due, t("2026-12-01T09:03:00Z"));
         assert_eq!(next, Some(t("2026-12-01T09:10:00Z")));
     }
 
@@ -915,13 +649,37 @@ mod tests {
         let every = Schedule::parse("every 10m").unwrap();
         let due = t("2026-12-01T09:00:00Z");
         let late = t("2026-12-01T09:25:00Z");
-        assert_eq!(next_run(&every, Misfire::RunOnce, due, late), Some(late));
         assert_eq!(
-            next_run(&every, Misfire::Skip, due, late),
-            Some(t("2026-12-01T09:35:00Z"))
+            next_run(&every, Misfire::RunOnce, due, due, late),
+            Some(late)
+        );
+        assert_eq!(
+            next_run(&every, Misfire::Skip, due, due, late),
+            Some(t("2026-12-01T09:30:00Z"))
         );
         let once = Schedule::Once(due);
-        assert_eq!(next_run(&once, Misfire::RunOnce, due, late), None);
+        assert_eq!(next_run(&once, Misfire::RunOnce, due, due, late), None);
+    }
+
+    #[test]
+    fn a_catch_up_run_stands_for_every_run_missed_before_it_started() {
+        let every = Schedule::parse("every 1h").unwrap();
+        let due = t("2026-12-01T09:00:00Z");
+        // Down from 08:30 to 14:20: the 09:00 run catches up at 14:20, and
+        // covers 10:00 to 14:00; the next is 15:00, in phase.
+        let started = t("2026-12-01T14:20:00Z");
+        let ended = t("2026-12-01T14:20:01Z");
+        for misfire in [Misfire::RunOnce, Misfire::Skip] {
+            assert_eq!(
+                next_run(&every, misfire, due, started, ended),
+                Some(t("2026-12-01T15:00:00Z"))
+            );
+        }
+        let daily = Schedule::parse("cron 0 8 * * *").unwrap();
+        assert_eq!(
+            next_run(&daily, Misfire::RunOnce, due, started, ended),
+            Some(t("2026-12-02T08:00:00Z"))
+        );
     }
 
     #[test]
