@@ -910,6 +910,24 @@ impl Context {
             .await
     }
 
+    /// Changes this update's state of type `S` in place: reads it, lets
+    /// `change` change it, stores it, with no other update of the same
+    /// value in between (in this process; replicas sharing a Redis are not
+    /// locked against each other). For values that many chats change, of
+    /// [`Scope::Bot`](crate::state::Scope::Bot): a subscriber list.
+    ///
+    /// # Errors
+    /// As [`get_state`](Context::get_state).
+    pub async fn update_state<S: State, R>(
+        &self,
+        change: impl FnOnce(&mut S) -> R,
+    ) -> Result<R, Error> {
+        self.states
+            .slot::<S>(self.update(), &self.written)?
+            .update(change)
+            .await
+    }
+
     /// Removes this update's state of type `S`: the next read gives the default.
     ///
     /// # Errors

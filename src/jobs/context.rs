@@ -121,6 +121,23 @@ impl JobContext {
             .await
     }
 
+    /// Changes the state of type `S` of `chat` and/or `user` in place; see
+    /// [`Context::update_state`](crate::Context::update_state).
+    ///
+    /// # Errors
+    /// As [`get_state`](JobContext::get_state).
+    pub async fn update_state<S: State, R>(
+        &self,
+        chat: Option<ChatId>,
+        user: Option<UserId>,
+        change: impl FnOnce(&mut S) -> R,
+    ) -> Result<R, Error> {
+        self.states
+            .slot_of::<S>(chat, user, &self.written)?
+            .update(change)
+            .await
+    }
+
     /// Makes a job of `data` that runs on `schedule`; see
     /// [`Context::schedule`](crate::Context::schedule).
     ///

@@ -34,10 +34,12 @@ mod memory;
 mod redis;
 mod store;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::rc::Rc;
 use std::time::Duration;
 
+use event_listener::Event;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -51,7 +53,7 @@ pub use store::{Store, StoreError, StoreFuture};
 use crate::api::types::{ChatId, Update, UserId};
 use crate::config::{StateConfig, StoreSpec};
 use crate::metrics::{bump, Metrics};
-use crate::Error;
+use crate::{wait, Error};
 
 /// Whose state a [`State`] type is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +64,10 @@ pub enum Scope {
     User,
     /// One user's in one chat: a form a user fills in a group.
     ChatUser,
+    /// The bot's own, one value for all chats: its subscribers, say. Change
+    /// it with [`Context::update_state`](crate::Context::update_state), so
+    /// that two chats' handlers do not overwrite each other's change.
+    Bot,
 }
 
 /// A type kept as state: its name in the store and whose it is.
@@ -102,6 +108,10 @@ pub(crate) struct States {
     store: Rc<dyn Store>,
     ttl: Option<Duration>,
     metrics: Rc<Metrics>,
+    /// Keys an update (read, change, write) is under way for, and the
+    /// event their release notifies.
+    updating: RefCell<HashSet<String>>,
+    released: Event,
 }
 
 /// What one update's handler wrote, for the dispatcher: whether it must
@@ -182,6 +192,8 @@ impl States {
             store,
             ttl,
             metrics,
+            updating: RefCell::default(),
+            released: Event::new(),
         }
     }
 
@@ -233,6 +245,7 @@ impl States {
             (Scope::Chat, Some(chat), _) => format!("c{}", chat.0),
             (Scope::User, _, Some(user)) => format!("u{}", user.0),
             (Scope::ChatUser, Some(chat), Some(user)) => format!("c{}:u{}", chat.0, user.0),
+            (Scope::Bot, ..) => "bot".to_owned(),
             (scope, ..) => return Err(scope.describe()),
         };
         Ok(Slot {
@@ -280,12 +293,23 @@ impl States {
     }
 }
 
+/// Ends a slot's update, however it ends (a failure, a dropped handler).
+struct Release<'a>(&'a States, &'a str);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.updating.borrow_mut().remove(self.1);
+        self.0.released.notify(usize::MAX);
+    }
+}
+
 impl Scope {
     fn describe(self) -> &'static str {
         match self {
             Scope::Chat => "a chat",
             Scope::User => "a user",
             Scope::ChatUser => "a chat and a user",
+            Scope::Bot => "nothing",
         }
     }
 }
@@ -319,6 +343,25 @@ impl Slot<'_> {
             return self.put(None).await;
         }
         self.put(Some(&bytes)).await
+    }
+
+    /// Reads the value, lets `change` change it, and stores it: no other
+    /// update of this slot runs in between (in this process).
+    pub(crate) async fn update<S: State, R>(
+        &self,
+        change: impl FnOnce(&mut S) -> R,
+    ) -> Result<R, Error> {
+        let states = self.states;
+        wait::until(&states.released, || {
+            !states.updating.borrow().contains(&self.key)
+        })
+        .await;
+        states.updating.borrow_mut().insert(self.key.clone());
+        let _release = Release(states, &self.key);
+        let mut value = self.get::<S>().await?;
+        let out = change(&mut value);
+        self.set(&value).await?;
+        Ok(out)
     }
 
     /// Removes the value.
@@ -399,6 +442,70 @@ mod tests {
             e.to_string(),
             "update 10 has no state of its own: it lacks a chat and a user"
         );
+    }
+
+    /// A memory store whose answers take a turn of the executor to come
+    /// back, as a network store's do.
+    struct Slow(MemoryStore);
+
+    impl Store for Slow {
+        fn get<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>> {
+            Box::pin(async move {
+                let value = self.0.get(key).await;
+                futures_lite::future::yield_now().await;
+                value
+            })
+        }
+        fn put<'a>(
+            &'a self,
+            key: &'a str,
+            value: Option<&'a [u8]>,
+            ttl: Option<Duration>,
+        ) -> StoreFuture<'a, Option<u64>> {
+            self.0.put(key, value, ttl)
+        }
+        fn describe(&self) -> String {
+            "slow".into()
+        }
+    }
+
+    #[derive(Default, Serialize, serde::Deserialize)]
+    struct Count(u32);
+    impl State for Count {
+        const NAME: &'static str = "n";
+        const SCOPE: Scope = Scope::Bot;
+    }
+
+    #[test]
+    fn updates_of_one_value_from_many_chats_do_not_overwrite_each_other() {
+        let states = Rc::new(States::new(
+            Rc::new(Slow(MemoryStore::new())),
+            None,
+            Rc::default(),
+        ));
+        let rt = crate::Runtime::new();
+        // Run together, as five chats' lanes are.
+        let tasks: Vec<_> = (0..5)
+            .map(|_| {
+                let states = Rc::clone(&states);
+                rt.spawn(async move {
+                    let written = Written::default();
+                    let slot = states.slot_of::<Count>(None, None, &written).unwrap();
+                    slot.update(|n: &mut Count| n.0 += 1).await.unwrap();
+                })
+            })
+            .collect();
+        let n = rt
+            .block_on(async {
+                for task in tasks {
+                    task.await;
+                }
+                let written = Written::default();
+                let slot = states.slot_of::<Count>(None, None, &written).unwrap();
+                slot.get::<Count>().await.unwrap()
+            })
+            .unwrap();
+        assert_eq!(n.0, 5);
     }
 
     #[derive(Default, Serialize, serde::Deserialize)]
