@@ -504,8 +504,10 @@ pub(crate) async fn run(
                 let started = jobs.scheduler.clock.now();
                 let run = AssertUnwindSafe(runner(ctx, data)).catch_unwind();
                 let outcome = wait::within(timeout, run).await;
-                report(&jobs.scheduler.metrics, &id, timeout, outcome);
+                // Counted once its next run is set: a test that waits for
+                // the count may move the clock.
                 jobs.scheduler.finished(&states, &id, due, started).await;
+                report(&jobs.scheduler.metrics, &id, timeout, outcome);
             }));
         }
         let next = scheduler.next_due();

@@ -73,7 +73,8 @@ impl Store for MemoryStore {
             Some(value) => {
                 let entry = Entry {
                     value: value.to_vec(),
-                    expires: ttl.map(|ttl| now + ttl),
+                    // A TTL past what an `Instant` holds is no expiry.
+                    expires: ttl.and_then(|ttl| now.checked_add(ttl)),
                 };
                 entries.insert(key.to_owned(), entry);
             }

@@ -93,12 +93,13 @@ pub enum Scope {
 /// }
 /// ```
 pub trait State: Serialize + DeserializeOwned + Default + 'static {
-    /// The name its keys start with: unique among the bot's state types.
+    /// The name its keys start with: unique among the bot's state types,
+    /// and not starting with `@` (the jobs' and broadcasts' keys do).
     const NAME: &'static str;
     /// Whose it is; one user's in one chat unless said otherwise.
     const SCOPE: Scope = Scope::ChatUser;
     /// How long it is kept after its last write; `None`: the run's
-    /// default (`--state-ttl`, 30 days).
+    /// default (`--state-ttl`, 30 days); `Some(Duration::ZERO)`: for ever.
     const TTL: Option<Duration> = None;
 }
 
@@ -252,7 +253,8 @@ impl States {
             states: self,
             written,
             key: format!("{}:{scope}", S::NAME),
-            ttl: S::TTL.or(self.ttl),
+            // Zero is "for ever", as `--state-ttl 0`.
+            ttl: S::TTL.or(self.ttl).filter(|ttl| !ttl.is_zero()),
         })
     }
 }
