@@ -17,7 +17,7 @@ use smolgram::testkit::{FakeApi, TestBot};
 use smolgram::{Bot, HandlerResult};
 
 const CHAT: ChatId = ChatId(42);
-/// 2027-01-15T00:00:00Z: where the test clocks start.
+/// 2027-01-15T08:00:00Z: where the test clocks start.
 const T0: u64 = 1_800_000_000;
 const HOUR: Duration = Duration::from_secs(3600);
 
