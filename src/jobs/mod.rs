@@ -24,7 +24,7 @@ mod register;
 mod schedule;
 pub(crate) mod scheduler;
 
-pub use broadcast::{Broadcast, BroadcastId, Progress};
+pub use broadcast::{Broadcast, BroadcastId, Failure, Progress, Reason};
 pub use clock::{Clock, ManualClock};
 pub use schedule::{Cron, Schedule, ScheduleError, Zone};
 pub use scheduler::{Job, JobContext, JobId, JobOptions, Misfire};
@@ -51,7 +51,6 @@ pub(crate) struct Table {
 
 /// The run's jobs and broadcasts, shared (as `Rc<Jobs>`) by every
 /// [`Context`](crate::Context) and [`JobContext`].
-#[allow(dead_code, reason = "broadcasts: to come in #16")]
 pub(crate) struct Jobs {
     pub(crate) scheduler: Scheduler,
     pub(crate) broadcasts: Broadcasts,
