@@ -676,7 +676,11 @@ mod tests {
         // The plain pace does not wait for the paid sends, nor they for it.
         assert_eq!(s.reserve_global(t0).at, t0);
         s.penalize(None, t0, ms(2000));
-        assert_eq!(s.reserve_paid(t0).at - t0, ms(2000), "a whole-bot 429 holds them");
+        assert_eq!(
+            s.reserve_paid(t0).at - t0,
+            ms(2000),
+            "a whole-bot 429 holds them"
+        );
         let off = Schedule::new(RateLimits::OFF, t0);
         assert!(off.paid_rule.is_off());
     }

@@ -423,10 +423,7 @@ impl Broadcasts {
             remaining += record.chats.saturating_sub(at.next);
         }
         if !ids.is_empty() {
-            log::info!(
-                "broadcasts to resume count={} chats={remaining}",
-                ids.len()
-            );
+            log::info!("broadcasts to resume count={} chats={remaining}", ids.len());
         }
         *self.queue.borrow_mut() = ids;
         self.metrics.broadcast_remaining.set(remaining);
@@ -530,7 +527,10 @@ impl Run<'_> {
                     return false;
                 };
                 let Some(chats) = chats else {
-                    log::warn!("broadcast id={id} lost its chats from {}; finished there", at.next);
+                    log::warn!(
+                        "broadcast id={id} lost its chats from {}; finished there",
+                        at.next
+                    );
                     break;
                 };
                 page = Some((n, chats));
@@ -539,7 +539,10 @@ impl Run<'_> {
                 .as_ref()
                 .and_then(|(_, chats)| chats.get((at.next % PAGE) as usize).copied());
             let Some(chat) = chat else {
-                log::warn!("broadcast id={id} lost its chats from {}; finished there", at.next);
+                log::warn!(
+                    "broadcast id={id} lost its chats from {}; finished there",
+                    at.next
+                );
                 break;
             };
             let Some(outcome) = self.deliver(&client, &record, chat).await else {
@@ -627,7 +630,9 @@ impl Run<'_> {
                 Judged::Backoff => backoff.next(),
             };
             if failing {
-                log::debug!("broadcast id={id} failed again error={error}; retrying in={delay:.1?}");
+                log::debug!(
+                    "broadcast id={id} failed again error={error}; retrying in={delay:.1?}"
+                );
             } else {
                 log::warn!(
                     "broadcast id={id} cannot send error={error}; retrying chat={} in={delay:.1?}, then with backoff",
@@ -670,14 +675,18 @@ impl Run<'_> {
     /// trying again while the store fails; `false` if the stop came first.
     async fn save(&self, failure: Option<&(u64, Failure)>, at: &At) -> bool {
         let (states, id) = (self.states, self.id);
-        persist(self.shutdown, "broadcast progress could not be stored", || async move {
-            let written = Written::default();
-            if let Some((k, failure)) = failure {
-                put_json(states, &written, &failed_key(id, *k), failure, None).await?;
-            }
-            put_json(states, &written, &at_key(id), at, None).await?;
-            durable(states, &written).await
-        })
+        persist(
+            self.shutdown,
+            "broadcast progress could not be stored",
+            || async move {
+                let written = Written::default();
+                if let Some((k, failure)) = failure {
+                    put_json(states, &written, &failed_key(id, *k), failure, None).await?;
+                }
+                put_json(states, &written, &at_key(id), at, None).await?;
+                durable(states, &written).await
+            },
+        )
         .await
         .is_some()
     }
@@ -727,9 +736,11 @@ impl Run<'_> {
     /// came first.
     async fn read<T: DeserializeOwned>(&self, key: &str) -> Option<Option<T>> {
         let states = self.states;
-        persist(self.shutdown, "broadcast could not be read", || async move {
-            read::<T>(states, &Written::default(), key).await
-        })
+        persist(
+            self.shutdown,
+            "broadcast could not be read",
+            || async move { read::<T>(states, &Written::default(), key).await },
+        )
         .await
     }
 }
@@ -839,10 +850,7 @@ impl JobContext {
     /// [`Error::State`] if the store failed.
     pub async fn broadcast_progress(&self, id: &BroadcastId) -> Result<Option<Progress>, Error> {
         let (states, written) = self.states();
-        self.jobs()
-            .broadcasts
-            .progress(states, written, id)
-            .await
+        self.jobs().broadcasts.progress(states, written, id).await
     }
 }
 
@@ -970,8 +978,14 @@ mod tests {
         let photo = SendPhoto::new(ChatId(0), Upload::bytes("a.jpg", vec![1, 2, 3]));
         let b = Broadcast::message([ChatId(1)], &photo);
         assert!(matches!(b.what, What::Message { params: Err(_), .. }));
-        let by_id = Broadcast::message([ChatId(1)], &SendPhoto::new(ChatId(0), InputFile::file_id("AgAC")));
-        let What::Message { params: Ok(params), .. } = by_id.what else {
+        let by_id = Broadcast::message(
+            [ChatId(1)],
+            &SendPhoto::new(ChatId(0), InputFile::file_id("AgAC")),
+        );
+        let What::Message {
+            params: Ok(params), ..
+        } = by_id.what
+        else {
             panic!("a file_id is taken");
         };
         assert_eq!(params["photo"], "AgAC");

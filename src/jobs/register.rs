@@ -10,7 +10,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use super::scheduler::Kind;
-use super::{Broadcast, BroadcastId, Job, JobContext, JobDef, JobId, JobOptions, Progress, Schedule};
+use super::{
+    Broadcast, BroadcastId, Job, JobContext, JobDef, JobId, JobOptions, Progress, Schedule,
+};
 use crate::api::generated::methods::SendMessage;
 use crate::api::types::ChatId;
 use crate::{Bot, Context, Error, HandlerError, HandlerResult};
@@ -112,9 +114,10 @@ impl Bot {
         F: Fn(JobContext, ChatId) -> Fut + 'static,
         Fut: Future<Output = Result<Option<SendMessage>, HandlerError>> + 'static,
     {
-        self.jobs
-            .builders
-            .insert(name.to_owned(), Rc::new(move |ctx, chat| Box::pin(build(ctx, chat))));
+        self.jobs.builders.insert(
+            name.to_owned(),
+            Rc::new(move |ctx, chat| Box::pin(build(ctx, chat))),
+        );
         self
     }
 }

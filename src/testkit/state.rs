@@ -720,7 +720,10 @@ impl State {
             }
         }
         let paced = self.paced.as_mut().filter(|_| !paid)?;
-        while paced.front().is_some_and(|at| now.duration_since(*at) >= PACE_WINDOW) {
+        while paced
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= PACE_WINDOW)
+        {
             paced.pop_front();
         }
         if paced.len() >= PACE_COUNT {
