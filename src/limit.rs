@@ -18,6 +18,11 @@
 //! when the map of chats has doubled since the last sweep: a bot that talks
 //! to a million chats over months keeps only the recently busy ones.
 //!
+//! A paid broadcast's sends (`allow_paid_broadcast`, paid in Stars) may go
+//! at up to 1,000 a second: they take their global turn from a bucket of
+//! their own at that pace ([`Limiter::acquire_paid`]), and their chat's
+//! turn as any message. A 429 for the whole bot holds both buckets.
+//!
 //! Which methods are paced at all is one table, the generated
 //! [`pace_class`](crate::api::generated::pace_class) ([`Pace::of`] reads it):
 //! messages take turns; edits, chat actions and drafts only wait out 429
@@ -41,6 +46,8 @@ use crate::metrics::{bump, Metrics};
 /// The chat map is swept of idle buckets when it reaches this size, then
 /// each time it has doubled since the last sweep (amortised O(1) per send).
 const PRUNE_AT: usize = 1024;
+/// Telegram's pace for paid broadcasts: up to 1,000 messages a second.
+const PAID_PER_SEC: f64 = 1000.0;
 /// The longest interval, burst allowance or hold we accept: keeps `Instant`
 /// arithmetic from overflowing on a nonsense rate or `retry_after`.
 const MAX_WAIT: Duration = Duration::from_secs(24 * 60 * 60);
@@ -173,6 +180,17 @@ impl Limiter {
     /// Dropped while waiting, it leaves its turn unused: later ones do not
     /// move up, so the limiter errs on the slow side.
     pub(crate) async fn acquire(&self, pace: Pace, chat: Option<ChatId>) {
+        self.acquire_as(pace, chat, false).await;
+    }
+
+    /// [`acquire`](Limiter::acquire) for a paid broadcast's send: its
+    /// global turn comes from the paid bucket (1,000/s while the global
+    /// limit is on), its chat's turn as for any message.
+    pub(crate) async fn acquire_paid(&self, pace: Pace, chat: Option<ChatId>) {
+        self.acquire_as(pace, chat, true).await;
+    }
+
+    async fn acquire_as(&self, pace: Pace, chat: Option<ChatId>, paid: bool) {
         let started = Instant::now();
         let mut waited = false;
         match (pace, chat) {
@@ -183,8 +201,15 @@ impl Limiter {
                 if let Some(ticket) = ticket {
                     waited |= self.wait(Some(chat), ticket).await;
                 }
-                let ticket = self.schedule.borrow_mut().reserve_global(Instant::now());
-                waited |= self.wait(None, ticket).await;
+                let (bucket, ticket) = {
+                    let mut schedule = self.schedule.borrow_mut();
+                    if paid {
+                        (Global::Paid, schedule.reserve_paid(Instant::now()))
+                    } else {
+                        (Global::Plain, schedule.reserve_global(Instant::now()))
+                    }
+                };
+                waited |= self.wait_global(bucket, ticket).await;
             }
             (_, chat) => {
                 if let Some(chat) = chat {
@@ -225,10 +250,28 @@ impl Limiter {
     /// Waits for `ticket` of `bucket` (`None`: the global one); `true` if
     /// it had to.
     async fn wait(&self, bucket: Option<ChatId>, ticket: Ticket) -> bool {
+        let global = match bucket {
+            Some(chat) => return self.wait_for(|s| s.due(Some(chat), ticket)).await,
+            None => Global::Plain,
+        };
+        self.wait_global(global, ticket).await
+    }
+
+    /// Waits for `ticket` of a global bucket, plain or paid.
+    async fn wait_global(&self, bucket: Global, ticket: Ticket) -> bool {
+        self.wait_for(|s| match bucket {
+            Global::Plain => s.due(None, ticket),
+            // A whole-bot 429 holds paid sends too.
+            Global::Paid => s.paid.due(ticket).max(s.global.hold),
+        })
+        .await
+    }
+
+    async fn wait_for(&self, due: impl Fn(&Schedule) -> Instant) -> bool {
         let mut waited = false;
         loop {
             // Read afresh after each timer: a 429 may have moved the turn.
-            let due = self.schedule.borrow().due(bucket, ticket);
+            let due = due(&self.schedule.borrow());
             if due <= Instant::now() {
                 return waited;
             }
@@ -245,6 +288,13 @@ impl fmt::Debug for Limiter {
             .field("tracked_chats", &self.tracked_chats())
             .finish_non_exhaustive()
     }
+}
+
+/// Which global bucket a message takes its turn from.
+#[derive(Clone, Copy, Debug)]
+enum Global {
+    Plain,
+    Paid,
 }
 
 /// One limit as GCRA sees it: a turn every `interval`, and turns may run up
@@ -358,7 +408,10 @@ struct Schedule {
     global_rule: Rule,
     private_rule: Rule,
     group_rule: Rule,
+    /// Paid broadcasts' global pace: off when the global limit is off.
+    paid_rule: Rule,
     global: Bucket,
+    paid: Bucket,
     chats: HashMap<ChatId, Bucket>,
     /// The map size at which idle buckets are swept next.
     prune_at: usize,
@@ -371,7 +424,13 @@ impl Schedule {
             global_rule: Rule::new(limits.global_per_sec, 1.0, 1),
             private_rule: Rule::new(limits.private_per_sec, 1.0, limits.private_burst),
             group_rule: Rule::new(limits.group_per_min, 60.0, limits.group_burst),
+            paid_rule: if limits.global_per_sec > 0.0 {
+                Rule::new(PAID_PER_SEC.max(limits.global_per_sec), 1.0, 1)
+            } else {
+                Rule::OFF
+            },
             global: Bucket::new(now),
+            paid: Bucket::new(now),
             chats: HashMap::new(),
             prune_at: PRUNE_AT,
         }
@@ -408,6 +467,13 @@ impl Schedule {
 
     fn reserve_global(&mut self, now: Instant) -> Ticket {
         self.global.reserve(self.global_rule, now)
+    }
+
+    /// A paid broadcast's global turn: from its own bucket, not before a
+    /// whole-bot hold ends.
+    fn reserve_paid(&mut self, now: Instant) -> Ticket {
+        let now = now.max(self.global.hold);
+        self.paid.reserve(self.paid_rule, now)
     }
 
     /// A turn that takes nothing: due now, or when the hold on `chat`'s
@@ -599,6 +665,24 @@ mod tests {
         s.penalize(Some(ChatId(1)), t0, ms(2000));
         assert_eq!(send(&mut s, ChatId(2), t0), t0);
         assert_eq!(send(&mut s, ChatId(1), t0) - t0, ms(2000));
+    }
+
+    #[test]
+    fn paid_sends_go_at_1000_a_second_beside_the_plain_pace() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(RateLimits::DEFAULT, t0);
+        let paid: Vec<_> = (0..100).map(|_| s.reserve_paid(t0).at - t0).collect();
+        assert_eq!(paid[99], Duration::from_millis(99), "{paid:?}");
+        // The plain pace does not wait for the paid sends, nor they for it.
+        assert_eq!(s.reserve_global(t0).at, t0);
+        s.penalize(None, t0, ms(2000));
+        assert_eq!(
+            s.reserve_paid(t0).at - t0,
+            ms(2000),
+            "a whole-bot 429 holds them"
+        );
+        let off = Schedule::new(RateLimits::OFF, t0);
+        assert!(off.paid_rule.is_off());
     }
 
     #[test]

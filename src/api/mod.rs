@@ -84,6 +84,8 @@ const SHORT_POLL_DEADLINE: Duration = Duration::from_millis(1500);
 pub struct Client {
     inner: Rc<Inner>,
     retry: RetryPolicy,
+    /// A paid broadcast's client: sends take the paid global pace.
+    paid: bool,
 }
 
 struct Inner {
@@ -159,6 +161,7 @@ impl Client {
                 metrics,
             }),
             retry: RetryPolicy::DEFAULT,
+            paid: false,
         }
     }
 
@@ -167,6 +170,17 @@ impl Client {
         Client {
             inner: Rc::clone(&self.inner),
             retry,
+            paid: self.paid,
+        }
+    }
+
+    /// This client for a paid broadcast's sends (`allow_paid_broadcast`):
+    /// their global turns come at Telegram's paid pace, 1,000/s, not 30/s;
+    /// each chat's limit still holds (see `limit`).
+    pub(crate) fn for_paid_broadcast(&self) -> Client {
+        Client {
+            paid: true,
+            ..self.clone()
         }
     }
 
@@ -208,7 +222,11 @@ impl Client {
         let mut attempt = 1;
         let mut migrated = false;
         loop {
-            self.inner.limiter.acquire(pace, chat).await;
+            if self.paid {
+                self.inner.limiter.acquire_paid(pace, chat).await;
+            } else {
+                self.inner.limiter.acquire(pace, chat).await;
+            }
             let error = match self
                 .request(method, body.clone(), None, std::convert::identity)
                 .await

@@ -171,13 +171,11 @@ impl JobContext {
     }
 
     /// The run's jobs and broadcasts, for `broadcast`.
-    #[allow(dead_code, reason = "broadcasts: to come in #16")]
     pub(crate) fn jobs(&self) -> &Rc<Jobs> {
         &self.jobs
     }
 
     /// The run's state and this run's writes, for `broadcast`.
-    #[allow(dead_code, reason = "broadcasts: to come in #16")]
     pub(crate) fn states(&self) -> (&Rc<States>, &Rc<Written>) {
         (&self.states, &self.written)
     }

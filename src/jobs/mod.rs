@@ -28,7 +28,7 @@ mod register;
 mod schedule;
 pub(crate) mod scheduler;
 
-pub use broadcast::{Broadcast, BroadcastId, Progress};
+pub use broadcast::{Broadcast, BroadcastId, Failure, Progress, Reason};
 pub use clock::{Clock, ManualClock};
 pub use context::JobContext;
 pub use job::{Job, JobId, JobOptions, Misfire};
@@ -57,7 +57,6 @@ pub(crate) struct Table {
 
 /// The run's jobs and broadcasts, shared (as `Rc<Jobs>`) by every
 /// [`Context`](crate::Context) and [`JobContext`].
-#[allow(dead_code, reason = "broadcasts: to come in #16")]
 pub(crate) struct Jobs {
     pub(crate) scheduler: Scheduler,
     pub(crate) broadcasts: Broadcasts,

@@ -1,15 +1,21 @@
-//! The job calls of [`Bot`] and [`Context`]: registering jobs in code and
-//! job types, and making and cancelling jobs from a handler.
+//! The job calls of [`Bot`] and [`Context`]: registering jobs in code,
+//! job types and broadcast builders, and making and cancelling jobs and
+//! starting broadcasts from a handler.
 //!
-//! Must not: run or store anything itself (that is `scheduler`).
+//! Must not: run or store anything itself (that is `scheduler` and
+//! `broadcast`).
 
 use std::future::Future;
 use std::rc::Rc;
 use std::time::Duration;
 
 use super::Kind;
-use super::{Job, JobContext, JobDef, JobId, JobOptions, Schedule};
-use crate::{Bot, Context, Error, HandlerResult};
+use super::{
+    Broadcast, BroadcastId, Job, JobContext, JobDef, JobId, JobOptions, Progress, Schedule,
+};
+use crate::api::generated::methods::SendMessage;
+use crate::api::types::ChatId;
+use crate::{Bot, Context, Error, HandlerError, HandlerResult};
 
 impl Bot {
     /// Runs `handler` on `schedule`, from the start until the stop: a job
@@ -74,6 +80,46 @@ impl Bot {
             .insert(J::NAME.to_owned(), Kind::of::<J, F, Fut>(handler));
         self
     }
+
+    /// Registers `build` as the broadcast builder `name`: a
+    /// [`Broadcast::built`] with that name has it make each chat's message
+    /// when the chat's turn comes (so it may read the chat's state then).
+    /// `Ok(None)` skips the chat (counted as skipped); an error or a panic
+    /// gives the chat up (counted as failed, with the error as its reason).
+    ///
+    /// # Examples
+    /// ```
+    /// use smolgram::api::generated::methods::SendMessage;
+    /// use smolgram::api::types::ChatId;
+    /// use smolgram::jobs::Broadcast;
+    /// use smolgram::Bot;
+    ///
+    /// let bot = Bot::new()
+    ///     .broadcaster("greeting", |_ctx, chat: ChatId| async move {
+    ///         // Groups get nothing; each user a message of their own.
+    ///         if chat.0 < 0 {
+    ///             return Ok(None);
+    ///         }
+    ///         Ok(Some(SendMessage::new(chat, format!("hello, user {}", chat.0))))
+    ///     })
+    ///     .command("greet", |ctx| async move {
+    ///         let id = ctx.broadcast(Broadcast::built((1..=100).map(ChatId), "greeting")).await?;
+    ///         ctx.reply(format!("started {id}")).await?;
+    ///         Ok(())
+    ///     });
+    /// # let _ = bot;
+    /// ```
+    pub fn broadcaster<F, Fut>(mut self, name: &str, build: F) -> Bot
+    where
+        F: Fn(JobContext, ChatId) -> Fut + 'static,
+        Fut: Future<Output = Result<Option<SendMessage>, HandlerError>> + 'static,
+    {
+        self.jobs.builders.insert(
+            name.to_owned(),
+            Rc::new(move |ctx, chat| Box::pin(build(ctx, chat))),
+        );
+        self
+    }
 }
 
 impl Context {
@@ -134,5 +180,54 @@ impl Context {
     pub async fn cancel_job(&self, id: &JobId) -> Result<bool, Error> {
         let (jobs, states, written) = self.job_parts();
         jobs.scheduler.cancel(states, written, id).await
+    }
+
+    /// Starts `broadcast`: it is kept in the state store (with its chats
+    /// and its progress) before this update counts as finished, and sent
+    /// beside the updates, one chat at a time within Telegram's limits,
+    /// across restarts and SIGKILLs (see [`Broadcast`]). Broadcasts run one
+    /// after another, in the order they were started.
+    ///
+    /// A handler run again (its store failed) starts it again: a second
+    /// broadcast, with an id of its own.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a builder the bot has not registered, or a
+    /// message with an upload in it (broadcast a `file_id`);
+    /// [`Error::State`] if the store failed (the update then runs again).
+    ///
+    /// # Examples
+    /// ```
+    /// use smolgram::api::generated::methods::SendMessage;
+    /// use smolgram::api::types::ChatId;
+    /// use smolgram::jobs::Broadcast;
+    /// use smolgram::Bot;
+    ///
+    /// let bot = Bot::new().command("announce", |ctx| async move {
+    ///     let subscribers = [ChatId(7), ChatId(8), ChatId(9)];
+    ///     let text = ctx.args().to_owned();
+    ///     let news = Broadcast::message(subscribers, &SendMessage::new(ChatId(0), text));
+    ///     let id = ctx.broadcast(news).await?;
+    ///     let progress = ctx.broadcast_progress(&id).await?.expect("just stored");
+    ///     ctx.reply(format!("{id}: {} chats to go", progress.remaining)).await?;
+    ///     Ok(())
+    /// });
+    /// # let _ = bot;
+    /// ```
+    pub async fn broadcast(&self, broadcast: Broadcast) -> Result<BroadcastId, Error> {
+        let (jobs, states, written) = self.job_parts();
+        jobs.broadcasts.start(states, written, broadcast).await
+    }
+
+    /// How far broadcast `id` got: sent, failed (with each chat and why),
+    /// skipped, remaining, and whether it is done, as the store has it
+    /// (this instance's or another's broadcast). `None` if there is no such
+    /// broadcast, or it finished more than 7 days ago.
+    ///
+    /// # Errors
+    /// [`Error::State`] if the store failed.
+    pub async fn broadcast_progress(&self, id: &BroadcastId) -> Result<Option<Progress>, Error> {
+        let (jobs, states, written) = self.job_parts();
+        jobs.broadcasts.progress(states, written, id).await
     }
 }

@@ -498,6 +498,49 @@ impl FakeApi {
         self.shared.with(|s| s.answers().to_vec())
     }
 
+    /// From now on, every `send…` call to `chat` answers 403 `Forbidden:
+    /// bot was blocked by the user`, as Telegram does once a user blocked
+    /// the bot. Such calls are recorded ([`calls`](FakeApi::calls)) and
+    /// send nothing.
+    ///
+    /// # Examples
+    /// ```
+    /// use smolgram::api::generated::methods::SendMessage;
+    /// use smolgram::api::{types::ChatId, Client, Token};
+    /// use smolgram::testkit::FakeApi;
+    ///
+    /// let api = FakeApi::start();
+    /// api.block_chat(ChatId(7));
+    /// api.forget_chat(ChatId(8));
+    /// let client = Client::new(&api.url(), &Token::parse(FakeApi::TOKEN).unwrap(), 2);
+    /// let rt = smolgram::Runtime::new();
+    /// let to = |chat| rt.block_on(client.send(&SendMessage::new(ChatId(chat), "hi"))).unwrap();
+    /// assert_eq!(to(7).unwrap_err().status(), Some(403));
+    /// assert_eq!(to(8).unwrap_err().status(), Some(400));
+    /// assert!(to(9).is_ok());
+    /// assert_eq!(api.sent_count(), 1);
+    /// ```
+    pub fn block_chat(&self, chat: ChatId) {
+        self.shared.with(|s| s.block(chat));
+    }
+
+    /// From now on, every `send…` call to `chat` answers 400 `Bad Request:
+    /// chat not found`, as Telegram does for a chat that does not exist
+    /// (or that the bot never was in); see [`block_chat`](FakeApi::block_chat).
+    pub fn forget_chat(&self, chat: ChatId) {
+        self.shared.with(|s| s.forget(chat));
+    }
+
+    /// From now on, enforces Telegram's global limit as Telegram does: a
+    /// `send…` call past 30 in a second answers 429 with `retry_after` 1
+    /// and sends nothing. The window is 900 ms, not 1 s, so that the
+    /// network's jitter does not turn a bot that keeps to 30/s into one
+    /// that broke it; a paid broadcast's sends (`allow_paid_broadcast`)
+    /// are not counted. Per-chat limits are not enforced.
+    pub fn enforce_limits(&self) {
+        self.shared.with(|s| s.enforce_limits());
+    }
+
     /// How many connections the server has accepted so far: what a client
     /// that should reuse one connection (keep-alive) is held to.
     pub fn connections(&self) -> usize {

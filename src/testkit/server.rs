@@ -24,7 +24,7 @@ use serde_json::{json, Map, Value};
 use super::deliver;
 use super::http::{self, Conn, ReadError, Request, Response};
 use super::multipart::{self, Form, Received};
-use super::state::{bot_json, Poll, Shared};
+use super::state::{bot_json, Poll, Refusal, Shared};
 use super::{FakeApi, Fault, Webhook};
 use crate::api::types::{ChatId, MessageId};
 
@@ -36,6 +36,13 @@ const CONFLICT: &str =
 
 /// Telegram's exact words for a `getUpdates` while a webhook is set.
 const WEBHOOK_ACTIVE: &str = "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first";
+
+/// Telegram's words for a send to a user who blocked the bot.
+const BLOCKED: &str = "Forbidden: bot was blocked by the user";
+/// And to a chat that does not exist (or the bot was never in).
+const NOT_FOUND: &str = "Bad Request: chat not found";
+/// And to a bot over its pace.
+const TOO_MANY: &str = "Too Many Requests: retry after 1";
 
 /// Starts the server thread on `listener`; it runs until `shared.stop` is requested.
 pub(crate) fn spawn(listener: TcpListener, shared: Arc<Shared>) -> io::Result<JoinHandle<()>> {
@@ -141,6 +148,22 @@ async fn answer(shared: &Shared, req: &Request, form: Option<Form>) -> Option<Re
             Faulted::Instead(resp) => return Some(resp),
             Faulted::Close => return None,
             Faulted::Normally => {}
+        }
+    }
+    // Telegram's answers for a chat that blocked the bot or is not there,
+    // and for a bot over its global pace: to every method that posts in a chat.
+    if method.starts_with("send") {
+        let chat = int_param(&params, "chat_id").map(ChatId);
+        let paid = bool_param(&params, "allow_paid_broadcast");
+        match shared.with(|s| s.refusal(chat, paid, Instant::now())) {
+            Some(Refusal::Blocked) => return Some(api_error(403, BLOCKED, None)),
+            Some(Refusal::Missing) => return Some(api_error(400, NOT_FOUND, None)),
+            Some(Refusal::TooFast) => {
+                let mut parameters = Map::new();
+                parameters.insert("retry_after".to_owned(), 1.into());
+                return Some(api_error(429, TOO_MANY, Some(parameters)));
+            }
+            None => {}
         }
     }
     Some(match method.as_str() {

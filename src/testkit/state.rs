@@ -192,7 +192,30 @@ pub(crate) struct State {
     answers: Vec<(i64, u16)>,
     /// The last failed post, as `getWebhookInfo` reports it.
     last_error: Option<(i64, String)>,
+    /// Chats whose user blocked the bot: sends answer 403.
+    blocked: HashSet<ChatId>,
+    /// Chats that do not exist: sends answer 400.
+    missing: HashSet<ChatId>,
+    /// With Telegram's global limit enforced: when the recent sends came.
+    paced: Option<VecDeque<Instant>>,
 }
+
+/// Why the fake refuses a send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// 403: the user blocked the bot.
+    Blocked,
+    /// 400: no such chat.
+    Missing,
+    /// 429: over 30 sends a second.
+    TooFast,
+}
+
+/// The enforced global limit: more than this many sends ...
+const PACE_COUNT: usize = 30;
+/// ... within this long is a 429 (a second, less 100 ms for the jitter
+/// between the bot's clock and the arrival of its requests).
+const PACE_WINDOW: Duration = Duration::from_millis(900);
 
 /// A pending update, and what orders its webhook posts ([`chat_of`]), found
 /// once at the push rather than at every look for the next post.
@@ -252,6 +275,9 @@ impl Default for State {
             retry: HashMap::new(),
             answers: Vec::new(),
             last_error: None,
+            blocked: HashSet::new(),
+            missing: HashSet::new(),
+            paced: None,
         }
     }
 }
@@ -662,6 +688,51 @@ impl State {
 
     /// Notes `id` as the bot's last message in `chat`, the one a pushed
     /// callback's button hangs under.
+    pub(crate) fn block(&mut self, chat: ChatId) {
+        self.blocked.insert(chat);
+        self.touch();
+    }
+
+    pub(crate) fn forget(&mut self, chat: ChatId) {
+        self.missing.insert(chat);
+        self.touch();
+    }
+
+    pub(crate) fn enforce_limits(&mut self) {
+        self.paced.get_or_insert_with(VecDeque::new);
+    }
+
+    /// Whether a send to `chat` arriving `now` is refused, and why; a send
+    /// that is not refused counts towards the enforced pace, unless it is
+    /// a `paid` broadcast's (Telegram's paid pace is 1,000/s, not enforced).
+    pub(crate) fn refusal(
+        &mut self,
+        chat: Option<ChatId>,
+        paid: bool,
+        now: Instant,
+    ) -> Option<Refusal> {
+        if let Some(chat) = chat {
+            if self.blocked.contains(&chat) {
+                return Some(Refusal::Blocked);
+            }
+            if self.missing.contains(&chat) {
+                return Some(Refusal::Missing);
+            }
+        }
+        let paced = self.paced.as_mut().filter(|_| !paid)?;
+        while paced
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= PACE_WINDOW)
+        {
+            paced.pop_front();
+        }
+        if paced.len() >= PACE_COUNT {
+            return Some(Refusal::TooFast);
+        }
+        paced.push_back(now);
+        None
+    }
+
     pub(crate) fn note_bot_message(&mut self, chat: ChatId, id: i64, text: &str) {
         self.last_bot_message.insert(chat, (id, text.to_owned()));
     }
