@@ -58,7 +58,7 @@ impl JobContext {
         self.due
     }
 
-    /// The time now, by the run's clock ([`Clock`]).
+    /// The time now, by the run's clock ([`Clock`](super::Clock)).
     pub fn now(&self) -> SystemTime {
         self.jobs.scheduler.now()
     }
