@@ -10,7 +10,7 @@
 //! - A [`Broadcast`] sends one message (or one built per chat) to a list of
 //!   chats within Telegram's limits, its progress kept in the store.
 //!
-//! Here: the shared run-time ([`Jobs`], one per run) and the public types.
+//! Here: the shared run-time (`Jobs`, one per run) and the public types.
 //! `schedule`: when a job fires (pure arithmetic). `clock`: the time they
 //! run by, the system's or a test's. `scheduler`: the due queue, the runs
 //! and their persistence. `broadcast`: the broadcasts.
