@@ -356,10 +356,14 @@ impl Broadcasts {
         ));
         // The index last: a broadcast half written is not resumed.
         for (n, page) in chats.chunks(PAGE as usize).enumerate() {
-            put_json(states, written, &page_key(&id, n as u64), &page, None).await?;
+            states
+                .put_json(&page_key(&id, n as u64), &page, None, written)
+                .await?;
         }
-        put_json(states, written, &key(&id), &record, None).await?;
-        put_json(states, written, &at_key(&id), &At::default(), None).await?;
+        states.put_json(&key(&id), &record, None, written).await?;
+        states
+            .put_json(&at_key(&id), &At::default(), None, written)
+            .await?;
         self.queue.borrow_mut().push(id.clone());
         if let Err(e) = self.store_index(states, written).await {
             self.queue.borrow_mut().retain(|queued| *queued != id);
@@ -383,15 +387,19 @@ impl Broadcasts {
         written: &Written,
         id: &BroadcastId,
     ) -> Result<Option<Progress>, Error> {
-        let Some(record) = read::<Record>(states, written, &key(id)).await? else {
+        let Some(record) = states.get_json::<Record>(&key(id), written).await? else {
             return Ok(None);
         };
-        let at = read::<At>(states, written, &at_key(id))
+        let at = states
+            .get_json::<At>(&at_key(id), written)
             .await?
             .unwrap_or_default();
         let mut failures = Vec::new();
         for k in 0..at.failed {
-            if let Some(failure) = read::<Failure>(states, written, &failed_key(id, k)).await? {
+            if let Some(failure) = states
+                .get_json::<Failure>(&failed_key(id, k), written)
+                .await?
+            {
                 failures.push(failure);
             }
         }
@@ -409,15 +417,17 @@ impl Broadcasts {
     /// still to send.
     async fn load(&self, states: &States) -> Result<(), Error> {
         let written = Written::default();
-        let ids = read::<Vec<BroadcastId>>(states, &written, INDEX)
+        let ids = states
+            .get_json::<Vec<BroadcastId>>(INDEX, &written)
             .await?
             .unwrap_or_default();
         let mut remaining = 0;
         for id in &ids {
-            let Some(record) = read::<Record>(states, &written, &key(id)).await? else {
+            let Some(record) = states.get_json::<Record>(&key(id), &written).await? else {
                 continue;
             };
-            let at = read::<At>(states, &written, &at_key(id))
+            let at = states
+                .get_json::<At>(&at_key(id), &written)
                 .await?
                 .unwrap_or_default();
             remaining += record.chats.saturating_sub(at.next);
@@ -432,7 +442,7 @@ impl Broadcasts {
 
     async fn store_index(&self, states: &States, written: &Written) -> Result<(), Error> {
         let ids = self.queue.borrow().clone();
-        put_json(states, written, INDEX, &ids, None).await
+        states.put_json(INDEX, &ids, None, written).await
     }
 
     fn count_done(&self) {
@@ -681,9 +691,11 @@ impl Run<'_> {
             || async move {
                 let written = Written::default();
                 if let Some((k, failure)) = failure {
-                    put_json(states, &written, &failed_key(id, *k), failure, None).await?;
+                    states
+                        .put_json(&failed_key(id, *k), failure, None, &written)
+                        .await?;
                 }
-                put_json(states, &written, &at_key(id), at, None).await?;
+                states.put_json(&at_key(id), at, None, &written).await?;
                 durable(states, &written).await
             },
         )
@@ -699,19 +711,26 @@ impl Run<'_> {
         let written = Written::default();
         let finished = async {
             broadcasts.store_index(states, &written).await?;
-            let Some(record) = read::<Record>(states, &written, &key(id)).await? else {
+            let Some(record) = states.get_json::<Record>(&key(id), &written).await? else {
                 return Ok(At::default());
             };
-            let mut at = read::<At>(states, &written, &at_key(id))
+            let mut at = states
+                .get_json::<At>(&at_key(id), &written)
                 .await?
                 .unwrap_or_default();
             at.done = true;
-            put_json(states, &written, &key(id), &record, Some(KEEP)).await?;
-            put_json(states, &written, &at_key(id), &at, Some(KEEP)).await?;
+            states
+                .put_json(&key(id), &record, Some(KEEP), &written)
+                .await?;
+            states
+                .put_json(&at_key(id), &at, Some(KEEP), &written)
+                .await?;
             for k in 0..at.failed {
                 let key = failed_key(id, k);
-                if let Some(failure) = read::<Failure>(states, &written, &key).await? {
-                    put_json(states, &written, &key, &failure, Some(KEEP)).await?;
+                if let Some(failure) = states.get_json::<Failure>(&key, &written).await? {
+                    states
+                        .put_json(&key, &failure, Some(KEEP), &written)
+                        .await?;
                 }
             }
             for n in 0..record.chats.div_ceil(PAGE) {
@@ -739,7 +758,7 @@ impl Run<'_> {
         persist(
             self.shutdown,
             "broadcast could not be read",
-            || async move { read::<T>(states, &Written::default(), key).await },
+            || async move { states.get_json::<T>(key, &Written::default()).await },
         )
         .await
     }
@@ -868,34 +887,6 @@ fn page_key(id: &BroadcastId, n: u64) -> String {
 
 fn failed_key(id: &BroadcastId, k: u64) -> String {
     format!("@bcast:{id}:failed:{k}")
-}
-
-async fn read<T: DeserializeOwned>(
-    states: &States,
-    written: &Written,
-    key: &str,
-) -> Result<Option<T>, Error> {
-    let Some(bytes) = states.get(key, written).await? else {
-        return Ok(None);
-    };
-    match serde_json::from_slice(&bytes) {
-        Ok(value) => Ok(Some(value)),
-        Err(e) => {
-            log::warn!("broadcast record key={key} does not decode: {e}; ignored");
-            Ok(None)
-        }
-    }
-}
-
-async fn put_json<T: Serialize + ?Sized>(
-    states: &States,
-    written: &Written,
-    key: &str,
-    value: &T,
-    ttl: Option<Duration>,
-) -> Result<(), Error> {
-    let bytes = serde_json::to_vec(value).map_err(|e| Error::Config(e.to_string()))?;
-    states.put(key, Some(&bytes), ttl, written).await
 }
 
 fn millis(t: SystemTime) -> u64 {

@@ -31,7 +31,6 @@ use async_executor::Task;
 use event_listener::Event;
 use futures_lite::future;
 use futures_lite::FutureExt;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -222,7 +221,7 @@ impl Scheduler {
         let mut entries = HashMap::new();
         for def in &self.defs {
             let id = JobId(def.name.clone());
-            let stored = read::<Record>(states, &written, &key(&id)).await?;
+            let stored = states.get_json::<Record>(&key(&id), &written).await?;
             // A record of another schedule (the code changed) is not this job's.
             let due = match stored {
                 Some(r) if r.schedule == def.schedule => r.due_ms.map(from_millis),
@@ -239,11 +238,12 @@ impl Scheduler {
             };
             entries.insert(id, entry);
         }
-        let ids = read::<Vec<JobId>>(states, &written, INDEX)
+        let ids = states
+            .get_json::<Vec<JobId>>(INDEX, &written)
             .await?
             .unwrap_or_default();
         for id in ids {
-            let Some(r) = read::<Record>(states, &written, &key(&id)).await? else {
+            let Some(r) = states.get_json::<Record>(&key(&id), &written).await? else {
                 continue;
             };
             let kind = self.kinds.get(&r.kind);
@@ -365,7 +365,7 @@ impl Scheduler {
                 Err(e) => Err(e),
             }
         } else {
-            put_json(states, &written, &key(id), &record).await
+            states.put_json(&key(id), &record, None, &written).await
         };
         if let Err(e) = stored {
             log::warn!("job id={id}: its next run could not be stored error={e}; after a restart it may run again");
@@ -381,7 +381,9 @@ impl Scheduler {
         id: &JobId,
         entry: &Entry,
     ) -> Result<(), Error> {
-        put_json(states, written, &key(id), &entry.record()).await
+        states
+            .put_json(&key(id), &entry.record(), None, written)
+            .await
     }
 
     async fn store_index(&self, states: &States, written: &Written) -> Result<(), Error> {
@@ -393,7 +395,7 @@ impl Scheduler {
             .map(|(id, _)| id.clone())
             .collect();
         self.count_scheduled();
-        put_json(states, written, INDEX, &ids).await
+        states.put_json(INDEX, &ids, None, written).await
     }
 
     fn count_scheduled(&self) {
@@ -566,33 +568,6 @@ fn report(
 /// The key of a job's record.
 fn key(id: &JobId) -> String {
     format!("@job:{id}")
-}
-
-async fn read<T: DeserializeOwned>(
-    states: &States,
-    written: &Written,
-    key: &str,
-) -> Result<Option<T>, Error> {
-    let Some(bytes) = states.get(key, written).await? else {
-        return Ok(None);
-    };
-    match serde_json::from_slice(&bytes) {
-        Ok(value) => Ok(Some(value)),
-        Err(e) => {
-            log::warn!("job record key={key} does not decode: {e}; ignored");
-            Ok(None)
-        }
-    }
-}
-
-async fn put_json<T: Serialize>(
-    states: &States,
-    written: &Written,
-    key: &str,
-    value: &T,
-) -> Result<(), Error> {
-    let bytes = serde_json::to_vec(value).map_err(|e| Error::Config(e.to_string()))?;
-    states.put(key, Some(&bytes), None, written).await
 }
 
 fn millis(t: SystemTime) -> Option<u64> {

@@ -282,6 +282,37 @@ impl States {
         Ok(())
     }
 
+    /// A record of the run's own (a job's, a broadcast's) under `key`,
+    /// as JSON; one that does not decode is logged and read as none.
+    pub(crate) async fn get_json<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        written: &Written,
+    ) -> Result<Option<T>, Error> {
+        let Some(bytes) = self.get(key, written).await? else {
+            return Ok(None);
+        };
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => Ok(Some(value)),
+            Err(e) => {
+                log::warn!("record key={key} does not decode: {e}; ignored");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Writes `value` under `key` as JSON, as [`put`](States::put) does.
+    pub(crate) async fn put_json<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: Option<Duration>,
+        written: &Written,
+    ) -> Result<(), Error> {
+        let bytes = serde_json::to_vec(value).map_err(|e| Error::Config(e.to_string()))?;
+        self.put(key, Some(&bytes), ttl, written).await
+    }
+
     /// A store's answer as the handler's: a transient failure also marks
     /// the update to be run again, even if the handler ignores the error.
     fn check<T>(&self, result: Result<T, StoreError>, written: &Written) -> Result<T, Error> {
