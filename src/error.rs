@@ -101,6 +101,9 @@ pub enum Error {
         /// The cap, in bytes.
         cap: u64,
     },
+    /// A call through an [`embed::Remote`](crate::embed::Remote) found the
+    /// bot stopped: not made, or cut off at the end of the drain.
+    Stopped,
     /// An I/O error outside the Bot API (the signal handler, a socket).
     Io {
         /// What we were doing.
@@ -231,6 +234,7 @@ impl fmt::Display for Error {
                     "{method}: file is over the cap of {cap} bytes; raise the cap to take it"
                 ),
             },
+            Error::Stopped => f.write_str("the bot has stopped; start it again to call through it"),
             Error::Io { what, kind } => write!(f, "{what}: {kind}"),
         }
     }
@@ -296,6 +300,7 @@ mod tests {
     fn display_is_one_lowercase_line_without_trailing_period() {
         let errors = [
             Error::AlreadyRunning,
+            Error::Stopped,
             Error::Api {
                 method: "sendMessage".into(),
                 code: 429,

@@ -54,6 +54,10 @@
 //! - [`config`]: the run's env and flags into a validated [`config::Config`].
 //! - [`jobs`]: scheduled jobs (#16); so far only their [`jobs::Schedule`]s.
 //! - [`Shutdown`]: the stop every loop races its work against.
+//! - [`embed`]: a bot inside another program (a tokio service, a REPL): on
+//!   a thread of its own behind a `Send + Sync` [`embed::BotHandle`], with
+//!   Bot API calls through it from anywhere ([`embed::Remote`]);
+//!   [`Service::future`] for a caller's own smol executor.
 //! - [`testkit`]: the fake Bot API for tests (cargo feature `testkit`, on by default).
 //!
 //! Inside: `poll` (the long-poll loop and its backoff), `dispatch` (per-chat
@@ -91,6 +95,7 @@ pub mod api; // Bot API client and io pool; api/types.rs holds Update, Message, 
 mod bot; // Bot, Context: handlers and routing
 pub mod config; // env + flags → Config
 mod dispatch; // per-chat lanes, offset watermark, panic isolation
+pub mod embed; // a bot on its own thread, driven from another program: BotHandle, Remote
 mod error; // the one public Error
 mod health; // /healthz listener: bind policy, deadlines, connection cap
 mod http; // HTTP/1.1 request heads and responses, for health and the testkit

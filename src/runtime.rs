@@ -81,7 +81,24 @@ impl Runtime {
         Ok(async_io::block_on(self.executor.run(future)))
     }
 
-    /// Spawns a task on this runtime's executor. It runs while `block_on` runs.
+    /// Runs this runtime's tasks while `future` runs, as a future for
+    /// another executor to drive: the caller's own smol `LocalExecutor`,
+    /// say, on the caller's thread. Nothing here blocks, so no re-entry
+    /// guard is needed; the borrow still keeps the runtime alive meanwhile.
+    ///
+    /// ```
+    /// let rt = smolgram::Runtime::new();
+    /// let theirs = async_executor::LocalExecutor::new();
+    /// let task = rt.spawn(async { 6 * 7 });
+    /// let answer = futures_lite::future::block_on(theirs.run(rt.run(task)));
+    /// assert_eq!(answer, 42);
+    /// ```
+    pub async fn run<T>(&self, future: impl Future<Output = T>) -> T {
+        self.executor.run(future).await
+    }
+
+    /// Spawns a task on this runtime's executor. It runs while `block_on`
+    /// (or [`Runtime::run`]) runs.
     ///
     /// Drop the [`Task`] to cancel it, `.await` it for its output, or
     /// `detach()` it to let it run on its own.

@@ -33,6 +33,7 @@ use crate::api::types::User;
 use crate::api::Client;
 use crate::config::{Config, WebhookSecret};
 use crate::dispatch::{Dispatcher, Limits};
+use crate::embed::Calls;
 use crate::health::{HealthListener, Probe};
 use crate::jobs::{broadcast, scheduler, Jobs};
 use crate::metrics::Metrics;
@@ -72,6 +73,8 @@ pub struct Service {
     config: Config,
     health: Option<HealthListener>,
     store: Rc<dyn Store>,
+    /// Calls from the [`embed::Remote`]s of an embedded bot.
+    calls: Option<Calls>,
 }
 
 impl Service {
@@ -112,6 +115,7 @@ impl Service {
             config: config.clone(),
             health,
             store,
+            calls: None,
         })
     }
 
@@ -122,9 +126,44 @@ impl Service {
         self
     }
 
+    /// Makes the calls of an embedded bot's [`embed::Remote`]s during the run.
+    pub(crate) fn serving(mut self, calls: Calls) -> Service {
+        self.calls = Some(calls);
+        self
+    }
+
     /// The health listener's address; `None` if it is off or its port busy.
     pub fn health_addr(&self) -> Option<SocketAddr> {
         self.health.as_ref().and_then(HealthListener::local_addr)
+    }
+
+    /// The run as one future, for an executor the caller drives on this
+    /// thread (a smol `LocalExecutor`, say): the bot's tasks run on a
+    /// [`Runtime`] of its own inside it ([`Runtime::run`]). It ends as
+    /// [`Service::run_until`] does; request the stop and await it for the
+    /// drain, as dropping it midway cuts the run short (nothing confirmed).
+    ///
+    /// ```
+    /// use smolgram::{testkit::{FakeApi, TestBot}, Bot, Service, Shutdown};
+    ///
+    /// let api = FakeApi::start();
+    /// let service = Service::new(Bot::new(), &TestBot::config(&api)).unwrap();
+    /// let shutdown = Shutdown::new();
+    /// let ours = async_executor::LocalExecutor::new();
+    /// let bot = ours.spawn(service.future(shutdown.clone()));
+    /// let summary = futures_lite::future::block_on(ours.run(async {
+    ///     // The caller's own work runs beside the bot; here, it stops it.
+    ///     shutdown.request();
+    ///     bot.await
+    /// }));
+    /// assert_eq!(summary.unwrap().handled, 0);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Service::run_until`].
+    pub async fn future(self, shutdown: Shutdown) -> Result<Summary, Error> {
+        let rt = Runtime::new();
+        rt.run(self.run_until(&rt, &shutdown)).await
     }
 
     /// Runs the bot on `rt` until `shutdown` is requested or a fatal error.
@@ -137,6 +176,7 @@ impl Service {
             config,
             health,
             store,
+            calls,
         } = self;
         let health_addr = health.as_ref().and_then(HealthListener::local_addr);
         let metrics = Rc::new(Metrics::default());
@@ -224,6 +264,14 @@ impl Service {
             };
             let states = Rc::new(States::new(store, config.state.ttl, Rc::clone(&metrics)));
             let jobs = Rc::new(Jobs::new(&bot, &config, Rc::clone(&metrics)));
+            // An embedded bot's remote calls, beside the updates too.
+            let remote = async {
+                if let Some(calls) = &calls {
+                    calls
+                        .serve(rt, &client, shutdown, config.drain_timeout)
+                        .await;
+                }
+            };
             // Jobs and broadcasts run beside the updates, and stop with them.
             let beside = future::zip(
                 scheduler::run(
@@ -292,7 +340,7 @@ impl Service {
                 }
                 unfinished
             };
-            let (unfinished, _) = future::zip(updates, beside).await;
+            let (unfinished, _) = future::zip(updates, future::zip(beside, remote)).await;
             let unfinished = unfinished?;
             if let Some(delivery) = delivery {
                 delivery.await;

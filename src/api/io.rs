@@ -14,11 +14,18 @@
 //! threads never wait on each other's lock; measured with `strace -k`, ureq's
 //! pool mutex was the most contended lock of a burst).
 //!
+//! [`IoPool::close`] ends the threads: the client closes its pool when its
+//! last clone goes, so a stopped bot leaves no thread (and no kept-alive
+//! connection) behind, and a program that starts and stops bots keeps its
+//! thread count flat.
+//!
 //! Must not: run anything but blocking I/O and decoding, or touch `Rc` state.
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::{Error, NetworkKind};
 
@@ -27,6 +34,11 @@ type Job<C> = Box<dyn FnOnce(&C) + Send>;
 /// Stack of an io thread. A ureq request with a rustls handshake needs far
 /// less; the default 2 MiB would only reserve address space we never touch.
 const STACK_SIZE: usize = 256 * 1024;
+
+/// How long [`IoPool::close`] waits for the threads to end. An idle thread
+/// ends at once; one still in a request (a cancelled handler's, say) is left
+/// to finish it on its own, within the request's deadline.
+const CLOSE_DEADLINE: Duration = Duration::from_secs(1);
 
 /// A bounded pool of io threads, each with a context `C` of its own. Cheap
 /// to clone; all clones share the threads.
@@ -53,6 +65,27 @@ struct Shared<C> {
     started: AtomicUsize,
     /// Jobs submitted and not yet finished (or dropped unrun).
     pending: AtomicUsize,
+    /// The started threads, for [`IoPool::close`] to join.
+    handles: Mutex<Vec<JoinHandle<()>>>,
+    /// How many threads have ended; `ended_cv` is notified at each.
+    ended: Mutex<usize>,
+    ended_cv: Condvar,
+}
+
+/// Counts its thread as ended when dropped: after the thread's context
+/// (its ureq agent and connections) is gone, on every exit path.
+struct Ended<C>(Arc<Shared<C>>);
+
+impl<C> Drop for Ended<C> {
+    fn drop(&mut self) {
+        *lock(&self.0.ended) += 1;
+        self.0.ended_cv.notify_all();
+    }
+}
+
+/// A lock that a panic elsewhere does not poison: the counts stay right.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Counts a job as pending from submission until it ran or was dropped.
@@ -78,6 +111,9 @@ impl<C: 'static> IoPool<C> {
                 max,
                 started: AtomicUsize::new(0),
                 pending: AtomicUsize::new(0),
+                handles: Mutex::default(),
+                ended: Mutex::new(0),
+                ended_cv: Condvar::new(),
             }),
         }
     }
@@ -126,15 +162,46 @@ impl<C: 'static> IoPool<C> {
             .name(format!("smolgram-io-{started}"))
             .stack_size(STACK_SIZE)
             .spawn(move || {
+                let _ended = Ended(Arc::clone(&pool));
                 let context = (pool.make)();
                 while let Ok(job) = queue.recv_blocking() {
                     job(&context);
                 }
             });
-        if spawned.is_err() {
-            // Out of threads: the jobs still run on the threads we have.
-            shared.started.fetch_sub(1, Ordering::AcqRel);
-            log::warn!("io thread not started; running with threads={started}");
+        match spawned {
+            Ok(handle) => lock(&shared.handles).push(handle),
+            Err(_) => {
+                // Out of threads: the jobs still run on the threads we have.
+                shared.started.fetch_sub(1, Ordering::AcqRel);
+                log::warn!("io thread not started; running with threads={started}");
+            }
+        }
+    }
+
+    /// Ends the pool: jobs not yet taken are dropped (their callers get
+    /// [`NetworkKind::PoolClosed`]), idle threads end and are joined. A
+    /// thread still in a request after [`CLOSE_DEADLINE`] is left to end on
+    /// its own when that request does. Every clone is closed with it.
+    pub(crate) fn close(&self) {
+        self.jobs.close();
+        let shared = &self.shared;
+        let handles = std::mem::take(&mut *lock(&shared.handles));
+        let started = handles.len();
+        let ended = lock(&shared.ended);
+        let (ended, _) = shared
+            .ended_cv
+            .wait_timeout_while(ended, CLOSE_DEADLINE, |ended| *ended < started)
+            .unwrap_or_else(PoisonError::into_inner);
+        let busy = started - (*ended).min(started);
+        drop(ended);
+        for handle in handles {
+            // A finished thread joins at once; a busy one is detached.
+            if busy == 0 || handle.is_finished() {
+                let _ = handle.join();
+            }
+        }
+        if busy > 0 {
+            log::debug!("io pool closed busy_threads={busy}; they end with their requests");
         }
     }
 
@@ -191,5 +258,36 @@ mod tests {
             3,
             "an idle thread is reused, not a new one started"
         );
+    }
+
+    #[test]
+    fn close_ends_and_joins_the_threads_and_refuses_new_jobs() {
+        let pool = IoPool::new(2, || ());
+        let rt = crate::Runtime::new();
+        let barrier = Arc::new(Barrier::new(2));
+        let both: Vec<_> = (0..2)
+            .map(|_| {
+                let (pool, b) = (pool.clone(), Arc::clone(&barrier));
+                rt.spawn(async move { pool.run("test", move |()| b.wait()).await })
+            })
+            .collect();
+        rt.block_on(async {
+            for job in both {
+                job.await.unwrap();
+            }
+        })
+        .unwrap();
+        assert_eq!(pool.threads(), 2);
+        pool.close();
+        assert_eq!(*lock(&pool.shared.ended), 2, "both threads ended");
+        assert!(lock(&pool.shared.handles).is_empty(), "and were joined");
+        let refused = rt.block_on(pool.run("getMe", |()| ())).unwrap();
+        assert!(matches!(
+            refused,
+            Err(Error::Network {
+                kind: NetworkKind::PoolClosed,
+                ..
+            })
+        ));
     }
 }

@@ -28,7 +28,7 @@ mod wire;
 
 use std::fmt;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -92,6 +92,8 @@ struct Inner {
     /// The API URL without the token, for `Debug`.
     api_url: String,
     io: IoPool<Caller>,
+    /// A clone of each io thread's agent, to shut its connections down with.
+    agents: Arc<Mutex<Vec<ureq::Agent>>>,
     /// The run's counters: requests, retries and failures.
     metrics: Rc<Metrics>,
     /// Sends wait their turn here.
@@ -146,6 +148,8 @@ impl Client {
         let connector = transport::connector();
         let base: Arc<str> = format!("{api_url}/bot{}/", token.expose()).into();
         let files: Arc<str> = format!("{api_url}/file/bot{}/", token.expose()).into();
+        let agents = Arc::<Mutex<Vec<ureq::Agent>>>::default();
+        let made = Arc::clone(&agents);
         Client {
             inner: Rc::new(Inner {
                 api_url,
@@ -155,8 +159,12 @@ impl Client {
                         connector.clone(),
                         resolve::CachingResolver::default(),
                     );
+                    made.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(agent.clone());
                     Caller::new(agent, Arc::clone(&base), Arc::clone(&files))
                 }),
+                agents,
                 limiter: Limiter::new(limits, Rc::clone(&metrics)),
                 metrics,
             }),
@@ -405,6 +413,20 @@ impl Client {
             started.elapsed().as_millis()
         );
         result
+    }
+}
+
+impl Drop for Inner {
+    /// The last clone of a client is gone: its connections are shut down,
+    /// which ends a request still in flight at once (a long poll whose
+    /// future was dropped at the stop, say), and its io threads end with it.
+    fn drop(&mut self) {
+        let agents =
+            std::mem::take(&mut *self.agents.lock().unwrap_or_else(PoisonError::into_inner));
+        for agent in agents {
+            agent.shutdown();
+        }
+        self.io.close();
     }
 }
 

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -12,8 +12,9 @@ use super::state::Shared;
 use super::FakeApi;
 use crate::api::Token;
 use crate::config::{Config, WebhookConfig};
+use crate::embed::{self, BotHandle};
 use crate::state::Store;
-use crate::{Bot, Error, Runtime, Service, Shutdown, Summary};
+use crate::{Bot, Error, Service, Shutdown, Summary};
 
 /// How long [`TestBot::stop`] waits for the bot to stop before it panics.
 const STOP_DEADLINE: Duration = Duration::from_secs(30);
@@ -48,10 +49,8 @@ const START_DEADLINE: Duration = Duration::from_secs(10);
 /// ```
 #[derive(Debug)]
 pub struct TestBot {
-    shutdown: Shutdown,
-    health: Option<SocketAddr>,
-    done: mpsc::Receiver<Result<Summary, Error>>,
-    thread: Option<thread::JoinHandle<()>>,
+    /// `None` only once it has been waited for.
+    bot: Option<BotHandle>,
 }
 
 /// Builds a test bot on its thread, and the store of its own, if any.
@@ -155,7 +154,7 @@ impl TestBot {
         let ended = Arc::new(AtomicBool::new(false));
         let watch = Some((Arc::clone(&api.shared), Arc::clone(&ended)));
         let bot = TestBot::spawn(config, make, watch)?;
-        if let (true, Some(addr)) = (webhook, bot.health) {
+        if let (true, Some(addr)) = (webhook, bot.health_addr()) {
             api.deliver_webhooks_to(addr);
         }
         let polled = api.wait_for(START_DEADLINE, |api| {
@@ -188,73 +187,46 @@ impl TestBot {
         TestBot::spawn(config, move || (make(), None), None)
     }
 
-    /// Starts the bot's thread; with `watch`, it sets the flag and wakes the
-    /// fake's waiters when the run ends.
+    /// Starts the bot's thread ([`embed`](crate::embed)'s); with `watch`,
+    /// it sets the flag and wakes the fake's waiters when the run ends.
     fn spawn(
         config: Config,
         make: impl MakeBot,
         watch: Option<(Arc<Shared>, Arc<AtomicBool>)>,
     ) -> Result<TestBot, Error> {
-        let (started_tx, started_rx) = mpsc::channel();
-        let (done_tx, done) = mpsc::channel();
-        let shutdown = Shutdown::new();
-        let stop = shutdown.clone();
-        let thread = thread::Builder::new()
-            .name("smolgram-test-bot".into())
-            .spawn(move || {
-                let (bot, store) = make();
-                let service = match Service::new(bot, &config) {
-                    Ok(service) => match store {
-                        Some(store) => service.with_store(store),
-                        None => service,
-                    },
-                    Err(e) => {
-                        let _ = started_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let _ = started_tx.send(Ok(service.health_addr()));
-                let rt = Runtime::new();
-                let result = rt.block_on(service.run_until(&rt, &stop)).and_then(|r| r);
-                let _ = done_tx.send(result);
-                if let Some((shared, ended)) = watch {
-                    ended.store(true, Ordering::SeqCst);
-                    shared.nudge();
-                }
+        let make = move |config: &Config| {
+            let (bot, store) = make();
+            let service = Service::new(bot, config)?;
+            Ok(match store {
+                Some(store) => service.with_store(store),
+                None => service,
             })
-            .map_err(|e| Error::Io {
-                what: "starting the test bot thread",
-                kind: e.kind(),
-            })?;
-        match started_rx.recv() {
-            Ok(Ok(health)) => Ok(TestBot {
-                shutdown,
-                health,
-                done,
-                thread: Some(thread),
-            }),
-            Ok(Err(e)) => {
-                let _ = thread.join();
-                Err(e)
+        };
+        let ended = move || {
+            if let Some((shared, ended)) = watch {
+                ended.store(true, Ordering::SeqCst);
+                shared.nudge();
             }
-            Err(_) => {
-                let _ = thread.join();
-                Err(Error::Io {
-                    what: "starting the test bot (its thread panicked)",
-                    kind: std::io::ErrorKind::Other,
-                })
-            }
-        }
+        };
+        let bot = embed::spawn_service(config, make, ended)?;
+        Ok(TestBot { bot: Some(bot) })
+    }
+
+    fn handle(&self) -> &BotHandle {
+        // Cannot fail: only `join` and `drop` take it, and both consume the TestBot.
+        self.bot
+            .as_ref()
+            .expect("a test bot has its handle until joined")
     }
 
     /// The health listener's address, if it is bound.
     pub fn health_addr(&self) -> Option<SocketAddr> {
-        self.health
+        self.handle().health_addr()
     }
 
     /// The bot's stop handle.
     pub fn shutdown(&self) -> Shutdown {
-        self.shutdown.clone()
+        self.handle().shutdown()
     }
 
     /// Requests a graceful stop (as SIGTERM does) and waits for the run's outcome.
@@ -262,7 +234,7 @@ impl TestBot {
     /// # Panics
     /// If the bot has not stopped 30 s after the request.
     pub fn stop(self) -> Result<Summary, Error> {
-        self.shutdown.request();
+        self.handle().request_stop();
         self.join(STOP_DEADLINE)
     }
 
@@ -271,28 +243,28 @@ impl TestBot {
     /// # Panics
     /// If it has not ended by then.
     pub fn join(mut self, deadline: Duration) -> Result<Summary, Error> {
-        let result = match self.done.recv_timeout(deadline) {
-            Ok(result) => result,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
+        match self.bot.take().map(|bot| bot.wait_timeout(deadline)) {
+            Some(Ok(outcome)) => outcome,
+            Some(Err(running)) => {
+                // Its drop would wait again; the panic says what went wrong.
+                std::mem::forget(running);
                 panic!("test bot still running after {deadline:?}")
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("test bot thread panicked"),
-        };
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+            None => unreachable!("a test bot is joined once"),
         }
-        result
     }
 }
 
 impl Drop for TestBot {
     fn drop(&mut self) {
-        if let Some(thread) = self.thread.take() {
-            self.shutdown.request();
-            // Not while unwinding from a failed assertion: a stuck bot must not hide it.
+        if let Some(bot) = self.bot.take() {
+            // The handle's own drop does not wait while a failed assertion unwinds.
             if !thread::panicking() {
-                let _ = self.done.recv_timeout(STOP_DEADLINE);
-                let _ = thread.join();
+                bot.request_stop();
+                if let Err(stuck) = bot.wait_timeout(STOP_DEADLINE) {
+                    // A stuck bot is left to the process's end, not waited for again.
+                    std::mem::forget(stuck);
+                }
             }
         }
     }
