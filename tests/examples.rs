@@ -8,6 +8,12 @@ mod common;
 #[path = "../examples/edit_callback.rs"]
 mod edit_callback;
 #[allow(dead_code, reason = "the tests run the example's bot, not its main")]
+#[path = "../examples/embed_executor.rs"]
+mod embed_executor;
+#[allow(dead_code, reason = "the tests run the example's bot, not its main")]
+#[path = "../examples/embed_repl.rs"]
+mod embed_repl;
+#[allow(dead_code, reason = "the tests run the example's bot, not its main")]
 #[path = "../examples/files.rs"]
 mod files;
 #[allow(dead_code, reason = "the tests run the example's bot, not its main")]
@@ -299,4 +305,50 @@ fn the_examples_run_unchanged_as_webhooks() {
         api.pending() == 0 && api.calls("answerInlineQuery").len() == 1
     });
     assert_eq!(bot.stop().unwrap().failed, 0);
+}
+
+#[test]
+fn embed_repl_starts_sends_stops_and_starts_again_on_the_same_port() {
+    let api = FakeApi::start();
+    let mut config = TestBot::config(&api);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    config.health = Some(port);
+    config.require_health = true;
+    let input = "start\nsend 7 one\nstart\nstop\nsend 7 lost\nstart\nsend 7 two\nstatus\nfly\n";
+    let mut out = Vec::new();
+    embed_repl::session(&config, input.as_bytes(), &mut out).unwrap();
+    let out = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    let started = format!("started, health {port}");
+    assert_eq!(lines[0], started);
+    assert_eq!(lines[1], "sent message 1");
+    assert_eq!(lines[2], "already running; stop it first");
+    assert!(lines[3].starts_with("stopped, handled=0"), "{out}");
+    assert_eq!(lines[4], "not running; start it first");
+    assert_eq!(lines[5], started, "the same port again");
+    assert_eq!(lines[6], "sent message 2");
+    assert_eq!(lines[7], format!("running, health {port}"));
+    assert!(lines[8].starts_with("unknown command \"fly\""), "{out}");
+    assert!(lines[9].starts_with("stopped at the end"), "{out}");
+    assert_eq!(common::texts_to(&api, CHAT), ["one", "two"]);
+    assert!(
+        std::net::TcpStream::connect(port).is_err(),
+        "released at the end"
+    );
+}
+
+#[test]
+fn embed_executor_runs_the_bot_beside_the_programs_own_work() {
+    let api = FakeApi::start();
+    let config = TestBot::config(&api);
+    let shutdown = smolgram::Shutdown::new();
+    let work = embed_executor::ping(&api, CHAT);
+    let summary = embed_executor::run(&config, &shutdown, work).unwrap();
+    // The work waited for the bot's answer on the same thread: both ran.
+    assert_eq!(summary.handled, 1);
+    assert_eq!(api.sent()[0].text, "pong");
+    assert!(shutdown.is_requested(), "the work's end stopped the bot");
 }
