@@ -1,4 +1,4 @@
-# smolgram in a `FROM scratch` image: the static binary and nothing else (about 2.5 MiB).
+# smolgram in a `FROM scratch` image: the static binary and nothing else (about 3 MiB).
 #
 # The binary is built before `docker build`, outside Docker, so the build needs no Rust image
 # and no network, and the context is that one file (see .dockerignore):

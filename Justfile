@@ -65,6 +65,16 @@ ci:
 docker target="x86_64-unknown-linux-musl" tag="smolgram": (static target)
     docker build --build-arg TARGET='{{target}}' -t '{{tag}}' .
 
+# Needs podman and runc (Debian's); TARGET aarch64-unknown-linux-musl runs under qemu-user.
+# The image under a real engine: size, user 65534, read-only root, HEALTHCHECK, ports, stop.
+image-test target="x86_64-unknown-linux-musl": (static target)
+    scripts/image-test '{{target}}'
+
+# systemd-analyze security --offline on contrib/smolgram.service; fails above its threshold.
+# The systemd unit's sandbox exposure score.
+unit-security:
+    scripts/unit-security
+
 # No Docker engine needed: the COPY source exists, is static, runs as the image's user, fits 3 MiB.
 # The image's layout checked without Docker, and its would-be size.
 docker-check target="x86_64-unknown-linux-musl": (static target)

@@ -43,7 +43,8 @@ pub(crate) const USAGE: &str = "\
 smolgram: a Telegram bot runtime for small machines
 
 usage: smolgram [run] [flags]      run the bot (needs TELEGRAM_BOT_TOKEN)
-       smolgram demo [--serve]     the bot against a built-in fake Bot API, no token, no network
+       smolgram demo [--serve]     the bot against a built-in fake Bot API, no token, no network;
+                                   --serve keeps running, health where a run's is ($PORT, else 8080)
        smolgram healthcheck        exit 0 if the local /healthz answers 200, else 1 (https with --tls-cert)
        smolgram --config bot.toml [flags]   run the bot a config file describes (or $SMOLGRAM_CONFIG);
                                    SIGHUP reloads it, a bad new file keeps the old one
@@ -121,8 +122,13 @@ pub(crate) fn parse(
             let serve = rest.iter().any(|a| a == "--serve");
             let flags: Vec<String> = rest.iter().filter(|a| *a != "--serve").cloned().collect();
             let mut defaults = Config::new(fake_token());
-            // The demo must not collide with a real bot on 8080: any free port.
-            defaults.health = Some(([127, 0, 0, 1], 0).into());
+            // A one-off demo must not collide with a real bot on 8080: any free port on
+            // loopback. `--serve` stands in for a real run (in an image, under its
+            // HEALTHCHECK, which probes $PORT or 8080), so it keeps the run's default.
+            // See: #18
+            if !serve {
+                defaults.health = Some(([127, 0, 0, 1], 0).into());
+            }
             let config = config::parse_over(defaults, &flags, env)?;
             Ok(Command::Demo { config, serve })
         }
@@ -201,19 +207,31 @@ mod tests {
     }
 
     #[test]
-    fn demo_needs_no_token_and_takes_any_free_port_unless_told() {
-        let Ok(Command::Demo { config, serve }) = command(&["demo"], &[]) else {
-            panic!("demo without a token")
+    fn demo_takes_any_free_port_but_serve_listens_where_a_run_and_its_probe_do() {
+        let demo = |args: &[&str], env: &[(&str, &str)]| match command(args, env) {
+            Ok(Command::Demo { config, serve }) => (config.health, serve),
+            other => panic!("{args:?} {env:?}: {other:?}"),
         };
-        assert_eq!(config.health, Some("127.0.0.1:0".parse().unwrap()));
-        assert!(!serve);
-        let Ok(Command::Demo { config, serve }) =
-            command(&["demo", "--serve"], &[("PORT", "9000")])
-        else {
-            panic!("demo --serve")
+        let probe = |env: &[(&str, &str)]| match command(&["healthcheck"], env) {
+            Ok(Command::Healthcheck(config)) => config.health,
+            other => panic!("healthcheck {env:?}: {other:?}"),
         };
-        assert_eq!(config.health, Some("0.0.0.0:9000".parse().unwrap()));
-        assert!(serve);
+        // No token needed; a one-off demo stays off a real bot's port.
+        let any_free = Some("127.0.0.1:0".parse().unwrap());
+        assert_eq!(demo(&["demo"], &[]), (any_free, false));
+        // `--serve` is what an image runs under its HEALTHCHECK, `smolgram healthcheck`
+        // with the container's env: it listens where a run would, $PORT or 8080.
+        let run = Config::new(fake_token()).health;
+        assert_eq!(run, Some("0.0.0.0:8080".parse().unwrap()));
+        assert_eq!(demo(&["demo", "--serve"], &[]), (run, true));
+        assert_eq!(probe(&[]), run);
+        let port = [("PORT", "9000")];
+        let on_port = Some("0.0.0.0:9000".parse().unwrap());
+        assert_eq!(demo(&["demo", "--serve"], &port), (on_port, true));
+        assert_eq!(probe(&port), on_port);
+        // A flag still says where, as for a run.
+        let flag = ["demo", "--serve", "--health-addr", "127.0.0.1:0"];
+        assert_eq!(demo(&flag, &port), (any_free, true));
     }
 
     #[test]
