@@ -616,6 +616,10 @@ pub struct Context {
     /// data after a callback prefix.
     args_at: Option<usize>,
     states: Rc<States>,
+    #[cfg_attr(
+        not(feature = "jobs"),
+        allow(dead_code, reason = "read by the job calls only")
+    )]
     jobs: Rc<Jobs>,
     /// What this update's state writes left to wait for.
     written: Rc<Written>,
@@ -951,6 +955,7 @@ impl Context {
 
     /// The run's jobs and state, and this update's writes: for the job and
     /// broadcast calls (in `jobs`).
+    #[cfg(feature = "jobs")]
     pub(crate) fn job_parts(&self) -> (&Rc<Jobs>, &Rc<States>, &Rc<Written>) {
         (&self.jobs, &self.states, &self.written)
     }

@@ -35,7 +35,9 @@ use crate::config::{Config, WebhookSecret};
 use crate::dispatch::{Dispatcher, Limits};
 use crate::embed::Calls;
 use crate::health::{HealthListener, Probe};
-use crate::jobs::{broadcast, scheduler, Jobs};
+use crate::jobs::Jobs;
+#[cfg(feature = "jobs")]
+use crate::jobs::{broadcast, scheduler};
 use crate::metrics::Metrics;
 use crate::notify::Outlet;
 use crate::poll::{self, Reports};
@@ -273,6 +275,7 @@ impl Service {
                 }
             };
             // Jobs and broadcasts run beside the updates, and stop with them.
+            #[cfg(feature = "jobs")]
             let beside = future::zip(
                 scheduler::run(
                     Rc::clone(&jobs),
@@ -289,6 +292,9 @@ impl Service {
                     shutdown.clone(),
                 ),
             );
+            // Without the feature no bot can have any (see Cargo.toml's `jobs`).
+            #[cfg(not(feature = "jobs"))]
+            let beside = future::ready(());
             let dispatcher = Dispatcher::new(
                 rt,
                 bot,

@@ -1,11 +1,12 @@
-//! The image under podman with a handler in flight at `podman stop`: the
-//! real bot (not the demo) in the container, polling the testkit's fake Bot
-//! API on the host. The container shares the host's network (`--network
+//! The image under podman with a handler in flight at `podman stop`, and in
+//! webhook mode: the real bot (not the demo) in the container, against the
+//! testkit's fake Bot API on the host. The container shares the host's network (`--network
 //! host`), because the fake listens on the host's loopback only.
 //!
 //! Ignored: it needs podman and a built image. scripts/image-test builds
 //! one and runs this with `SMOLGRAM_IMAGE` (and `PODMAN_RUNTIME`) set.
 
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -51,16 +52,12 @@ impl Drop for Container {
     }
 }
 
-#[test]
-#[ignore = "needs podman and SMOLGRAM_IMAGE; scripts/image-test runs it"]
-fn a_handler_in_flight_at_podman_stop_finishes_and_the_container_exits_0() {
+/// `podman run -d` of the image, as it ships but on the host's network,
+/// with `args` after the image: the container removed on drop.
+fn run_image(name: &str, args: &[&str]) -> Container {
     let image = std::env::var("SMOLGRAM_IMAGE").expect("SMOLGRAM_IMAGE names the image to run");
-    let api = FakeApi::start();
-    let url = api.url();
-    let container = Container(format!("smolgram-image-handler-{}", std::process::id()));
-    let name = container.0.as_str();
-    // --no-health: on the host's network, 8080 may be somebody else's.
-    let run = podman(&[
+    let container = Container(name.to_owned());
+    let mut run = vec![
         "run",
         "-d",
         "--name",
@@ -79,11 +76,91 @@ fn a_handler_in_flight_at_podman_stop_finishes_and_the_container_exits_0() {
         "-e",
         "TELEGRAM_BOT_TOKEN",
         &image,
-        "--api-url",
-        &url,
-        "--no-health",
-    ]);
-    assert!(run.status.success(), "podman run: {}", text(&run));
+    ];
+    run.extend_from_slice(args);
+    let out = podman(&run);
+    assert!(out.status.success(), "podman run: {}", text(&out));
+    container
+}
+
+/// `podman stop` (SIGTERM) of `name`: its exit code and how long it took.
+fn stop(name: &str) -> (String, Duration) {
+    let asked = Instant::now();
+    let stop = podman(&["stop", "-t", STOP_GRACE, name]);
+    let took = asked.elapsed();
+    assert!(stop.status.success(), "podman stop: {}", text(&stop));
+    let code = podman(&["inspect", name, "--format", "{{.State.ExitCode}}"]);
+    (
+        String::from_utf8_lossy(&code.stdout).trim().to_owned(),
+        took,
+    )
+}
+
+/// One `GET path` to `addr`: the status line.
+fn status_of(addr: SocketAddr, path: &str) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = TcpStream::connect_timeout(&addr, DEADLINE).expect("the port accepts");
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).unwrap();
+    line.trim_end().to_owned()
+}
+
+#[test]
+#[ignore = "needs podman and SMOLGRAM_IMAGE; scripts/image-test runs it"]
+fn in_webhook_mode_one_port_serves_the_webhook_and_the_health_routes() {
+    let api = FakeApi::start();
+    let url = api.url();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let addr = port.to_string();
+    let name = format!("smolgram-image-webhook-{}", std::process::id());
+    let container = run_image(
+        &name,
+        &[
+            "--api-url",
+            &url,
+            "--webhook-url",
+            "https://bot.test/telegram",
+            "--health-addr",
+            &addr,
+        ],
+    );
+    let logs = || text(&podman(&["logs", &container.0]));
+    api.wait_until("setWebhook", DEADLINE, |api| api.webhook().is_some());
+    api.deliver_webhooks_to(port);
+    let id = api.push_text(CHAT, "through the webhook");
+    api.wait_until("the reply and the post's 200", DEADLINE, |api| {
+        api.sent_to(CHAT) == 1 && api.webhook_answers().contains(&(id, 200))
+    });
+    assert_eq!(status_of(port, "/healthz"), "HTTP/1.1 200 OK", "{}", logs());
+    assert_eq!(status_of(port, "/readyz"), "HTTP/1.1 200 OK", "{}", logs());
+    assert!(
+        api.calls("getUpdates").is_empty(),
+        "no polling in webhook mode"
+    );
+    let (code, took) = stop(&container.0);
+    let out = logs();
+    println!("webhook mode in the image: exit code {code} after {took:.2?}");
+    assert_eq!(code, "0", "{out}");
+    assert!(out.contains("mode=webhook"), "{out}");
+    assert!(!out.contains(FakeApi::TOKEN), "the token is never logged");
+}
+
+#[test]
+#[ignore = "needs podman and SMOLGRAM_IMAGE; scripts/image-test runs it"]
+fn a_handler_in_flight_at_podman_stop_finishes_and_the_container_exits_0() {
+    let api = FakeApi::start();
+    let url = api.url();
+    let container = run_image(
+        &format!("smolgram-image-handler-{}", std::process::id()),
+        // --no-health: on the host's network, 8080 may be somebody else's.
+        &["--api-url", &url, "--no-health"],
+    );
+    let name = container.0.as_str();
     let logs = || text(&podman(&["logs", name]));
     api.wait_until("the bot's first poll", DEADLINE, |api| {
         !api.calls("getUpdates").is_empty()
@@ -94,12 +171,7 @@ fn a_handler_in_flight_at_podman_stop_finishes_and_the_container_exits_0() {
     api.wait_until("the send under way", DEADLINE, |api| {
         !api.calls("sendMessage").is_empty()
     });
-    let asked = Instant::now();
-    let stop = podman(&["stop", "-t", STOP_GRACE, name]);
-    let took = asked.elapsed();
-    assert!(stop.status.success(), "podman stop: {}", text(&stop));
-    let code = podman(&["inspect", name, "--format", "{{.State.ExitCode}}"]);
-    let code = String::from_utf8_lossy(&code.stdout).trim().to_owned();
+    let (code, took) = stop(name);
     let out = logs();
     println!("podman stop with a handler in flight: exit code {code} after {took:.2?}");
     assert_eq!(code, "0", "{out}");

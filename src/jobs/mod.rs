@@ -24,6 +24,7 @@ pub(crate) mod broadcast;
 mod clock;
 mod context;
 mod job;
+#[cfg(feature = "jobs")]
 mod register;
 mod schedule;
 pub(crate) mod scheduler;
