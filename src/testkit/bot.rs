@@ -22,7 +22,7 @@ const STOP_DEADLINE: Duration = Duration::from_secs(30);
 /// How long [`TestBot::start_with`] waits for the bot's first `getUpdates`.
 const START_DEADLINE: Duration = Duration::from_secs(10);
 
-/// A bot running on its own thread (its own [`Runtime`]) against a
+/// A bot running on its own thread (its own [`Runtime`](crate::Runtime)) against a
 /// [`FakeApi`]. Stopping it goes through [`Shutdown`], exactly as SIGTERM does.
 ///
 /// [`start`](TestBot::start) and [`start_with`](TestBot::start_with) return
