@@ -391,7 +391,7 @@ async fn run_lane(shared: Rc<Shared>, key: LaneKey, first: Received) {
 async fn run_saved(shared: &Shared, update: Rc<Received>) -> Option<u64> {
     let mut backoff = Backoff::transient();
     loop {
-        let written = Rc::new(Written::default());
+        let written = Rc::new(Written::for_update(&update));
         {
             let _slot = Slot::take(shared).await;
             handle(shared, Rc::clone(&update), &written).await;

@@ -308,7 +308,28 @@ impl Broadcasts {
         }
     }
 
-    /// Stores `broadcast` for `written`'s update (or job) and queues it.
+    /// Whether broadcast `id` was started by an earlier run of the same
+    /// update: queued (its index is stored again, in case that run failed
+    /// on it), or done. A record without either was cut before its index,
+    /// and is written again whole.
+    async fn started_before(
+        &self,
+        states: &States,
+        written: &Written,
+        id: &BroadcastId,
+    ) -> Result<bool, Error> {
+        if self.queue.borrow().contains(id) {
+            self.store_index(states, written).await?;
+            return Ok(true);
+        }
+        Ok(self
+            .progress(states, written, id)
+            .await?
+            .is_some_and(|progress| progress.done))
+    }
+
+    /// Stores `broadcast` for `written`'s update (or job) and queues it;
+    /// in a run of an update that already started it, only says its id.
     pub(crate) async fn start(
         &self,
         states: &States,
@@ -348,12 +369,21 @@ impl Broadcasts {
             }
         }
         wait::until(&self.changed, || self.loaded.get()).await;
-        self.made.set(self.made.get() + 1);
-        let id = BroadcastId(format!(
-            "bc#{}-{}",
-            base36(self.started_ms),
-            self.made.get()
-        ));
+        let id = match written.next_made() {
+            Some(made) => BroadcastId(format!("bc#{made}")),
+            None => {
+                self.made.set(self.made.get() + 1);
+                BroadcastId(format!(
+                    "bc#{}-{}",
+                    base36(self.started_ms),
+                    self.made.get()
+                ))
+            }
+        };
+        if self.started_before(states, written, &id).await? {
+            log::info!("broadcast already started id={id}; the update that starts it ran again");
+            return Ok(id);
+        }
         // The index last: a broadcast half written is not resumed.
         for (n, page) in chats.chunks(PAGE as usize).enumerate() {
             states

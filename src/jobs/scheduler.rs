@@ -134,7 +134,8 @@ impl Scheduler {
         self.clock.now()
     }
 
-    /// Adds a job of `data` on `schedule`, stored for `written`'s update.
+    /// Adds a job of `data` on `schedule`, stored for `written`'s update;
+    /// in a run of an update that already added it, only says its id.
     pub(crate) async fn add<J: Job>(
         &self,
         states: &States,
@@ -166,13 +167,25 @@ impl Scheduler {
                 "schedule `{schedule}` has no run after now"
             )));
         };
-        self.made.set(self.made.get() + 1);
-        let id = JobId(format!(
-            "{}#{}-{}",
-            J::NAME,
-            base36(self.started_ms),
-            self.made.get()
-        ));
+        let id = match written.next_made() {
+            Some(made) => JobId(format!("{}#{made}", J::NAME)),
+            None => {
+                self.made.set(self.made.get() + 1);
+                JobId(format!(
+                    "{}#{}-{}",
+                    J::NAME,
+                    base36(self.started_ms),
+                    self.made.get()
+                ))
+            }
+        };
+        if self.entries.borrow().contains_key(&id) {
+            // An earlier run of this update made it; its index is stored
+            // again, in case that run failed on it.
+            self.store_index(states, written).await?;
+            log::info!("job already scheduled id={id}; the update that makes it ran again");
+            return Ok(id);
+        }
         let entry = Entry {
             kind: J::NAME.to_owned(),
             schedule,

@@ -50,7 +50,7 @@ pub use memory::MemoryStore;
 pub use redis::RedisStore;
 pub use store::{Store, StoreError, StoreFuture};
 
-use crate::api::types::{ChatId, Update, UserId};
+use crate::api::types::{ChatId, Received, Update, UserId};
 use crate::config::{StateConfig, StoreSpec};
 use crate::metrics::{bump, Metrics};
 use crate::{wait, Error};
@@ -124,9 +124,34 @@ pub(crate) struct Written {
     pending: Cell<Option<u64>>,
     /// A read or write failed in a way that may pass.
     failed: Cell<bool>,
+    /// What the jobs and broadcasts this run makes are named after: the
+    /// same in every run of one update, so that a run again (after a store
+    /// failure, or a restart before its confirmation) makes none twice.
+    origin: Option<String>,
+    /// How many this run has named so far.
+    made: Cell<u32>,
 }
 
 impl Written {
+    /// A run of `update`: its origin is the `update_id` and a digest of the
+    /// update's JSON, which a redelivery repeats and a later update with the
+    /// same id (ids restart after a week idle) does not.
+    pub(crate) fn for_update(update: &Received) -> Written {
+        let digest = fnv1a(update.raw().as_bytes());
+        Written {
+            origin: Some(format!("u{}x{digest:016x}", update.id())),
+            ..Written::default()
+        }
+    }
+
+    /// The name of the next job or broadcast this run makes, the same in
+    /// every run of its update; `None` outside an update (a job's run).
+    pub(crate) fn next_made(&self) -> Option<String> {
+        let origin = self.origin.as_ref()?;
+        self.made.set(self.made.get() + 1);
+        Some(format!("{origin}-{}", self.made.get()))
+    }
+
     /// The sequence number to wait on before the update counts as finished.
     pub(crate) fn pending(&self) -> Option<u64> {
         self.pending.get()
@@ -136,6 +161,14 @@ impl Written {
     pub(crate) fn failed(&self) -> bool {
         self.failed.get()
     }
+}
+
+/// FNV-1a, 64 bits: a digest that stays the same from one build to the next
+/// (std's hashers promise no such thing).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// One state value of one update: its key, and where to account for writes.
@@ -475,6 +508,27 @@ mod tests {
             e.to_string(),
             "update 10 has no state of its own: it lacks a chat and a user"
         );
+    }
+
+    #[test]
+    fn a_run_again_of_an_update_names_what_it_makes_the_same_and_another_update_does_not() {
+        let received = |json: &str| {
+            let raw = serde_json::value::RawValue::from_string(json.to_owned()).unwrap();
+            crate::api::types::parse_update(raw).unwrap()
+        };
+        let update = r#"{"update_id":5,"message":{"message_id":1,"date":1,"chat":{"id":7,"type":"private"},"text":"/go"}}"#;
+        let names = |written: Written| [written.next_made(), written.next_made()];
+        let first = names(Written::for_update(&received(update)));
+        assert_eq!(first, names(Written::for_update(&received(update))));
+        assert_ne!(first[0], first[1]);
+        // The same id a week later (ids restart), another message: other names.
+        let later = update.replace(r#""text":"/go""#, r#""text":"/stop""#);
+        assert_ne!(first, names(Written::for_update(&received(&later))));
+        // Outside an update (a job's run), no names: the caller makes its own.
+        assert_eq!(Written::default().next_made(), None);
+        // FNV-1a as published: the empty input's digest is the offset basis.
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
     }
 
     /// A memory store whose answers take a turn of the executor to come
