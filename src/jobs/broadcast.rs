@@ -51,7 +51,7 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{JobContext, JobId, Jobs};
+use super::{Ids, JobContext, JobId, Jobs};
 use crate::api::generated::methods::SendMessage;
 use crate::api::generated::Method;
 use crate::api::retry::{self, Backoff, Verdict};
@@ -290,9 +290,7 @@ pub(crate) struct Broadcasts {
     loaded: Cell<bool>,
     /// A broadcast was made, or the index was read.
     changed: Event,
-    /// For ids unique within the run (their prefix is the start time).
-    made: Cell<u64>,
-    started_ms: u64,
+    ids: Ids,
 }
 
 impl Broadcasts {
@@ -303,8 +301,7 @@ impl Broadcasts {
             queue: RefCell::default(),
             loaded: Cell::new(false),
             changed: Event::new(),
-            made: Cell::new(0),
-            started_ms: millis(SystemTime::now()),
+            ids: Ids::new(millis(SystemTime::now())),
         }
     }
 
@@ -369,17 +366,7 @@ impl Broadcasts {
             }
         }
         wait::until(&self.changed, || self.loaded.get()).await;
-        let id = match written.next_made() {
-            Some(made) => BroadcastId(format!("bc#{made}")),
-            None => {
-                self.made.set(self.made.get() + 1);
-                BroadcastId(format!(
-                    "bc#{}-{}",
-                    base36(self.started_ms),
-                    self.made.get()
-                ))
-            }
-        };
+        let id = BroadcastId(self.ids.next("bc", written));
         if self.started_before(states, written, &id).await? {
             log::info!("broadcast already started id={id}; the update that starts it ran again");
             return Ok(id);
@@ -922,19 +909,6 @@ fn failed_key(id: &BroadcastId, k: u64) -> String {
 fn millis(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn base36(mut n: u64) -> String {
-    let mut digits = Vec::new();
-    loop {
-        digits.push(b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize]);
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    digits.reverse();
-    String::from_utf8(digits).unwrap_or_default()
 }
 
 #[cfg(test)]

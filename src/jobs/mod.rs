@@ -35,6 +35,7 @@ pub use context::JobContext;
 pub use job::{Job, JobId, JobOptions, Misfire};
 pub use schedule::{Cron, Schedule, ScheduleError, Zone};
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use std::rc::Rc;
@@ -45,7 +46,49 @@ pub(crate) use scheduler::Scheduler;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::state::Written;
 use crate::Bot;
+
+/// The ids of the jobs and broadcasts a run makes, `{prefix}#…`: in an
+/// update's run, named after the update, the same in every run of it (see
+/// `Written::next_made`); elsewhere (a job's run) unique within this run of
+/// the bot: its start time and a count.
+pub(crate) struct Ids {
+    started_ms: u64,
+    made: Cell<u64>,
+}
+
+impl Ids {
+    /// Ids for a run of the bot that started at `started_ms`.
+    pub(crate) fn new(started_ms: u64) -> Ids {
+        Ids {
+            started_ms,
+            made: Cell::new(0),
+        }
+    }
+
+    /// The next id of `prefix` made for `written`'s run.
+    pub(crate) fn next(&self, prefix: &str, written: &Written) -> String {
+        if let Some(made) = written.next_made() {
+            return format!("{prefix}#{made}");
+        }
+        self.made.set(self.made.get() + 1);
+        format!("{prefix}#{}-{}", base36(self.started_ms), self.made.get())
+    }
+}
+
+fn base36(mut n: u64) -> String {
+    let mut digits = Vec::new();
+    loop {
+        digits.push(b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.reverse();
+    String::from_utf8(digits).unwrap_or_default()
+}
 
 /// What a [`Bot`](crate::Bot) holds of jobs: its jobs in code, its job
 /// types' handlers and its broadcasts' builders.
@@ -77,5 +120,20 @@ impl Jobs {
             ),
             broadcasts: Broadcasts::new(table.builders, metrics),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_outside_an_update_are_short_and_unique_within_the_run() {
+        assert_eq!(base36(0), "0");
+        assert_eq!(base36(36 * 36 + 35), "10z");
+        let ids = Ids::new(36 * 36 + 35);
+        let job_run = Written::default();
+        assert_eq!(ids.next("bc", &job_run), "bc#10z-1");
+        assert_eq!(ids.next("remind", &job_run), "remind#10z-2");
     }
 }

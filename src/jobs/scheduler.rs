@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    Clock, Job, JobContext, JobDef, JobId, JobOptions, Jobs, Kind, Misfire, Runner, Schedule,
+    Clock, Ids, Job, JobContext, JobDef, JobId, JobOptions, Jobs, Kind, Misfire, Runner, Schedule,
 };
 use crate::api::retry::Backoff;
 use crate::api::Client;
@@ -92,9 +92,7 @@ pub(crate) struct Scheduler {
     loaded: Cell<bool>,
     /// A job was added, changed, or finished a run; or the jobs were loaded.
     changed: Event,
-    /// For ids unique within the run (their prefix is the start time).
-    made: Cell<u64>,
-    started_ms: u64,
+    ids: Ids,
     default_timeout: Duration,
     metrics: Rc<Metrics>,
 }
@@ -108,7 +106,7 @@ impl Scheduler {
         default_timeout: Duration,
         metrics: Rc<Metrics>,
     ) -> Scheduler {
-        let started_ms = millis(clock.now()).unwrap_or_default();
+        let ids = Ids::new(millis(clock.now()).unwrap_or_default());
         Scheduler {
             clock,
             kinds,
@@ -116,8 +114,7 @@ impl Scheduler {
             entries: RefCell::default(),
             loaded: Cell::new(false),
             changed: Event::new(),
-            made: Cell::new(0),
-            started_ms,
+            ids,
             default_timeout,
             metrics,
         }
@@ -167,18 +164,7 @@ impl Scheduler {
                 "schedule `{schedule}` has no run after now"
             )));
         };
-        let id = match written.next_made() {
-            Some(made) => JobId(format!("{}#{made}", J::NAME)),
-            None => {
-                self.made.set(self.made.get() + 1);
-                JobId(format!(
-                    "{}#{}-{}",
-                    J::NAME,
-                    base36(self.started_ms),
-                    self.made.get()
-                ))
-            }
-        };
+        let id = JobId(self.ids.next(J::NAME, written));
         if self.entries.borrow().contains_key(&id) {
             // An earlier run of this update made it; its index is stored
             // again, in case that run failed on it.
@@ -592,19 +578,6 @@ fn from_millis(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
 }
 
-fn base36(mut n: u64) -> String {
-    let mut digits = Vec::new();
-    loop {
-        digits.push(b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize]);
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    digits.reverse();
-    String::from_utf8(digits).unwrap_or_default()
-}
-
 /// An instant in logs: RFC 3339 in UTC, through the schedule's own text.
 struct Stamp(SystemTime);
 
@@ -673,9 +646,7 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_short_and_stamps_are_utc() {
-        assert_eq!(base36(0), "0");
-        assert_eq!(base36(36 * 36 + 35), "10z");
+    fn stamps_are_utc() {
         assert_eq!(
             Stamp(t("2026-12-01T09:00:00+01:00")).to_string(),
             "2026-12-01T08:00:00Z"
