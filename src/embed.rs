@@ -196,8 +196,7 @@ impl BotHandle {
     /// # Errors
     /// As [`BotHandle::stop`].
     pub fn wait(mut self) -> Result<Summary, Error> {
-        let outcome = self.done.recv_blocking();
-        self.join(outcome)
+        self.wait_here()
     }
 
     /// [`BotHandle::wait`] for at most `deadline`; the handle back if the
@@ -216,6 +215,12 @@ impl BotHandle {
     /// As [`BotHandle::stop`].
     pub async fn finished(mut self) -> Result<Summary, Error> {
         let outcome = self.done.recv().await;
+        self.join(outcome)
+    }
+
+    /// [`BotHandle::wait`], for it and for the drop.
+    fn wait_here(&mut self) -> Result<Summary, Error> {
+        let outcome = self.done.recv_blocking();
         self.join(outcome)
     }
 
@@ -238,8 +243,7 @@ impl Drop for BotHandle {
             self.request_stop();
             // Not while unwinding from a failed assertion: a stuck bot must not hide it.
             if !thread::panicking() {
-                let outcome = self.done.recv_blocking();
-                let _ = self.join(outcome);
+                let _ = self.wait_here();
             }
         }
     }
