@@ -6,9 +6,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{http_get, texts_to, Logs, DEADLINE};
+use common::{texts_to, wait_metric, Logs, DEADLINE};
 use serde::{Deserialize, Serialize};
 use smolgram::api::types::ChatId;
 use smolgram::config::{Config, StoreSpec};
@@ -51,25 +51,6 @@ async fn report(ctx: JobContext) -> HandlerResult {
     Ok(())
 }
 
-/// Waits until `/metrics` has `sample` as a line of its own: it asks
-/// again every 10 ms (the fake API, which `wait_for` watches, sees nothing
-/// of it).
-fn wait_metric(bot: &TestBot, sample: &str) {
-    let addr = bot.health_addr().unwrap();
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let metrics = http_get(addr, "/metrics");
-        if metrics.lines().any(|line| line == sample) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no `{sample}` in /metrics: {metrics}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn a_job_in_code_runs_by_its_schedule_and_a_missed_run_comes_once() {
     let api = FakeApi::start();
@@ -79,21 +60,30 @@ fn a_job_in_code_runs_by_its_schedule_and_a_missed_run_comes_once() {
         Bot::new().job("hourly", every, report)
     })
     .unwrap();
-    wait_metric(&bot, "smolgram_jobs_scheduled 1");
+    wait_metric(bot.health_addr().unwrap(), "smolgram_jobs_scheduled 1");
     clock.advance(HOUR / 2);
     clock.advance(HOUR / 2);
     api.wait_until("the first run", DEADLINE, |api| api.sent_to(CHAT) == 1);
     // A run ends after its message: moved before, the clock would make it
     // a run that outlasted its interval.
-    wait_metric(&bot, "smolgram_job_runs_total{outcome=\"ok\"} 1");
+    wait_metric(
+        bot.health_addr().unwrap(),
+        "smolgram_job_runs_total{outcome=\"ok\"} 1",
+    );
     clock.advance(HOUR);
     api.wait_until("the second run", DEADLINE, |api| api.sent_to(CHAT) == 2);
-    wait_metric(&bot, "smolgram_job_runs_total{outcome=\"ok\"} 2");
+    wait_metric(
+        bot.health_addr().unwrap(),
+        "smolgram_job_runs_total{outcome=\"ok\"} 2",
+    );
     // Three and a half hours at once: the 3:00 run, late, stands for the
     // 4:00 and 5:00 ones; the next is 6:00, in phase.
     clock.advance(HOUR * 7 / 2);
     api.wait_until("the catch-up", DEADLINE, |api| api.sent_to(CHAT) == 3);
-    wait_metric(&bot, "smolgram_job_runs_total{outcome=\"ok\"} 3");
+    wait_metric(
+        bot.health_addr().unwrap(),
+        "smolgram_job_runs_total{outcome=\"ok\"} 3",
+    );
     clock.advance(HOUR / 2);
     api.wait_until("the 6:00 run", DEADLINE, |api| api.sent_to(CHAT) == 4);
     assert_eq!(
@@ -190,7 +180,7 @@ fn a_reminder_made_by_a_handler_survives_a_restart_and_comes_once() {
     let bot = reminders_on(&api, &clock, &file);
     api.wait_until("the reminder", DEADLINE, |api| api.sent_to(CHAT) == 2);
     assert_eq!(texts_to(&api, CHAT)[1], "reminder: tea");
-    wait_metric(&bot, "smolgram_jobs_scheduled 0");
+    wait_metric(bot.health_addr().unwrap(), "smolgram_jobs_scheduled 0");
     assert_eq!(logs.matching("missed its run").len(), 1);
     bot.stop().unwrap();
     // Its record is gone: a third start sends nothing, and says nothing of it.
@@ -226,14 +216,14 @@ fn a_skipped_job_missed_while_down_does_not_run_and_a_cancelled_one_never_does()
     api.push_text(CHAT, &format!("/cancel {id}"));
     api.wait_until("the cancel", DEADLINE, |api| api.sent_to(CHAT) == 3);
     assert_eq!(texts_to(&api, CHAT)[2], "cancelled=true");
-    wait_metric(&bot, "smolgram_jobs_scheduled 1");
+    wait_metric(bot.health_addr().unwrap(), "smolgram_jobs_scheduled 1");
     bot.stop().unwrap();
     clock.advance(HOUR * 2);
     let bot = reminders_on(&api, &clock, &file);
     api.wait_until("the skip logged", DEADLINE, |_| {
         !logs.matching("misfire=skip").is_empty()
     });
-    wait_metric(&bot, "smolgram_jobs_scheduled 0");
+    wait_metric(bot.health_addr().unwrap(), "smolgram_jobs_scheduled 0");
     api.push_text(CHAT, &format!("/cancel {id}"));
     api.wait_until("the second cancel", DEADLINE, |api| api.sent_to(CHAT) == 4);
     assert_eq!(
@@ -265,14 +255,23 @@ fn a_failing_panicking_or_hanging_job_is_counted_and_its_next_run_still_comes() 
         })
     })
     .unwrap();
-    wait_metric(&bot, "smolgram_jobs_scheduled 1");
+    wait_metric(bot.health_addr().unwrap(), "smolgram_jobs_scheduled 1");
     let minute = Duration::from_secs(60);
     clock.advance(minute);
-    wait_metric(&bot, "smolgram_job_runs_total{outcome=\"panic\"} 1");
+    wait_metric(
+        bot.health_addr().unwrap(),
+        "smolgram_job_runs_total{outcome=\"panic\"} 1",
+    );
     clock.advance(minute);
-    wait_metric(&bot, "smolgram_job_runs_total{outcome=\"error\"} 1");
+    wait_metric(
+        bot.health_addr().unwrap(),
+        "smolgram_job_runs_total{outcome=\"error\"} 1",
+    );
     clock.advance(minute);
-    wait_metric(&bot, "smolgram_job_runs_total{outcome=\"timeout\"} 1");
+    wait_metric(
+        bot.health_addr().unwrap(),
+        "smolgram_job_runs_total{outcome=\"timeout\"} 1",
+    );
     clock.advance(minute);
     api.wait_until("the fourth run", DEADLINE, |api| api.sent_to(CHAT) == 1);
     assert_eq!(texts_to(&api, CHAT), ["due=240 now=240"]);
@@ -293,7 +292,7 @@ fn on_stop_a_running_job_finishes_within_the_drain_and_no_new_run_starts() {
         })
     })
     .unwrap();
-    wait_metric(&bot, "smolgram_jobs_scheduled 1");
+    wait_metric(bot.health_addr().unwrap(), "smolgram_jobs_scheduled 1");
     clock.advance(Duration::from_secs(60));
     api.wait_until("the run's start", DEADLINE, |api| api.sent_to(CHAT) == 1);
     let shutdown = bot.shutdown();

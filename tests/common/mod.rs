@@ -245,6 +245,25 @@ pub fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     answer
 }
 
+/// Waits until the `/metrics` of `addr` have the line `sample` exactly
+/// (`name{labels} value`): a count the bot takes after the fake has seen
+/// the request it counts.
+#[track_caller]
+pub fn wait_metric(addr: std::net::SocketAddr, sample: &str) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let metrics = http_get(addr, "/metrics");
+        if metrics.lines().any(|line| line == sample) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no `{sample}` in /metrics: {metrics}"
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Every record logged in this process, as smolgram's logger would let it
 /// through (it drops `ureq`'s records above `info`: their URLs hold the
 /// token; src/logger.rs, tested there).
